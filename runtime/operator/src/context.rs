@@ -1,0 +1,141 @@
+//! The operator's view of the host during one callback.
+
+use arrow_array::ArrayRef;
+use quiver_abi as abi;
+
+use crate::ffi::{export_array, read_str, release_array, release_schema, str_ref};
+use crate::{DataPack, Error, Manifest, Result};
+
+/// Log levels for [`Context::log`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// What an operator can do during a callback: send outputs, read the clock, log, read the latest
+/// pack of each input, finish.
+pub struct Context<'a> {
+    host: &'a abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    node: &'a str,
+    manifest: &'a Manifest,
+    latest: &'a [Option<DataPack>],
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        host: &'a abi::HostApi,
+        ctx: *mut abi::HostCtx,
+        node: &'a str,
+        manifest: &'a Manifest,
+        latest: &'a [Option<DataPack>],
+    ) -> Self {
+        Context { host, ctx, node, manifest, latest }
+    }
+
+    /// The graph node this operator instance runs as.
+    pub fn node_id(&self) -> &str {
+        self.node
+    }
+
+    /// The run's clock in nanoseconds: wall-clock aligned and monotonic in a real-time run,
+    /// simulated in stepped mode. Use it instead of the system clock so stepped runs stay
+    /// deterministic.
+    pub fn now_ns(&self) -> u64 {
+        // SAFETY: `host` and `ctx` are the ones the host passed to the current callback.
+        unsafe { (self.host.now_ns)(self.ctx) }
+    }
+
+    /// Sends `data` on output `output`. May block while a `block` input downstream is full.
+    pub fn emit(&mut self, output: &str, data: ArrayRef) -> Result<()> {
+        self.send(output, Some(&data), None)
+    }
+
+    /// Sends `data` stamped with `timestamp_ns` (e.g. a sensor's capture time) instead of now.
+    pub fn emit_stamped(&mut self, output: &str, data: ArrayRef, timestamp_ns: u64) -> Result<()> {
+        self.send(output, Some(&data), Some(timestamp_ns))
+    }
+
+    /// Sends an empty DataPack (identity and header, no data) on `output`.
+    pub fn emit_empty(&mut self, output: &str) -> Result<()> {
+        self.send(output, None, None)
+    }
+
+    fn send(&mut self, output: &str, data: Option<&ArrayRef>, stamp: Option<u64>) -> Result<()> {
+        let Some(port) = self.manifest.output_index(output) else {
+            let known: Vec<&str> = self.manifest.outputs.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::msg(format!(
+                "operator '{}' has no output '{output}' (outputs: {})",
+                self.manifest.name,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        };
+        let options = abi::EmitOptions { has_timestamp: u8::from(stamp.is_some()), timestamp_ns: stamp.unwrap_or(0) };
+        let status = match data {
+            Some(data) => {
+                let (mut array, mut schema) =
+                    export_array(data).map_err(|e| Error::from(e).context(format!("exporting output '{output}'")))?;
+                // SAFETY: `host`/`ctx` belong to the current callback; `array`/`schema` are valid
+                // exported structs that the host moves out of (or leaves for us to release).
+                let status = unsafe { (self.host.emit)(self.ctx, port as u32, &mut array, &mut schema, options) };
+                // SAFETY: valid structs, released here only if the host did not take them.
+                unsafe {
+                    release_array(&mut array);
+                    release_schema(&mut schema);
+                }
+                status
+            }
+            // SAFETY: null array and schema mean an empty DataPack.
+            None => unsafe {
+                (self.host.emit)(self.ctx, port as u32, std::ptr::null_mut(), std::ptr::null_mut(), options)
+            },
+        };
+        match status {
+            abi::STATUS_OK => Ok(()),
+            _ => {
+                // SAFETY: the host's last error stays valid until the next host call.
+                let why = unsafe { read_str((self.host.last_error)(self.ctx)) };
+                Err(Error::msg(format!("output '{output}' not sent: {why}")))
+            }
+        }
+    }
+
+    /// The most recent pack received on `input` (from this or an earlier callback), if any. Its
+    /// `is_updated()` is true only during the callback that delivered it.
+    pub fn latest(&self, input: &str) -> Option<&DataPack> {
+        let index = self.manifest.input_index(input)?;
+        self.latest.get(index)?.as_ref()
+    }
+
+    /// Logs `msg` under this node's name.
+    pub fn log(&self, level: LogLevel, msg: &str) {
+        let level = match level {
+            LogLevel::Error => abi::LOG_ERROR,
+            LogLevel::Warn => abi::LOG_WARN,
+            LogLevel::Info => abi::LOG_INFO,
+            LogLevel::Debug => abi::LOG_DEBUG,
+            LogLevel::Trace => abi::LOG_TRACE,
+        };
+        // SAFETY: `host`/`ctx` belong to the current callback; `msg` outlives the call.
+        unsafe { (self.host.log)(self.ctx, level, str_ref(msg)) }
+    }
+
+    pub fn info(&self, msg: &str) {
+        self.log(LogLevel::Info, msg)
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.log(LogLevel::Warn, msg)
+    }
+
+    /// This operator has nothing more to do: its timers stop. The run ends when every
+    /// timer-driven node has finished and no message is in flight.
+    pub fn finish(&mut self) {
+        // SAFETY: `host`/`ctx` belong to the current callback.
+        unsafe { (self.host.finish)(self.ctx) }
+    }
+}

@@ -1,0 +1,220 @@
+//! Conversions between Rust values and their C forms in [`quiver_abi`]. Used by the SDK's glue and
+//! by the host, so the two sides convert the same way.
+
+use std::time::Duration;
+
+use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi, to_ffi};
+use arrow_array::{ArrayRef, make_array};
+use arrow_schema::ArrowError;
+use quiver_abi as abi;
+
+use crate::params::{ParamKind, ParamValue};
+
+// The abi structs are the Arrow C Data Interface structs; arrow's FFI types are the same
+// `#[repr(C)]` layout. These checks make a layout drift a compile error.
+const _: () = assert!(size_of::<FFI_ArrowArray>() == size_of::<abi::ArrowArray>());
+const _: () = assert!(size_of::<FFI_ArrowSchema>() == size_of::<abi::ArrowSchema>());
+const _: () = assert!(align_of::<FFI_ArrowArray>() == align_of::<abi::ArrowArray>());
+const _: () = assert!(align_of::<FFI_ArrowSchema>() == align_of::<abi::ArrowSchema>());
+
+/// Borrows `s` as a [`abi::StrRef`].
+pub fn str_ref(s: &str) -> abi::StrRef {
+    abi::StrRef::new(s)
+}
+
+/// Reads a [`abi::StrRef`] into an owned string, replacing invalid UTF-8.
+///
+/// # Safety
+/// `s` must point to `len` readable bytes for the duration of the call.
+pub unsafe fn read_str(s: abi::StrRef) -> String {
+    if s.ptr.is_null() || s.len == 0 {
+        return String::new();
+    }
+    // SAFETY: the caller guarantees `ptr` points to `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(s.ptr, s.len) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn kind_to_c(kind: ParamKind) -> abi::ParamKind {
+    match kind {
+        ParamKind::Bool => abi::PARAM_BOOL,
+        ParamKind::Int => abi::PARAM_INT,
+        ParamKind::Float => abi::PARAM_FLOAT,
+        ParamKind::String => abi::PARAM_STRING,
+        ParamKind::Duration => abi::PARAM_DURATION,
+    }
+}
+
+pub fn kind_from_c(kind: abi::ParamKind) -> Option<ParamKind> {
+    Some(match kind {
+        abi::PARAM_BOOL => ParamKind::Bool,
+        abi::PARAM_INT => ParamKind::Int,
+        abi::PARAM_FLOAT => ParamKind::Float,
+        abi::PARAM_STRING => ParamKind::String,
+        abi::PARAM_DURATION => ParamKind::Duration,
+        _ => return None,
+    })
+}
+
+/// The C form of a value; a string value is borrowed from `v`.
+pub fn param_to_c(v: &ParamValue) -> abi::ParamValue {
+    let mut c = abi::ParamValue {
+        kind: kind_to_c(v.kind()),
+        boolean: 0,
+        int: 0,
+        float: 0.0,
+        string: abi::StrRef::EMPTY,
+    };
+    match v {
+        ParamValue::Bool(b) => c.boolean = u8::from(*b),
+        ParamValue::Int(i) => c.int = *i,
+        ParamValue::Float(f) => c.float = *f,
+        ParamValue::String(s) => c.string = str_ref(s),
+        ParamValue::Duration(d) => c.int = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+    }
+    c
+}
+
+/// Reads a C value; `None` for an unknown kind.
+///
+/// # Safety
+/// A string value's `StrRef` must be readable for the duration of the call.
+pub unsafe fn param_from_c(c: &abi::ParamValue) -> Option<ParamValue> {
+    Some(match kind_from_c(c.kind)? {
+        ParamKind::Bool => ParamValue::Bool(c.boolean != 0),
+        ParamKind::Int => ParamValue::Int(c.int),
+        ParamKind::Float => ParamValue::Float(c.float),
+        // SAFETY: forwarded from the caller.
+        ParamKind::String => ParamValue::String(unsafe { read_str(c.string) }),
+        ParamKind::Duration => ParamValue::Duration(Duration::from_nanos(c.int.max(0) as u64)),
+    })
+}
+
+/// Exports an array through the C Data Interface. No data is copied: the exported structs hold
+/// references to the array's buffers until released.
+pub fn export_array(array: &ArrayRef) -> Result<(abi::ArrowArray, abi::ArrowSchema), ArrowError> {
+    let (array, schema) = to_ffi(&array.to_data())?;
+    // SAFETY: FFI_ArrowArray / FFI_ArrowSchema are `#[repr(C)]` structs with exactly the C Data
+    // Interface layout, as are the abi types (sizes and alignments asserted above). The transmute
+    // moves ownership; arrow's Drop does not run, the receiver calls `release`.
+    let out = unsafe {
+        (
+            std::mem::transmute::<FFI_ArrowArray, abi::ArrowArray>(array),
+            std::mem::transmute::<FFI_ArrowSchema, abi::ArrowSchema>(schema),
+        )
+    };
+    Ok(out)
+}
+
+/// Imports an array from the C Data Interface, taking ownership of `array` (its release callback
+/// runs when the last buffer is dropped). The schema is only read. Checks the buffer layout
+/// (`ArrayData::validate`), so a malformed array is an error, not a later out-of-bounds read.
+///
+/// # Safety
+/// `array` and `schema` must be valid, unreleased C Data Interface structs describing the same
+/// array.
+pub unsafe fn import_array(array: abi::ArrowArray, schema: &abi::ArrowSchema) -> Result<ArrayRef, ArrowError> {
+    if array.release.is_none() {
+        return Err(ArrowError::CDataInterface("the array was already released".into()));
+    }
+    if schema.release.is_none() {
+        return Err(ArrowError::CDataInterface("the schema was already released".into()));
+    }
+    // SAFETY: same layout (see export_array); ownership of the array moves into arrow's type.
+    let array = unsafe { std::mem::transmute::<abi::ArrowArray, FFI_ArrowArray>(array) };
+    // SAFETY: `FFI_ArrowSchema` has the layout of `abi::ArrowSchema`; a shared reference to one is
+    // a valid shared reference to the other.
+    let schema = unsafe { &*(schema as *const abi::ArrowSchema).cast::<FFI_ArrowSchema>() };
+    // SAFETY: the caller guarantees both structs are valid and describe the same array.
+    let data = unsafe { from_ffi(array, schema)? };
+    data.validate()?;
+    Ok(make_array(data))
+}
+
+/// Releases a C array if it has not been released or moved out.
+///
+/// # Safety
+/// `array` must be a valid C Data Interface struct (released or not).
+pub unsafe fn release_array(array: &mut abi::ArrowArray) {
+    if let Some(release) = array.release {
+        // SAFETY: the C Data Interface says a consumer releases an unreleased array by calling its
+        // own release callback with a pointer to it.
+        unsafe { release(array) };
+        array.release = None;
+    }
+}
+
+/// Releases a C schema if it has not been released or moved out.
+///
+/// # Safety
+/// `schema` must be a valid C Data Interface struct (released or not).
+pub unsafe fn release_schema(schema: &mut abi::ArrowSchema) {
+    if let Some(release) = schema.release {
+        // SAFETY: as for release_array.
+        unsafe { release(schema) };
+        schema.release = None;
+    }
+}
+
+/// Moves a C array out of `slot`, leaving a released one behind.
+pub fn take_array(slot: &mut abi::ArrowArray) -> abi::ArrowArray {
+    std::mem::replace(slot, abi::ArrowArray::released())
+}
+
+/// Moves a C schema out of `slot`, leaving a released one behind.
+pub fn take_schema(slot: &mut abi::ArrowSchema) -> abi::ArrowSchema {
+    std::mem::replace(slot, abi::ArrowSchema::released())
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Array, Int64Array, StringArray};
+    use std::sync::Arc;
+
+    #[test]
+    fn export_then_import_shares_buffers() {
+        let array: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+        let before = array.to_data().buffers()[0].as_ptr();
+        let (c_array, mut c_schema) = export_array(&array).unwrap();
+        // SAFETY: freshly exported structs describing one array.
+        let back = unsafe { import_array(c_array, &c_schema).unwrap() };
+        // SAFETY: the schema is ours to release.
+        unsafe { release_schema(&mut c_schema) };
+        assert_eq!(back.to_data().buffers()[0].as_ptr(), before);
+        assert_eq!(back.len(), 3);
+    }
+
+    #[test]
+    fn strings_and_params_round_trip() {
+        let array: ArrayRef = Arc::new(StringArray::from(vec!["a", "bc"]));
+        let (c_array, mut c_schema) = export_array(&array).unwrap();
+        // SAFETY: freshly exported structs describing one array.
+        let back = unsafe { import_array(c_array, &c_schema).unwrap() };
+        // SAFETY: ours to release.
+        unsafe { release_schema(&mut c_schema) };
+        assert_eq!(&back, &array);
+        for v in [
+            ParamValue::Bool(true),
+            ParamValue::Int(-4),
+            ParamValue::Float(0.5),
+            ParamValue::String("x".into()),
+            ParamValue::Duration(Duration::from_millis(100)),
+        ] {
+            let c = param_to_c(&v);
+            // SAFETY: `v` outlives `c`.
+            assert_eq!(unsafe { param_from_c(&c) }, Some(v));
+        }
+    }
+}

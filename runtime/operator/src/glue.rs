@@ -1,0 +1,216 @@
+//! The `extern "C"` callbacks [`export_operator!`](crate::export_operator) puts in the vtable.
+//! Every entry catches panics: a panic never unwinds into the host, it becomes `STATUS_PANIC` with
+//! the panic message.
+
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use quiver_abi as abi;
+
+use crate::ffi::{import_array, panic_message, param_from_c, read_str, release_schema, str_ref, take_array, take_schema};
+use crate::{Context, DataPack, Error, Header, Manifest, Operator, PackId, Params, Result};
+
+/// One operator instance as the host holds it.
+struct Instance<T> {
+    op: T,
+    manifest: Manifest,
+    node: String,
+    /// Latest pack per input (for `Context::latest`).
+    latest: Vec<Option<DataPack>>,
+}
+
+/// The vtable for operator type `T`.
+pub const fn vtable<T: Operator>() -> abi::VTable {
+    abi::VTable {
+        struct_size: size_of::<abi::VTable>(),
+        create: create::<T>,
+        on_input: on_input::<T>,
+        on_timer: on_timer::<T>,
+        on_param: on_param::<T>,
+        stop: stop::<T>,
+        destroy: destroy::<T>,
+    }
+}
+
+/// Runs `f`, turning an error or a panic into a status plus a message for the host.
+///
+/// # Safety
+/// `host` and `ctx` must be the ones of the current call.
+unsafe fn guarded(host: *const abi::HostApi, ctx: *mut abi::HostCtx, reject: bool, f: impl FnOnce() -> Result<()>) -> abi::Status {
+    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => return abi::STATUS_OK,
+        Ok(Err(e)) => (if reject { abi::STATUS_REJECTED } else { abi::STATUS_ERROR }, e.to_string()),
+        Err(payload) => (abi::STATUS_PANIC, panic_message(payload.as_ref())),
+    };
+    // SAFETY: the caller passes the host api and context of the current call.
+    unsafe { ((*host).set_error)(ctx, str_ref(&message)) };
+    status
+}
+
+/// Runs `f` on the instance, guarded.
+///
+/// # Safety
+/// `instance` must come from `create::<T>` and not be destroyed; `host`/`ctx` as for `guarded`.
+unsafe fn with_instance<T: Operator>(
+    instance: *mut c_void,
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    reject: bool,
+    f: impl FnOnce(&mut Instance<T>, &abi::HostApi) -> Result<()>,
+) -> abi::Status {
+    // SAFETY: forwarded from the caller: `instance` is a live `Instance<T>` used by one thread at a
+    // time, `host` is valid for the call.
+    unsafe {
+        guarded(host, ctx, reject, || {
+            let inst = &mut *instance.cast::<Instance<T>>();
+            // A cached pack is "updated" only during the callback that delivered it.
+            for pack in inst.latest.iter_mut().flatten() {
+                pack.set_updated(false);
+            }
+            f(inst, &*host)
+        })
+    }
+}
+
+unsafe extern "C" fn create<T: Operator>(
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    node_id: abi::StrRef,
+    params: *const abi::NamedParam,
+    n_params: usize,
+) -> *mut c_void {
+    let mut out: *mut c_void = std::ptr::null_mut();
+    // SAFETY: the host passes valid pointers for the duration of the call.
+    let status = unsafe {
+        guarded(host, ctx, false, || {
+            let node = read_str(node_id);
+            let mut values = Params::new();
+            let raw = if n_params == 0 { &[][..] } else { std::slice::from_raw_parts(params, n_params) };
+            for p in raw {
+                let name = read_str(p.name);
+                let value = param_from_c(&p.value)
+                    .ok_or_else(|| Error::msg(format!("parameter '{name}' has unknown kind {}", p.value.kind)))?;
+                values.insert(name, value);
+            }
+            let manifest = T::manifest();
+            let latest = vec![None; manifest.inputs.len()];
+            let op = {
+                let mut cx = Context::new(&*host, ctx, &node, &manifest, &latest);
+                T::new(&mut cx, &values)?
+            };
+            out = Box::into_raw(Box::new(Instance { op, manifest, node, latest })).cast();
+            Ok(())
+        })
+    };
+    if status == abi::STATUS_OK { out } else { std::ptr::null_mut() }
+}
+
+unsafe extern "C" fn on_input<T: Operator>(
+    instance: *mut c_void,
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    port: u32,
+    pack: *mut abi::InputPack,
+) -> abi::Status {
+    // SAFETY: the host passes a live instance, its api and context, and a valid pack it lends us.
+    unsafe {
+        with_instance::<T>(instance, host, ctx, false, |inst, host| {
+            let port = port as usize;
+            let pack = &mut *pack;
+            let Instance { op, manifest, node, latest } = inst;
+            let Some(input) = manifest.inputs.get(port).map(|p| p.name.as_str()) else {
+                return Err(Error::msg(format!("host delivered to unknown input #{port}")));
+            };
+            let id = Arc::new(PackId {
+                name: read_str(pack.name),
+                msg_type: read_str(pack.msg_type),
+                source_node: read_str(pack.source_node),
+                source_port: read_str(pack.source_port),
+            });
+            let header = Header {
+                seq: pack.header.seq,
+                timestamp_ns: pack.header.timestamp_ns,
+                is_updated: pack.header.is_updated != 0,
+            };
+            let data = if pack.has_data != 0 {
+                let array = take_array(&mut pack.array);
+                let mut schema = take_schema(&mut pack.schema);
+                let imported = import_array(array, &schema);
+                release_schema(&mut schema);
+                Some(imported.map_err(|e| Error::from(e).context(format!("input '{input}': malformed Arrow data")))?)
+            } else {
+                None
+            };
+            let pack = DataPack::new(id, header, data);
+            if let Some(slot) = latest.get_mut(port) {
+                *slot = Some(pack.clone());
+            }
+            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            op.on_input(&mut cx, input, pack)
+        })
+    }
+}
+
+unsafe extern "C" fn on_timer<T: Operator>(
+    instance: *mut c_void,
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    timer: u32,
+) -> abi::Status {
+    // SAFETY: the host passes a live instance, its api and context.
+    unsafe {
+        with_instance::<T>(instance, host, ctx, false, |inst, host| {
+            let Instance { op, manifest, node, latest } = inst;
+            let Some(name) = manifest.timers.get(timer as usize).map(|t| t.name.as_str()) else {
+                return Err(Error::msg(format!("host fired unknown timer #{timer}")));
+            };
+            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            op.on_timer(&mut cx, name)
+        })
+    }
+}
+
+unsafe extern "C" fn on_param<T: Operator>(
+    instance: *mut c_void,
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    param: *const abi::NamedParam,
+) -> abi::Status {
+    // SAFETY: the host passes a live instance, its api and context, and a valid parameter.
+    unsafe {
+        with_instance::<T>(instance, host, ctx, true, |inst, host| {
+            let param = &*param;
+            let name = read_str(param.name);
+            let value = param_from_c(&param.value)
+                .ok_or_else(|| Error::msg(format!("parameter '{name}' has unknown kind {}", param.value.kind)))?;
+            let Instance { op, manifest, node, latest } = inst;
+            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            op.on_param(&mut cx, &name, &value)
+        })
+    }
+}
+
+unsafe extern "C" fn stop<T: Operator>(instance: *mut c_void, host: *const abi::HostApi, ctx: *mut abi::HostCtx) -> abi::Status {
+    // SAFETY: the host passes a live instance, its api and context.
+    unsafe {
+        with_instance::<T>(instance, host, ctx, false, |inst, host| {
+            let Instance { op, manifest, node, latest } = inst;
+            op.stop(&mut Context::new(host, ctx, node, manifest, latest))
+        })
+    }
+}
+
+unsafe extern "C" fn destroy<T: Operator>(instance: *mut c_void) {
+    if instance.is_null() {
+        return;
+    }
+    // A panicking Drop must not unwind into the host; there is nobody to report it to but stderr.
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `instance` came from `Box::into_raw` in `create::<T>` and is destroyed once.
+        drop(unsafe { Box::from_raw(instance.cast::<Instance<T>>()) });
+    }));
+    if let Err(payload) = dropped {
+        eprintln!("quiver operator: dropping the instance panicked: {}", panic_message(payload.as_ref()));
+    }
+}

@@ -1,0 +1,350 @@
+//! A test harness that drives an operator through the real C ABI inside a unit test: the same
+//! vtable, the same Arrow export and import as a graph run, without loading a library.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use quiver_abi as abi;
+
+use crate::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref};
+use crate::{DataPack, Header, Manifest, Operator, PackId, ParamValue};
+
+/// What a harness call reports when the operator fails.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallError {
+    /// The operator returned an error (or refused a parameter) with this message.
+    Error(String),
+    /// The operator panicked with this message.
+    Panic(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Error(m) => write!(f, "{m}"),
+            CallError::Panic(m) => write!(f, "panicked: {m}"),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    node: String,
+    now_ns: u64,
+    error: String,
+    finished: bool,
+    logs: Vec<String>,
+    outputs: Vec<(String, DataPack)>,
+    output_ids: Vec<Arc<PackId>>,
+    seqs: Vec<u64>,
+}
+
+/// Drives one operator instance.
+pub struct Harness<T: Operator> {
+    instance: *mut c_void,
+    vtable: abi::VTable,
+    host: Box<abi::HostApi>,
+    state: Box<State>,
+    manifest: Manifest,
+    seq_in: u64,
+    _op: PhantomData<T>,
+}
+
+fn ctx_of(state: &mut State) -> *mut abi::HostCtx {
+    (state as *mut State).cast()
+}
+
+/// # Safety
+/// `ctx` must be the `State` this harness passed to the current call.
+unsafe fn state<'a>(ctx: *mut abi::HostCtx) -> &'a mut State {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *ctx.cast::<State>() }
+}
+
+unsafe extern "C" fn h_emit(
+    ctx: *mut abi::HostCtx,
+    port: u32,
+    array: *mut abi::ArrowArray,
+    schema: *mut abi::ArrowSchema,
+    options: abi::EmitOptions,
+) -> abi::Status {
+    // SAFETY: ctx is our State; array/schema are valid exported structs or null.
+    unsafe {
+        let st = state(ctx);
+        let port = port as usize;
+        let Some(id) = st.output_ids.get(port).cloned() else {
+            st.error = format!("no output #{port}");
+            return abi::STATUS_ERROR;
+        };
+        let data = if array.is_null() {
+            None
+        } else {
+            let taken = crate::ffi::take_array(&mut *array);
+            let imported = import_array(taken, &*schema);
+            release_schema(&mut *schema);
+            match imported {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    st.error = e.to_string();
+                    return abi::STATUS_ERROR;
+                }
+            }
+        };
+        let ts = if options.has_timestamp != 0 { options.timestamp_ns } else { st.now_ns };
+        let seq = st.seqs[port];
+        st.seqs[port] += 1;
+        let name = id.source_port.clone();
+        st.outputs.push((name, DataPack::new(id, Header { seq, timestamp_ns: ts, is_updated: true }, data)));
+        abi::STATUS_OK
+    }
+}
+
+unsafe extern "C" fn h_now(ctx: *mut abi::HostCtx) -> u64 {
+    // SAFETY: ctx is our State.
+    unsafe { state(ctx).now_ns }
+}
+
+unsafe extern "C" fn h_log(ctx: *mut abi::HostCtx, _level: u32, msg: abi::StrRef) {
+    // SAFETY: ctx is our State; msg is valid for the call.
+    unsafe {
+        let msg = read_str(msg);
+        state(ctx).logs.push(msg);
+    }
+}
+
+unsafe extern "C" fn h_set_error(ctx: *mut abi::HostCtx, msg: abi::StrRef) {
+    // SAFETY: ctx is our State; msg is valid for the call.
+    unsafe {
+        let msg = read_str(msg);
+        state(ctx).error = msg;
+    }
+}
+
+unsafe extern "C" fn h_finish(ctx: *mut abi::HostCtx) {
+    // SAFETY: ctx is our State.
+    unsafe { state(ctx).finished = true }
+}
+
+unsafe extern "C" fn h_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
+    // SAFETY: ctx is our State; the string lives until the next call.
+    unsafe { str_ref(&state(ctx).error) }
+}
+
+impl<T: Operator> Harness<T> {
+    /// Creates the operator with `params` over the manifest's defaults.
+    pub fn new(params: &[(&str, ParamValue)]) -> Result<Self, CallError> {
+        let manifest = T::manifest();
+        let mut values: Vec<(String, ParamValue)> =
+            manifest.params.iter().filter_map(|p| Some((p.name.clone(), p.default.clone()?))).collect();
+        for (name, value) in params {
+            match values.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => values.push((name.to_string(), value.clone())),
+            }
+        }
+        let c_params: Vec<abi::NamedParam> =
+            values.iter().map(|(n, v)| abi::NamedParam { name: str_ref(n), value: param_to_c(v) }).collect();
+        let node = "test-node".to_string();
+        let output_ids = manifest.outputs.iter().map(|p| Arc::new(PackId::new(&node, &p.name, &p.msg_type))).collect();
+        let mut state = Box::new(State { node, seqs: vec![0; manifest.outputs.len()], output_ids, ..State::default() });
+        let host = Box::new(abi::HostApi {
+            struct_size: size_of::<abi::HostApi>(),
+            emit: h_emit,
+            now_ns: h_now,
+            log: h_log,
+            set_error: h_set_error,
+            finish: h_finish,
+            last_error: h_last_error,
+        });
+        let vtable = crate::glue::vtable::<T>();
+        let node_ref = str_ref(&state.node);
+        let ctx = ctx_of(&mut state);
+        // SAFETY: host, ctx and params are valid for the call.
+        let instance = unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
+        if instance.is_null() {
+            return Err(CallError::Error(std::mem::take(&mut state.error)));
+        }
+        Ok(Harness { instance, vtable, host, state, manifest, seq_in: 0, _op: PhantomData })
+    }
+
+    fn result(&mut self, status: abi::Status) -> Result<(), CallError> {
+        let msg = std::mem::take(&mut self.state.error);
+        match status {
+            abi::STATUS_OK => Ok(()),
+            abi::STATUS_PANIC => Err(CallError::Panic(msg)),
+            _ => Err(CallError::Error(msg)),
+        }
+    }
+
+    /// Sets the clock the operator reads.
+    pub fn set_time_ns(&mut self, now_ns: u64) {
+        self.state.now_ns = now_ns;
+    }
+
+    /// Delivers `data` (or an empty pack) on `input`, from a fictitious upstream node.
+    pub fn input(&mut self, input: &str, data: Option<ArrayRef>) -> Result<(), CallError> {
+        let port = self
+            .manifest
+            .inputs
+            .iter()
+            .position(|p| p.name == input)
+            .ok_or_else(|| CallError::Error(format!("operator has no input '{input}'")))?;
+        let msg_type = self.manifest.inputs[port].msg_type.clone();
+        let (array, schema) = match &data {
+            Some(d) => export_array(d).map_err(|e| CallError::Error(e.to_string()))?,
+            None => (abi::ArrowArray::released(), abi::ArrowSchema::released()),
+        };
+        let mut pack = abi::InputPack {
+            name: str_ref("upstream/out"),
+            msg_type: str_ref(&msg_type),
+            source_node: str_ref("upstream"),
+            source_port: str_ref("out"),
+            header: abi::PackHeader { seq: self.seq_in, timestamp_ns: self.state.now_ns, is_updated: 1 },
+            has_data: u8::from(data.is_some()),
+            array,
+            schema,
+        };
+        self.seq_in += 1;
+        let ctx = ctx_of(&mut self.state);
+        // SAFETY: live instance, valid host and ctx, a valid pack lent for the call.
+        let status = unsafe { (self.vtable.on_input)(self.instance, &*self.host, ctx, port as u32, &mut pack) };
+        // SAFETY: whatever the plugin did not take is released here.
+        unsafe {
+            release_array(&mut pack.array);
+            release_schema(&mut pack.schema);
+        }
+        self.result(status)
+    }
+
+    /// Fires timer `name`.
+    pub fn timer(&mut self, name: &str) -> Result<(), CallError> {
+        let index = self
+            .manifest
+            .timers
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| CallError::Error(format!("operator has no timer '{name}'")))?;
+        let ctx = ctx_of(&mut self.state);
+        // SAFETY: live instance, valid host and ctx.
+        let status = unsafe { (self.vtable.on_timer)(self.instance, &*self.host, ctx, index as u32) };
+        self.result(status)
+    }
+
+    /// Changes a parameter at run time, as the host would after checking kind and range.
+    pub fn set_param(&mut self, name: &str, value: ParamValue) -> Result<(), CallError> {
+        let param = abi::NamedParam { name: str_ref(name), value: param_to_c(&value) };
+        let ctx = ctx_of(&mut self.state);
+        // SAFETY: live instance, valid host, ctx and parameter.
+        let status = unsafe { (self.vtable.on_param)(self.instance, &*self.host, ctx, &param) };
+        self.result(status)
+    }
+
+    /// Calls `stop`.
+    pub fn stop(&mut self) -> Result<(), CallError> {
+        let ctx = ctx_of(&mut self.state);
+        // SAFETY: live instance, valid host and ctx.
+        let status = unsafe { (self.vtable.stop)(self.instance, &*self.host, ctx) };
+        self.result(status)
+    }
+
+    /// Everything emitted since the last call: (output name, pack).
+    pub fn take_outputs(&mut self) -> Vec<(String, DataPack)> {
+        std::mem::take(&mut self.state.outputs)
+    }
+
+    /// Log lines written by the operator.
+    pub fn logs(&self) -> &[String] {
+        &self.state.logs
+    }
+
+    /// Whether the operator called `finish`.
+    pub fn finished(&self) -> bool {
+        self.state.finished
+    }
+}
+
+impl<T: Operator> Drop for Harness<T> {
+    fn drop(&mut self) {
+        // SAFETY: the instance came from create and is destroyed once.
+        unsafe { (self.vtable.destroy)(self.instance) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    struct Echo {
+        gain: i64,
+    }
+
+    impl Operator for Echo {
+        fn manifest() -> Manifest {
+            Manifest::new("echo", "0.0.0", "test")
+                .input("x", "std_msgs/Int64", "in")
+                .output("y", "std_msgs/Int64", "out")
+                .timer("tick", "t")
+                .param(ParamSpec::int("gain", 2).range_int(-10, 10))
+        }
+        fn new(_: &mut Context<'_>, p: &Params) -> Result<Self> {
+            Ok(Echo { gain: p.int("gain")? })
+        }
+        fn on_input(&mut self, ctx: &mut Context<'_>, _: &str, pack: DataPack) -> Result<()> {
+            assert!(ctx.latest("x").is_some_and(|p| p.is_updated()));
+            if pack.is_empty() {
+                pack.data()?;
+            }
+            let v = pack.data()?.as_primitive::<Int64Type>().value(0);
+            if v == 13 {
+                panic!("unlucky {v}");
+            }
+            ctx.emit("y", std::sync::Arc::new(Int64Array::from(vec![v * self.gain])))
+        }
+        fn on_timer(&mut self, ctx: &mut Context<'_>, _: &str) -> Result<()> {
+            // The pack delivered in an earlier callback is stale now.
+            assert!(ctx.latest("x").is_none_or(|p| !p.is_updated()));
+            ctx.emit("nope", std::sync::Arc::new(Int64Array::from(vec![0])))
+        }
+        fn on_param(&mut self, _: &mut Context<'_>, name: &str, v: &ParamValue) -> Result<()> {
+            match (name, v) {
+                ("gain", ParamValue::Int(0)) => bail!("a gain of 0 would silence the output"),
+                ("gain", ParamValue::Int(g)) => {
+                    self.gain = *g;
+                    Ok(())
+                }
+                _ => bail!("unknown parameter {name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn harness_drives_callbacks_through_the_abi() {
+        let mut h = Harness::<Echo>::new(&[("gain", ParamValue::Int(3))]).unwrap();
+        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![5])))).unwrap();
+        let out = h.take_outputs();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, "y");
+        assert_eq!(out[0].1.data().unwrap().as_primitive::<Int64Type>().value(0), 15);
+
+        // An empty pack's data is an error, reported, not a panic.
+        let err = h.input("x", None).unwrap_err();
+        assert_eq!(err, CallError::Error("DataPack 'upstream/out' is empty: it carries no data (check `is_empty()` first)".into()));
+
+        // A panic is caught and reported with its message.
+        let err = h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![13])))).unwrap_err();
+        assert_eq!(err, CallError::Panic("unlucky 13".into()));
+
+        // Unknown output is a clear error.
+        let err = h.timer("tick").unwrap_err();
+        assert_eq!(err, CallError::Error("operator 'echo' has no output 'nope' (outputs: y)".into()));
+
+        // A parameter change can be refused with a reason.
+        assert_eq!(h.set_param("gain", ParamValue::Int(0)).unwrap_err(), CallError::Error("a gain of 0 would silence the output".into()));
+        h.set_param("gain", ParamValue::Int(-1)).unwrap();
+        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![4])))).unwrap();
+        assert_eq!(h.take_outputs()[0].1.data().unwrap().as_primitive::<Int64Type>().value(0), -4);
+    }
+}
