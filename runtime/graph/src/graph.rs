@@ -1,0 +1,159 @@
+//! The validated graph: every reference resolved, every type and parameter checked.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::raw::{Passing, Policy};
+use crate::spec::{OperatorSpec, ParamValue};
+use crate::yaml::Span;
+
+/// Default queue depth of a data input.
+pub const DEFAULT_DEPTH: usize = 16;
+
+/// Where an operator's library comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OperatorRef {
+    /// A name looked up on the operator search path.
+    Name(String),
+    /// A library file (relative paths already resolved against the graph's folder).
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for OperatorRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OperatorRef::Name(n) => f.write_str(n),
+            OperatorRef::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub depth: usize,
+    pub policy: Policy,
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec { depth: DEFAULT_DEPTH, policy: Policy::Block }
+    }
+}
+
+/// A data edge into an input: which node and output it comes from, and how it is queued.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Edge {
+    /// Index of the producing node in [`Graph::nodes`].
+    pub node: usize,
+    pub port: String,
+    pub msg_type: String,
+    pub queue: QueueSpec,
+    pub passing: Passing,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Edge(Edge),
+    Timer(Duration),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub name: String,
+    pub source: Source,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub id: String,
+    pub operator: OperatorRef,
+    pub spec: Arc<OperatorSpec>,
+    /// Every declared parameter, in manifest order, defaults filled in.
+    pub params: Vec<(String, ParamValue)>,
+    pub inputs: Vec<Input>,
+    /// The outputs the graph file lists.
+    pub outputs: Vec<String>,
+    pub span: Span,
+}
+
+impl Node {
+    /// Data inputs (not timers).
+    pub fn edges(&self) -> impl Iterator<Item = (&Input, &Edge)> {
+        self.inputs.iter().filter_map(|i| match &i.source {
+            Source::Edge(e) => Some((i, e)),
+            Source::Timer(_) => None,
+        })
+    }
+
+    /// Timer inputs with their periods.
+    pub fn timers(&self) -> impl Iterator<Item = (&Input, Duration)> {
+        self.inputs.iter().filter_map(|i| match i.source {
+            Source::Timer(d) => Some((i, d)),
+            Source::Edge(_) => None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    pub name: String,
+    pub file: PathBuf,
+    pub nodes: Vec<Node>,
+}
+
+impl Graph {
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Every (consumer node, input index) fed by `node`'s output `port`.
+    pub fn consumers(&self, node: usize, port: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (ni, n) in self.nodes.iter().enumerate() {
+            for (ii, input) in n.inputs.iter().enumerate() {
+                if let Source::Edge(e) = &input.source {
+                    if e.node == node && e.port == port {
+                        out.push((ni, ii));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The fixed order stepped mode runs nodes in: producers before consumers; inside a cycle the
+    /// node declared first goes first (so its inputs from later nodes arrive one step late).
+    pub fn schedule_order(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        let mut indegree = vec![0usize; n];
+        for (ni, node) in self.nodes.iter().enumerate() {
+            for (_, e) in node.edges() {
+                if e.node != ni {
+                    indegree[ni] += 1;
+                }
+            }
+        }
+        let mut done = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            // The first ready node in declaration order; in a cycle, the first remaining node.
+            let next = (0..n).find(|&i| !done[i] && indegree[i] == 0).or_else(|| (0..n).find(|&i| !done[i]));
+            let Some(next) = next else { break };
+            done[next] = true;
+            order.push(next);
+            for (ci, node) in self.nodes.iter().enumerate() {
+                if done[ci] {
+                    continue;
+                }
+                for (_, e) in node.edges() {
+                    if e.node == next && ci != next {
+                        indegree[ci] = indegree[ci].saturating_sub(1);
+                    }
+                }
+            }
+        }
+        order
+    }
+}

@@ -1,0 +1,26 @@
+//! quiver-graph: graph files.
+//!
+//! `YAML text --(raw::parse)--> RawGraph --(validate, with operator manifests)--> Graph`.
+//!
+//! The raw stage keeps every location and refuses unknown keys; the validated stage resolves
+//! references and checks ports, types and parameters against the manifests the host loaded.
+//! Every error is a [`GraphError`] with file, line, column, node and port. This crate does no
+//! I/O beyond reading the graph file: manifests come in through a [`Resolver`].
+
+mod duration;
+mod error;
+mod graph;
+mod raw;
+mod render;
+mod spec;
+mod validate;
+mod yaml;
+
+pub use duration::{format as format_duration, parse as parse_duration};
+pub use error::{ErrorKind, Errors, GraphError};
+pub use graph::{DEFAULT_DEPTH, Edge, Graph, Input, Node, OperatorRef, QueueSpec, Source};
+pub use raw::{Passing, Policy, RawGraph, RawInput, RawNode, RawQueue, RawScalar, RawSource, Spanned, load, parse};
+pub use render::{Format, render};
+pub use spec::{ANY_TYPE, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match};
+pub use validate::{Resolver, operator_ref, validate};
+pub use yaml::Span;

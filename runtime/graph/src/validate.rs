@@ -1,0 +1,257 @@
+//! Raw graph + operator manifests -> validated [`Graph`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{ErrorKind, Errors, Sink};
+use crate::graph::{Edge, Graph, Input, Node, OperatorRef, QueueSpec, Source};
+use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Spanned};
+use crate::spec::{OperatorSpec, ParamKind, ParamValue, types_match};
+
+/// Finds an operator's manifest; the error says what was tried (e.g. where it looked).
+pub type Resolver<'a> = dyn FnMut(&OperatorRef) -> Result<Arc<OperatorSpec>, String> + 'a;
+
+fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+/// The operator reference a raw node names.
+pub fn operator_ref(raw: &RawGraph, node: &RawNode) -> Option<OperatorRef> {
+    if let Some(name) = &node.operator {
+        return Some(OperatorRef::Name(name.value.clone()));
+    }
+    let path = Path::new(&node.path.as_ref()?.value);
+    Some(OperatorRef::Path(if path.is_absolute() { path.to_path_buf() } else { raw.dir().join(path) }))
+}
+
+/// Checks the raw graph against the operators' manifests.
+pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Errors> {
+    let mut sink = Sink::new(raw.file.clone());
+
+    // Node ids.
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in raw.nodes.iter().enumerate() {
+        if let Some(&first) = ids.get(n.id.value.as_str()) {
+            sink.push(n.id.span, None, None, ErrorKind::DuplicateNode {
+                id: n.id.value.clone(),
+                first_line: raw.nodes[first].id.span.line,
+            });
+        } else {
+            ids.insert(&n.id.value, i);
+        }
+    }
+
+    // Operators, resolved once per reference.
+    let mut cache: HashMap<OperatorRef, Result<Arc<OperatorSpec>, String>> = HashMap::new();
+    let specs: Vec<Option<Arc<OperatorSpec>>> = raw
+        .nodes
+        .iter()
+        .map(|n| {
+            let r = operator_ref(raw, n)?;
+            let result = cache.entry(r.clone()).or_insert_with(|| resolve(&r)).clone();
+            match result {
+                Ok(spec) => Some(spec),
+                Err(message) => {
+                    let span = n.operator.as_ref().or(n.path.as_ref()).map_or(n.span, |s| s.span);
+                    sink.push(span, Some(&n.id.value), None, ErrorKind::Operator(message));
+                    None
+                }
+            }
+        })
+        .collect();
+
+    let mut nodes = Vec::new();
+    for (ni, n) in raw.nodes.iter().enumerate() {
+        let id = n.id.value.as_str();
+        let spec = specs[ni].clone();
+        if let Some(spec) = &spec {
+            for out in &n.outputs {
+                if spec.output(&out.value).is_none() {
+                    sink.push(out.span, Some(id), Some(&out.value), ErrorKind::UndeclaredOutput {
+                        operator: spec.name.clone(),
+                        port: out.value.clone(),
+                        known: list(spec.outputs.iter().map(|p| &p.name)),
+                    });
+                }
+            }
+        }
+        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s)).unwrap_or_default();
+        let mut inputs = Vec::new();
+        for input in &n.inputs {
+            let port = input.name.value.as_str();
+            let source = match &input.source {
+                RawSource::Timer(period) => {
+                    if let Some(spec) = &spec {
+                        if spec.timer(port).is_none() {
+                            let kind = match spec.input(port) {
+                                Some(p) => ErrorKind::DataBoundToTimer {
+                                    operator: spec.name.clone(),
+                                    port: port.into(),
+                                    msg_type: p.msg_type.clone(),
+                                },
+                                None => undeclared_input(spec, port),
+                            };
+                            sink.push(input.name.span, Some(id), Some(port), kind);
+                        }
+                    }
+                    Source::Timer(period.value)
+                }
+                RawSource::From { node, port: from_port, queue, passing } => {
+                    let from_text = format!("{}/{}", node.value, from_port.value);
+                    let Some(&producer) = ids.get(node.value.as_str()) else {
+                        sink.push(node.span, Some(id), Some(port), ErrorKind::UnknownNode {
+                            node: node.value.clone(),
+                            known: list(raw.nodes.iter().map(|n| &n.id.value)),
+                        });
+                        continue;
+                    };
+                    let producer_raw = &raw.nodes[producer];
+                    if !producer_raw.outputs.iter().any(|o| o.value == from_port.value) {
+                        sink.push(from_port.span, Some(id), Some(port), ErrorKind::UnlistedOutput {
+                            node: node.value.clone(),
+                            port: from_port.value.clone(),
+                            listed: list(producer_raw.outputs.iter().map(|o| &o.value)),
+                        });
+                    }
+                    let from_type = specs[producer]
+                        .as_ref()
+                        .and_then(|s| s.output(&from_port.value))
+                        .map(|p| p.msg_type.clone());
+                    if let Some(spec) = &spec {
+                        match spec.input(port) {
+                            None if spec.timer(port).is_some() => {
+                                sink.push(input.name.span, Some(id), Some(port), ErrorKind::TimerBoundToData {
+                                    operator: spec.name.clone(),
+                                    port: port.into(),
+                                    from: from_text.clone(),
+                                })
+                            }
+                            None => sink.push(input.name.span, Some(id), Some(port), undeclared_input(spec, port)),
+                            Some(to) => {
+                                if let Some(from_type) = &from_type {
+                                    if !types_match(from_type, &to.msg_type) {
+                                        sink.push(input.name.span, Some(id), Some(port), ErrorKind::TypeMismatch {
+                                            from: from_text.clone(),
+                                            from_type: from_type.clone(),
+                                            to: format!("{id}/{port}"),
+                                            to_type: to.msg_type.clone(),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let policy = queue.policy.as_ref().map_or(Policy::Block, |p| p.value);
+                    let default_depth = if policy == Policy::Latest { 1 } else { crate::graph::DEFAULT_DEPTH };
+                    Source::Edge(Edge {
+                        node: producer,
+                        port: from_port.value.clone(),
+                        msg_type: from_type.unwrap_or_default(),
+                        queue: QueueSpec { depth: queue.depth.as_ref().map_or(default_depth, |d| d.value), policy },
+                        passing: passing.as_ref().map_or(Passing::ByReference, |p| p.value),
+                    })
+                }
+            };
+            inputs.push(Input { name: port.into(), source, span: input.name.span });
+        }
+        if let (Some(spec), Some(operator)) = (spec, operator_ref(raw, n)) {
+            nodes.push(Node {
+                id: id.into(),
+                operator,
+                spec,
+                params,
+                inputs,
+                outputs: n.outputs.iter().map(|o| o.value.clone()).collect(),
+                span: n.span,
+            });
+        }
+    }
+    let name = raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
+        raw.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "graph".into())
+    });
+    sink.finish(Graph { name, file: raw.file.clone(), nodes })
+}
+
+fn undeclared_input(spec: &OperatorSpec, port: &str) -> ErrorKind {
+    ErrorKind::UndeclaredInput {
+        operator: spec.name.clone(),
+        port: port.into(),
+        inputs: list(spec.inputs.iter().map(|p| format!("{} ({})", p.name, p.msg_type))),
+        timers: list(spec.timers.iter().map(|t| &t.name)),
+    }
+}
+
+/// Typed parameters in manifest order, defaults filled in; errors for unknown, mistyped,
+/// out-of-range and missing ones.
+fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(String, ParamValue)> {
+    let id = n.id.value.as_str();
+    let mut given: HashMap<&str, ParamValue> = HashMap::new();
+    for (name, value) in &n.params {
+        let Some(p) = spec.param(&name.value) else {
+            sink.push(name.span, Some(id), None, ErrorKind::UnknownParam {
+                operator: spec.name.clone(),
+                param: name.value.clone(),
+                known: list(spec.params.iter().map(|p| format!("{} ({})", p.name, p.kind))),
+            });
+            continue;
+        };
+        let typed = convert(value, p.kind).and_then(|v| p.check(&v).map(|()| v));
+        match typed {
+            Ok(v) => {
+                given.insert(&name.value, v);
+            }
+            Err(reason) => sink.push(value.span, Some(id), None, ErrorKind::BadParam { param: name.value.clone(), reason }),
+        }
+    }
+    let mut out = Vec::new();
+    for p in &spec.params {
+        if let Some(v) = given.remove(p.name.as_str()) {
+            out.push((p.name.clone(), v));
+        } else if let Some(d) = &p.default {
+            out.push((p.name.clone(), d.clone()));
+        } else if !n.params.iter().any(|(name, _)| name.value == p.name) {
+            sink.push(n.id.span, Some(id), None, ErrorKind::MissingParam {
+                param: p.name.clone(),
+                kind: p.kind.to_string(),
+                doc: p.doc.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Reads a YAML scalar as a value of `kind`.
+pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue, String> {
+    let (text, quoted) = match &value.value {
+        RawScalar::Null => return Err(format!("expected a {kind}, got nothing")),
+        RawScalar::Text { text, quoted } => (text.as_str(), *quoted),
+    };
+    let shown = if quoted { format!("string \"{text}\"") } else { format!("`{text}`") };
+    let number = |t: &str| t.replace('_', "");
+    match kind {
+        ParamKind::String => Ok(ParamValue::String(text.into())),
+        _ if quoted && kind != ParamKind::Duration => Err(format!("expected a {kind}, got {shown}")),
+        ParamKind::Bool => match text {
+            "true" | "True" | "TRUE" => Ok(ParamValue::Bool(true)),
+            "false" | "False" | "FALSE" => Ok(ParamValue::Bool(false)),
+            _ => Err(format!("expected a bool (true or false), got {shown}")),
+        },
+        ParamKind::Int => number(text)
+            .parse::<i64>()
+            .map(ParamValue::Int)
+            .map_err(|_| format!("expected an int, got {shown}")),
+        ParamKind::Float => {
+            let t = number(text);
+            let v = match t.as_str() {
+                ".inf" | ".Inf" | "+.inf" => Ok(f64::INFINITY),
+                "-.inf" | "-.Inf" => Ok(f64::NEG_INFINITY),
+                ".nan" | ".NaN" => Ok(f64::NAN),
+                _ => t.parse::<f64>(),
+            };
+            v.map(ParamValue::Float).map_err(|_| format!("expected a float, got {shown}"))
+        }
+        ParamKind::Duration => crate::duration::parse(text).map(ParamValue::Duration),
+    }
+}
