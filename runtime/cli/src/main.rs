@@ -1,0 +1,163 @@
+//! `quiver`: run, check and draw graphs; list operators.
+
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
+
+#[derive(Parser)]
+#[command(name = "quiver", version, about = "Dataflow graphs of operator plugins, zero copy")]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a graph until --for ends, Ctrl-C, or all sources finish; print a summary.
+    Run {
+        graph: PathBuf,
+        /// How long to run (e.g. 10s, 500ms); simulated time with --stepped.
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Run deterministically on a simulated clock, one node at a time in a fixed order.
+        #[arg(long)]
+        stepped: bool,
+        /// Number of steps (with --stepped).
+        #[arg(long, requires = "stepped")]
+        steps: Option<u64>,
+        /// Simulated time per step (with --stepped; default: GCD of the timer periods).
+        #[arg(long, requires = "stepped", value_parser = parse_duration)]
+        step: Option<Duration>,
+    },
+    /// Validate a graph without running it.
+    Check { graph: PathBuf },
+    /// Draw a graph.
+    Graph {
+        graph: PathBuf,
+        #[arg(long, value_enum, default_value = "dot")]
+        format: Format,
+    },
+    /// List the operators found on the search path, or show one's manifest.
+    Operators {
+        name: Option<String>,
+        /// Also search this graph's folder.
+        #[arg(long)]
+        graph: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Dot,
+    Mermaid,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    quiver_graph::parse_duration(s)
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn registry_for(graph: &Path) -> Registry {
+    Registry::new(SearchPath::new(graph.parent().filter(|p| !p.as_os_str().is_empty()).or(Some(Path::new(".")))))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match cli.command {
+        Command::Check { graph } => {
+            let registry = registry_for(&graph);
+            match quiver_runtime::load_graph(&graph, &registry) {
+                Ok(g) => {
+                    let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
+                    println!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => report::graph_errors(&errors),
+            }
+        }
+        Command::Graph { graph, format } => {
+            let registry = registry_for(&graph);
+            match quiver_runtime::load_graph(&graph, &registry) {
+                Ok(g) => {
+                    let format = match format {
+                        Format::Dot => quiver_graph::Format::Dot,
+                        Format::Mermaid => quiver_graph::Format::Mermaid,
+                    };
+                    print!("{}", quiver_graph::render(&g, format));
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => report::graph_errors(&errors),
+            }
+        }
+        Command::Operators { name, graph } => {
+            let registry = Registry::new(SearchPath::new(graph.as_deref().and_then(Path::parent)));
+            report::operators(&registry, name.as_deref())
+        }
+        Command::Run { graph, duration, stepped, steps, step } => {
+            let registry = registry_for(&graph);
+            let g = match quiver_runtime::load_graph(&graph, &registry) {
+                Ok(g) => g,
+                Err(errors) => return report::graph_errors(&errors),
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            let handler = ctrlc::set_handler(move || {
+                if flag.swap(true, Ordering::SeqCst) {
+                    eprintln!("quiver: second Ctrl-C, exiting without draining");
+                    std::process::exit(130);
+                }
+                eprintln!("quiver: stopping (Ctrl-C again to exit at once)");
+            });
+            if let Err(e) = handler {
+                tracing::warn!("cannot install the Ctrl-C handler: {e}");
+            }
+            let mode = if stepped { Mode::Stepped { steps, duration, step } } else { Mode::RealTime { duration } };
+            let options = RunOptions { mode, stop: Some(stop), ..RunOptions::default() };
+            match quiver_runtime::run(&g, &registry, &options) {
+                Ok(summary) => {
+                    print!("{summary}");
+                    let failed = summary.failed_nodes();
+                    if failed.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        for n in failed {
+                            eprintln!(
+                                "error: node `{}` reported {} error(s); first: {}",
+                                n.id,
+                                n.errors,
+                                n.first_error.as_deref().unwrap_or("?")
+                            );
+                        }
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

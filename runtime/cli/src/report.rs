@@ -1,0 +1,83 @@
+//! What the CLI prints for errors and manifests.
+
+use std::process::ExitCode;
+
+use quiver_graph::{Errors, OperatorSpec};
+use quiver_runtime::Registry;
+
+/// Prints each error rustc-style: message, location, the source line with a caret.
+pub fn graph_errors(errors: &Errors) -> ExitCode {
+    let mut sources = std::collections::HashMap::new();
+    for e in errors.iter() {
+        let where_ = match (&e.node, &e.port) {
+            (Some(n), Some(p)) => format!("node `{n}`, port `{p}`: "),
+            (Some(n), None) => format!("node `{n}`: "),
+            _ => String::new(),
+        };
+        eprintln!("error: {where_}{}", e.kind);
+        eprintln!("  --> {}:{}:{}", e.file.display(), e.span.line, e.span.col);
+        let text = sources.entry(e.file.clone()).or_insert_with(|| std::fs::read_to_string(&e.file).unwrap_or_default());
+        if let Some(line) = text.lines().nth(e.span.line.saturating_sub(1)) {
+            let num = e.span.line.to_string();
+            let pad = " ".repeat(num.len());
+            eprintln!("{pad} |\n{num} | {line}\n{pad} | {}^", " ".repeat(e.span.col.saturating_sub(1)));
+        }
+    }
+    eprintln!("{} error(s) in {}", errors.len(), errors.iter().next().map_or(String::new(), |e| e.file.display().to_string()));
+    ExitCode::from(2)
+}
+
+fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
+    println!("{} {}: {}", spec.name, spec.version, spec.doc);
+    println!("  library: {}", path.display());
+    println!("  built with: {}", spec.sdk);
+    let section = |title: &str, empty: bool| {
+        println!("  {title}:{}", if empty { " none" } else { "" });
+    };
+    section("inputs", spec.inputs.is_empty());
+    for p in &spec.inputs {
+        println!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
+    }
+    section("outputs", spec.outputs.is_empty());
+    for p in &spec.outputs {
+        println!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
+    }
+    section("timers", spec.timers.is_empty());
+    for t in &spec.timers {
+        println!("    {:<16} {}", t.name, t.doc);
+    }
+    section("parameters", spec.params.is_empty());
+    for p in &spec.params {
+        let default = p.default.as_ref().map_or("required".to_string(), |d| format!("default {d}"));
+        println!("    {:<16} {:<9} {:<18} range {:<14} {}", p.name, p.kind.to_string(), default, p.range_text(), p.doc);
+    }
+}
+
+/// `quiver operators [NAME]`.
+pub fn operators(registry: &Registry, name: Option<&str>) -> ExitCode {
+    if let Some(name) = name {
+        return match registry.resolve(&quiver_graph::OperatorRef::Name(name.into())) {
+            Ok(lib) => {
+                print_manifest(&lib.spec, &lib.path);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let found = registry.discover();
+    if found.is_empty() {
+        let dirs: Vec<String> = registry.search_path().dirs.iter().map(|d| d.display().to_string()).collect();
+        eprintln!("no operators found in: {}", dirs.join(", "));
+        return ExitCode::from(2);
+    }
+    for (path, result) in found {
+        match result {
+            Ok(lib) => println!("{:<20} {:<8} {}  ({})", lib.spec.name, lib.spec.version, lib.spec.doc, path.display()),
+            Err(e) => println!("{:<20} error: {e}", path.file_name().map_or("?".into(), |n| n.to_string_lossy().into_owned())),
+        }
+    }
+    ExitCode::SUCCESS
+}

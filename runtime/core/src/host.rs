@@ -1,0 +1,367 @@
+//! The host side of the C ABI: the functions plugins call (`emit`, `now_ns`, `log`, ...), plugin
+//! instances and guarded calls into them, and the wrapper that keeps a library loaded while any
+//! array it produced is alive.
+
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::{ArrayRef, make_array};
+use arrow_data::transform::MutableArrayData;
+use quiver_abi as abi;
+use quiver_graph::{ParamValue, Passing};
+use quiver_operator::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref, take_array, take_schema};
+use quiver_operator::{DataPack, Header, PackId};
+
+use crate::loader::{Library, to_sdk_value};
+use crate::stats::NodeStats;
+
+/// Where one output's packs go.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    pub node: usize,
+    /// Index of the consumer's data queue.
+    pub slot: usize,
+}
+
+/// One declared output of a node.
+pub(crate) struct OutputRoute {
+    pub id: Arc<PackId>,
+    pub seq: AtomicU64,
+    pub targets: Vec<Target>,
+}
+
+/// The graph is shutting down: the output was not accepted.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+/// What an executor offers the emit path.
+pub(crate) trait Engine {
+    /// Queues `pack` for `target`; may wait while a `block` queue is full.
+    fn deliver(&self, target: Target, pack: DataPack) -> Result<(), Closed>;
+    /// The run's clock.
+    fn now_ns(&self) -> u64;
+}
+
+/// What the host knows about a node while calling into it.
+pub(crate) struct NodeShared {
+    pub id: String,
+    pub library: Arc<Library>,
+    /// Per manifest output.
+    pub routes: Vec<OutputRoute>,
+    pub stats: NodeStats,
+}
+
+/// The `HostCtx` behind one call into a plugin.
+pub(crate) struct CallCtx<'a> {
+    pub node: &'a NodeShared,
+    pub engine: &'a dyn Engine,
+    /// The plugin's error message, or why the last host call failed.
+    pub error: String,
+    pub finish_requested: bool,
+    pub accepting_outputs: bool,
+}
+
+impl<'a> CallCtx<'a> {
+    pub fn new(node: &'a NodeShared, engine: &'a dyn Engine) -> Self {
+        CallCtx { node, engine, error: String::new(), finish_requested: false, accepting_outputs: true }
+    }
+
+    fn as_host_ctx(&mut self) -> *mut abi::HostCtx {
+        (self as *mut CallCtx<'a>).cast()
+    }
+}
+
+/// # Safety
+/// `ctx` must be the `CallCtx` the host passed to the plugin call in progress.
+unsafe fn call_ctx<'a>(ctx: *mut abi::HostCtx) -> &'a mut CallCtx<'a> {
+    // SAFETY: guaranteed by the caller; the CallCtx outlives the plugin call.
+    unsafe { &mut *ctx.cast::<CallCtx<'a>>() }
+}
+
+/// Runs host code called from a plugin: a host panic must not unwind into plugin code.
+fn no_unwind<R>(fallback: R, f: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        tracing::error!("host callback panicked: {}", quiver_operator::ffi::panic_message(p.as_ref()));
+        fallback
+    })
+}
+
+unsafe extern "C" fn host_emit(
+    ctx: *mut abi::HostCtx,
+    port: u32,
+    array: *mut abi::ArrowArray,
+    schema: *mut abi::ArrowSchema,
+    options: abi::EmitOptions,
+) -> abi::Status {
+    no_unwind(abi::STATUS_ERROR, || {
+        // SAFETY: ctx is the current call's CallCtx; array/schema are null or valid exported
+        // structs lent by the plugin for this call.
+        unsafe {
+            let cx = call_ctx(ctx);
+            if !cx.accepting_outputs {
+                cx.error = "outputs are not accepted while stopping".into();
+                return abi::STATUS_CLOSED;
+            }
+            let Some(route) = cx.node.routes.get(port as usize) else {
+                cx.error = format!("no output #{port}");
+                return abi::STATUS_ERROR;
+            };
+            let data = if array.is_null() {
+                None
+            } else {
+                if schema.is_null() {
+                    cx.error = "an array without a schema".into();
+                    return abi::STATUS_ERROR;
+                }
+                let wrapped = keep_library_alive(take_array(&mut *array), cx.node.library.clone());
+                let mut schema = take_schema(&mut *schema);
+                let imported = import_array(wrapped, &schema);
+                release_schema(&mut schema);
+                match imported {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        cx.error = format!("malformed Arrow array on output `{}`: {e}", route.id.source_port);
+                        return abi::STATUS_ERROR;
+                    }
+                }
+            };
+            let seq = route.seq.fetch_add(1, Ordering::Relaxed);
+            let timestamp_ns = if options.has_timestamp != 0 { options.timestamp_ns } else { cx.engine.now_ns() };
+            let pack = DataPack::new(route.id.clone(), Header { seq, timestamp_ns, is_updated: true }, data);
+            cx.node.stats.outputs[port as usize].fetch_add(1, Ordering::Relaxed);
+            for &target in &route.targets {
+                if cx.engine.deliver(target, pack.clone()).is_err() {
+                    cx.node.stats.undelivered.fetch_add(1, Ordering::Relaxed);
+                    cx.error = "the graph is stopping".into();
+                    return abi::STATUS_CLOSED;
+                }
+            }
+            abi::STATUS_OK
+        }
+    })
+}
+
+unsafe extern "C" fn host_now(ctx: *mut abi::HostCtx) -> u64 {
+    // SAFETY: ctx is the current call's CallCtx.
+    no_unwind(0, || unsafe { call_ctx(ctx).engine.now_ns() })
+}
+
+unsafe extern "C" fn host_log(ctx: *mut abi::HostCtx, level: u32, msg: abi::StrRef) {
+    no_unwind((), || {
+        // SAFETY: ctx is the current call's CallCtx; msg is valid for the call.
+        let (node, msg) = unsafe { (&call_ctx(ctx).node.id, read_str(msg)) };
+        match level {
+            abi::LOG_ERROR => tracing::error!(node = %node, "{msg}"),
+            abi::LOG_WARN => tracing::warn!(node = %node, "{msg}"),
+            abi::LOG_INFO => tracing::info!(node = %node, "{msg}"),
+            abi::LOG_DEBUG => tracing::debug!(node = %node, "{msg}"),
+            _ => tracing::trace!(node = %node, "{msg}"),
+        }
+    })
+}
+
+unsafe extern "C" fn host_set_error(ctx: *mut abi::HostCtx, msg: abi::StrRef) {
+    // SAFETY: ctx is the current call's CallCtx; msg is valid for the call.
+    no_unwind((), || unsafe { call_ctx(ctx).error = read_str(msg) })
+}
+
+unsafe extern "C" fn host_finish(ctx: *mut abi::HostCtx) {
+    // SAFETY: ctx is the current call's CallCtx.
+    no_unwind((), || unsafe { call_ctx(ctx).finish_requested = true })
+}
+
+unsafe extern "C" fn host_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
+    // SAFETY: ctx is the current call's CallCtx; the string lives until the next host call.
+    no_unwind(abi::StrRef::EMPTY, || unsafe { str_ref(&call_ctx(ctx).error) })
+}
+
+static HOST_API: abi::HostApi = abi::HostApi {
+    struct_size: size_of::<abi::HostApi>(),
+    emit: host_emit,
+    now_ns: host_now,
+    log: host_log,
+    set_error: host_set_error,
+    finish: host_finish,
+    last_error: host_last_error,
+};
+
+/// An array from a plugin, wrapped so its library stays loaded until the array is released.
+struct KeepAlive {
+    inner: abi::ArrowArray,
+    _library: Arc<Library>,
+}
+
+unsafe extern "C" fn release_keep_alive(array: *mut abi::ArrowArray) {
+    // SAFETY: `array` is the outer struct built by `keep_library_alive`; its private data is the
+    // boxed KeepAlive, released exactly once (release is set to null below).
+    unsafe {
+        let outer = &mut *array;
+        let mut keep = Box::from_raw(outer.private_data.cast::<KeepAlive>());
+        // The plugin's own release callback runs while its library is still loaded...
+        release_array(&mut keep.inner);
+        outer.release = None;
+        outer.private_data = std::ptr::null_mut();
+        // ...and only then may the library go.
+        drop(keep);
+    }
+}
+
+/// Wraps a plugin-produced array: same buffers and children, our release callback, which calls
+/// the plugin's and then drops a reference to its library.
+fn keep_library_alive(inner: abi::ArrowArray, library: Arc<Library>) -> abi::ArrowArray {
+    let outer = abi::ArrowArray {
+        length: inner.length,
+        null_count: inner.null_count,
+        offset: inner.offset,
+        n_buffers: inner.n_buffers,
+        n_children: inner.n_children,
+        buffers: inner.buffers,
+        children: inner.children,
+        dictionary: inner.dictionary,
+        release: if inner.release.is_some() { Some(release_keep_alive) } else { None },
+        private_data: std::ptr::null_mut(),
+    };
+    if outer.release.is_none() {
+        return outer; // released input: import will refuse it
+    }
+    // The buffers/children pointers belong to `inner`'s private data, which does not move when
+    // the struct moves (C Data Interface: structs are movable).
+    let keep = Box::new(KeepAlive { inner, _library: library });
+    abi::ArrowArray { private_data: Box::into_raw(keep).cast::<c_void>(), ..outer }
+}
+
+/// A new array with its own buffers (passing by value).
+pub(crate) fn deep_copy(array: &ArrayRef) -> ArrayRef {
+    let data = array.to_data();
+    let mut copy = MutableArrayData::new(vec![&data], false, data.len());
+    match copy.try_extend(0, 0, data.len()) {
+        Ok(()) => make_array(copy.freeze()),
+        // Only on offset overflow, impossible when copying an array that already exists whole.
+        Err(_) => array.clone(),
+    }
+}
+
+/// How a call into a plugin failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallFailure {
+    Error(String),
+    Panic(String),
+    Rejected(String),
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Error(m) => write!(f, "{m}"),
+            CallFailure::Panic(m) => write!(f, "panicked: {m}"),
+            CallFailure::Rejected(m) => write!(f, "rejected: {m}"),
+        }
+    }
+}
+
+fn status_result(status: abi::Status, cx: &mut CallCtx<'_>) -> Result<(), CallFailure> {
+    let msg = std::mem::take(&mut cx.error);
+    match status {
+        abi::STATUS_OK => Ok(()),
+        abi::STATUS_PANIC => Err(CallFailure::Panic(msg)),
+        abi::STATUS_REJECTED => Err(CallFailure::Rejected(msg)),
+        abi::STATUS_ERROR | abi::STATUS_CLOSED => Err(CallFailure::Error(msg)),
+        other => Err(CallFailure::Error(format!("unknown status {other}: {msg}"))),
+    }
+}
+
+/// One operator instance inside a plugin.
+pub(crate) struct Instance {
+    ptr: *mut c_void,
+    library: Arc<Library>,
+}
+
+// SAFETY: operators are `Send` (the SDK's `Operator: Send` bound); the host calls one instance
+// from one thread at a time.
+unsafe impl Send for Instance {}
+
+impl Instance {
+    pub fn create(
+        library: &Arc<Library>,
+        node_id: &str,
+        params: &[(String, ParamValue)],
+        cx: &mut CallCtx<'_>,
+    ) -> Result<Instance, String> {
+        let values: Vec<quiver_operator::ParamValue> = params.iter().map(|(_, v)| to_sdk_value(v)).collect();
+        let c_params: Vec<abi::NamedParam> = params
+            .iter()
+            .zip(&values)
+            .map(|((name, _), v)| abi::NamedParam { name: str_ref(name), value: param_to_c(v) })
+            .collect();
+        // SAFETY: a valid vtable from a loaded library; all pointers valid for the call.
+        let ptr = unsafe {
+            (library.vtable.create)(&HOST_API, cx.as_host_ctx(), str_ref(node_id), c_params.as_ptr(), c_params.len())
+        };
+        if ptr.is_null() {
+            let msg = std::mem::take(&mut cx.error);
+            return Err(if msg.is_empty() { "the operator could not be created".into() } else { msg });
+        }
+        Ok(Instance { ptr, library: library.clone() })
+    }
+
+    pub fn on_input(
+        &mut self,
+        cx: &mut CallCtx<'_>,
+        port: u32,
+        pack: &DataPack,
+        passing: Passing,
+        is_updated: bool,
+    ) -> Result<(), CallFailure> {
+        let id = pack.id();
+        let (array, schema, has_data) = match pack.data() {
+            Ok(data) => {
+                let data = if passing == Passing::ByValue { deep_copy(data) } else { data.clone() };
+                let (a, s) = export_array(&data).map_err(|e| CallFailure::Error(format!("exporting input: {e}")))?;
+                (a, s, 1)
+            }
+            Err(_) => (abi::ArrowArray::released(), abi::ArrowSchema::released(), 0),
+        };
+        let h = pack.header();
+        let mut c_pack = abi::InputPack {
+            name: str_ref(&id.name),
+            msg_type: str_ref(&id.msg_type),
+            source_node: str_ref(&id.source_node),
+            source_port: str_ref(&id.source_port),
+            header: abi::PackHeader { seq: h.seq, timestamp_ns: h.timestamp_ns, is_updated: u8::from(is_updated) },
+            has_data,
+            array,
+            schema,
+        };
+        // SAFETY: live instance of this library; the pack is valid for the call.
+        let status = unsafe { (self.library.vtable.on_input)(self.ptr, &HOST_API, cx.as_host_ctx(), port, &mut c_pack) };
+        // SAFETY: whatever the plugin did not take is released by us.
+        unsafe {
+            release_array(&mut c_pack.array);
+            release_schema(&mut c_pack.schema);
+        }
+        status_result(status, cx)
+    }
+
+    pub fn on_timer(&mut self, cx: &mut CallCtx<'_>, timer: u32) -> Result<(), CallFailure> {
+        // SAFETY: live instance of this library.
+        let status = unsafe { (self.library.vtable.on_timer)(self.ptr, &HOST_API, cx.as_host_ctx(), timer) };
+        status_result(status, cx)
+    }
+
+    pub fn stop(&mut self, cx: &mut CallCtx<'_>) -> Result<(), CallFailure> {
+        cx.accepting_outputs = false;
+        // SAFETY: live instance of this library.
+        let status = unsafe { (self.library.vtable.stop)(self.ptr, &HOST_API, cx.as_host_ctx()) };
+        status_result(status, cx)
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // SAFETY: the instance came from this library's `create` and is destroyed once, before
+        // the library (we hold a reference to it).
+        unsafe { (self.library.vtable.destroy)(self.ptr) }
+    }
+}

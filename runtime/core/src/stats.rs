@@ -1,0 +1,182 @@
+//! Counters kept while running and the summary printed at the end.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counters of one data input.
+#[derive(Default)]
+pub(crate) struct InputStats {
+    pub received: AtomicU64,
+    pub dropped: AtomicU64,
+    pub handled: AtomicU64,
+    pub max_queued: AtomicU64,
+}
+
+impl InputStats {
+    pub fn saw_queue_len(&self, len: usize) {
+        self.max_queued.fetch_max(len as u64, Ordering::Relaxed);
+    }
+}
+
+/// Counters of one node.
+pub(crate) struct NodeStats {
+    /// Per data input (graph order).
+    pub inputs: Vec<InputStats>,
+    /// Per manifest output.
+    pub outputs: Vec<AtomicU64>,
+    pub timer_fires: AtomicU64,
+    pub timer_missed: AtomicU64,
+    pub errors: AtomicU64,
+    pub first_error: Mutex<Option<String>>,
+    /// Outputs refused because the graph was stopping.
+    pub undelivered: AtomicU64,
+}
+
+impl NodeStats {
+    pub fn new(inputs: usize, outputs: usize) -> Self {
+        NodeStats {
+            inputs: (0..inputs).map(|_| InputStats::default()).collect(),
+            outputs: (0..outputs).map(|_| AtomicU64::new(0)).collect(),
+            timer_fires: AtomicU64::new(0),
+            timer_missed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            first_error: Mutex::new(None),
+            undelivered: AtomicU64::new(0),
+        }
+    }
+
+    pub fn record_error(&self, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(message);
+        }
+    }
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Every timer-driven node finished and no message was left in flight.
+    Finished,
+    /// `--for` elapsed (or the step count was reached).
+    Duration,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputSummary {
+    pub name: String,
+    /// `node/output`.
+    pub from: String,
+    pub policy: String,
+    pub depth: usize,
+    pub received: u64,
+    pub handled: u64,
+    pub dropped: u64,
+    pub max_queued: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSummary {
+    pub id: String,
+    pub operator: String,
+    pub timer_fires: u64,
+    pub timer_missed: u64,
+    /// (output, packs sent).
+    pub outputs: Vec<(String, u64)>,
+    pub inputs: Vec<InputSummary>,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub undelivered: u64,
+}
+
+/// What happened in a run, per node and per input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub graph: String,
+    pub stepped: bool,
+    /// Wall time, or simulated time in stepped mode.
+    pub elapsed: Duration,
+    pub steps: Option<u64>,
+    pub end: EndReason,
+    pub nodes: Vec<NodeSummary>,
+}
+
+impl Summary {
+    /// Nodes that reported errors.
+    pub fn failed_nodes(&self) -> Vec<&NodeSummary> {
+        self.nodes.iter().filter(|n| n.errors > 0).collect()
+    }
+
+    pub fn node(&self, id: &str) -> Option<&NodeSummary> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn total_dropped(&self) -> u64 {
+        self.nodes.iter().flat_map(|n| &n.inputs).map(|i| i.dropped).sum()
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = match self.end {
+            EndReason::Finished => "all sources finished",
+            EndReason::Duration => "duration reached",
+            EndReason::Interrupted => "interrupted",
+        };
+        if let Some(steps) = self.steps {
+            writeln!(f, "graph `{}`: stepped, {steps} steps, {:.3}s simulated ({end})", self.graph, self.elapsed.as_secs_f64())?;
+        } else {
+            writeln!(f, "graph `{}`: ran {:.3}s ({end})", self.graph, self.elapsed.as_secs_f64())?;
+        }
+        writeln!(f, "{:<18} {:<16} {:>10} {:>10} {:>8}  outputs", "node", "operator", "in", "timer", "errors")?;
+        for n in &self.nodes {
+            let handled: u64 = n.inputs.iter().map(|i| i.handled).sum();
+            let outs: Vec<String> = n.outputs.iter().map(|(o, c)| format!("{o}={c}")).collect();
+            writeln!(
+                f,
+                "{:<18} {:<16} {:>10} {:>10} {:>8}  {}",
+                n.id,
+                n.operator,
+                handled,
+                n.timer_fires,
+                n.errors,
+                if outs.is_empty() { "-".into() } else { outs.join(" ") }
+            )?;
+        }
+        let inputs: Vec<(&NodeSummary, &InputSummary)> =
+            self.nodes.iter().flat_map(|n| n.inputs.iter().map(move |i| (n, i))).collect();
+        if !inputs.is_empty() {
+            writeln!(f, "{:<28} {:<24} {:<16} {:>10} {:>10} {:>8} {:>8}", "input", "from", "queue", "received", "handled", "dropped", "max-q")?;
+            for (n, i) in inputs {
+                writeln!(
+                    f,
+                    "{:<28} {:<24} {:<16} {:>10} {:>10} {:>8} {:>8}",
+                    format!("{}/{}", n.id, i.name),
+                    i.from,
+                    format!("{} {}", i.policy, i.depth),
+                    i.received,
+                    i.handled,
+                    i.dropped,
+                    i.max_queued
+                )?;
+            }
+        }
+        for n in &self.nodes {
+            if n.timer_missed > 0 {
+                writeln!(f, "node `{}`: {} timer ticks missed (callbacks slower than the period)", n.id, n.timer_missed)?;
+            }
+            if n.undelivered > 0 {
+                writeln!(f, "node `{}`: {} outputs not delivered because the graph was stopping", n.id, n.undelivered)?;
+            }
+            if let Some(e) = &n.first_error {
+                writeln!(f, "node `{}`: {} error(s); first: {e}", n.id, n.errors)?;
+            }
+        }
+        Ok(())
+    }
+}
