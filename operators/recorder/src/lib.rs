@@ -1,5 +1,5 @@
 //! `recorder`: a sink. Records every DataPack it receives (any type): one line per pack with the
-//! source, sequence number, timestamp and values, written to `path` when the graph stops. Counts
+//! source, sequence number, timestamp, time of receipt (`at`) and values, written to `path` when the graph stops. Counts
 //! gaps in sequence numbers (packs lost upstream) and logs a summary. `delay` makes it a slow
 //! consumer (busy-waits per pack) for QoS experiments.
 #![deny(unsafe_code)]
@@ -54,7 +54,7 @@ impl Operator for Recorder {
         })
     }
 
-    fn on_input(&mut self, _ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
+    fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
         if !self.delay.is_zero() {
             let until = Instant::now() + self.delay;
             while Instant::now() < until {
@@ -72,7 +72,16 @@ impl Operator for Recorder {
             Ok(a) => values(a.as_ref()),
             Err(_) => "<empty>".into(),
         };
-        let _ = writeln!(self.lines, "{} seq={} t={} updated={} {}", pack.name(), pack.seq(), pack.timestamp_ns(), pack.is_updated(), data);
+        let _ = writeln!(
+            self.lines,
+            "{} seq={} t={} at={} updated={} {}",
+            pack.name(),
+            pack.seq(),
+            pack.timestamp_ns(),
+            ctx.now_ns(),
+            pack.is_updated(),
+            data
+        );
         Ok(())
     }
 
@@ -103,7 +112,7 @@ mod tests {
         h.input("in", None).unwrap();
         h.stop().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "upstream/out seq=0 t=0 updated=true 1 2\nupstream/out seq=1 t=0 updated=true <empty>\n");
+        assert_eq!(text, "upstream/out seq=0 t=0 at=0 updated=true 1 2\nupstream/out seq=1 t=0 at=0 updated=true <empty>\n");
         assert_eq!(h.logs(), ["recorded 2 packs, 0 missing sequence numbers"]);
     }
 }

@@ -112,6 +112,8 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq { span, anchor, items }) => self.finish(Node { value: Value::Seq(items), span }, anchor),
                 Some(Frame::Map { span, anchor, entries, .. }) => {
+                    // A block mapping's start marker can sit past its first key; point at the key.
+                    let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
                     self.finish(Node { value: Value::Map(entries), span }, anchor)
                 }
                 None => {}

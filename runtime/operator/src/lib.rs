@@ -4,7 +4,7 @@
 //! [`export_operator!`] once. The macro generates the C symbols of the plugin ABI
 //! ([`quiver_abi`]); the operator's own code needs no `unsafe`.
 //!
-//! ```ignore
+//! ```
 //! use quiver_operator::prelude::*;
 //!
 //! struct Double;

@@ -1,0 +1,427 @@
+//! Every error `quiver check` reports, snapshot-tested: message, location and source line.
+//! Paths are normalised: `<target>` is the build output folder.
+
+use crate::support::{quiver, stderr, target_dir, temp_dir, write};
+
+/// Runs `quiver check` on `yaml` and returns its normalised stderr; the exit code must be 2.
+fn check_fails(name: &str, yaml: &str) -> String {
+    let dir = temp_dir(&format!("errors-{name}"));
+    let target = target_dir().display().to_string();
+    write(&dir, "g.yaml", &yaml.replace("<target>", &target));
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "exit code; stderr:\n{}", stderr(&o));
+    stderr(&o).replace(&target, "<target>")
+}
+
+#[test]
+fn malformed_yaml() {
+    let yaml = r#"nodes: [ {id: a, operator: counter"#;
+    let expected = r#"error: malformed YAML: while parsing a flow mapping, did not find expected ',' or '}'
+  --> g.yaml:2:1
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("malformed_yaml", yaml), expected);
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let yaml = r#"nodez: []"#;
+    let expected = r#"error: unknown key `nodez` in the graph (allowed: name, description, nodes)
+  --> g.yaml:1:1
+  |
+1 | nodez: []
+  | ^
+error: missing key `nodes` in the graph
+  --> g.yaml:1:1
+  |
+1 | nodez: []
+  | ^
+2 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unknown_top_level_key", yaml), expected);
+}
+
+#[test]
+fn unknown_node_key() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operater: recorder
+"#;
+    let expected = r#"error: node `s`: missing `operator:` (a name found on the operator path) or `path:` (a library file)
+  --> g.yaml:8:9
+  |
+8 |   - id: s
+  |         ^
+error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs)
+  --> g.yaml:9:5
+  |
+9 |     operater: recorder
+  |     ^
+2 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unknown_node_key", yaml), expected);
+}
+
+#[test]
+fn unknown_key_in_long_form_input() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: { from: ticker/count, qeueu: { depth: 4 } }
+"#;
+    let expected = r#"error: node `s`: unknown key `qeueu` in input `in` (allowed: from, timer, queue, passing)
+  --> g.yaml:11:33
+   |
+11 |       in: { from: ticker/count, qeueu: { depth: 4 } }
+   |                                 ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unknown_key_in_long_form_input", yaml), expected);
+}
+
+#[test]
+fn unknown_key_in_queue() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: { from: ticker/count, queue: { depth: 4, polcy: latest } }
+"#;
+    let expected = r#"error: node `s`: unknown key `polcy` in the queue of input `in` (allowed: depth, policy)
+  --> g.yaml:11:52
+   |
+11 |       in: { from: ticker/count, queue: { depth: 4, polcy: latest } }
+   |                                                    ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unknown_key_in_queue", yaml), expected);
+}
+
+#[test]
+fn duplicate_node_ids() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: ticker
+    operator: recorder
+"#;
+    let expected = r#"error: node id `ticker` is used twice (first at line 3)
+  --> g.yaml:8:9
+  |
+8 |   - id: ticker
+  |         ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("duplicate_node_ids", yaml), expected);
+}
+
+#[test]
+fn unknown_node_in_from() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: tickr/count
+"#;
+    let expected = r#"error: node `s`, port `in`: unknown node `tickr` (nodes: ticker, s)
+  --> g.yaml:11:11
+   |
+11 |       in: tickr/count
+   |           ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unknown_node_in_from", yaml), expected);
+}
+
+#[test]
+fn unlisted_output_in_from() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: ticker/cnt
+"#;
+    let expected = r#"error: node `s`, port `in`: node `ticker` does not list output `cnt` in its `outputs:` (it lists: count)
+  --> g.yaml:11:18
+   |
+11 |       in: ticker/cnt
+   |                  ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("unlisted_output_in_from", yaml), expected);
+}
+
+#[test]
+fn output_not_declared_by_operator() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count, total]
+"#;
+    let expected = r#"error: node `ticker`, port `total`: operator `counter` has no output `total` (its outputs: count)
+  --> g.yaml:7:22
+  |
+7 |     outputs: [count, total]
+  |                      ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("output_not_declared_by_operator", yaml), expected);
+}
+
+#[test]
+fn missing_operator_library() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: nope
+"#;
+    let expected = r#"error: node `s`: operator `nope` not found: looked for libnope.so in <target>, . (set QUIVER_OPERATOR_PATH, build the operator, or give `path:`)
+  --> g.yaml:9:15
+  |
+9 |     operator: nope
+  |               ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("missing_operator_library", yaml), expected);
+}
+
+#[test]
+fn abi_mismatch() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    path: <target>/libwrong_abi.so
+"#;
+    let expected = r#"error: node `s`: host ABI 1, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 1)
+  --> g.yaml:9:11
+  |
+9 |     path: <target>/libwrong_abi.so
+  |           ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("abi_mismatch", yaml), expected);
+}
+
+#[test]
+fn type_mismatch_names_both_ends() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: p
+    operator: probe
+    inputs:
+      s: ticker/count
+"#;
+    let expected = r#"error: node `p`, port `s`: type mismatch: `ticker/count` sends std_msgs/Int64 but `p/s` expects std_msgs/String
+  --> g.yaml:11:7
+   |
+11 |       s: ticker/count
+   |       ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("type_mismatch_names_both_ends", yaml), expected);
+}
+
+#[test]
+fn bad_parameters() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: ten, burst: 0, speed: 3, start: 2.5 }
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+"#;
+    let expected = r#"error: node `ticker`: parameter `limit`: expected an int, got `ten`
+  --> g.yaml:5:22
+  |
+5 |     params: { limit: ten, burst: 0, speed: 3, start: 2.5 }
+  |                      ^
+error: node `ticker`: parameter `burst`: 0 is out of range [1, 1000000]
+  --> g.yaml:5:34
+  |
+5 |     params: { limit: ten, burst: 0, speed: 3, start: 2.5 }
+  |                                  ^
+error: node `ticker`: operator `counter` has no parameter `speed` (its parameters: start (int), step (int), limit (int), burst (int))
+  --> g.yaml:5:37
+  |
+5 |     params: { limit: ten, burst: 0, speed: 3, start: 2.5 }
+  |                                     ^
+error: node `ticker`: parameter `start`: expected an int, got `2.5`
+  --> g.yaml:5:54
+  |
+5 |     params: { limit: ten, burst: 0, speed: 3, start: 2.5 }
+  |                                                      ^
+4 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("bad_parameters", yaml), expected);
+}
+
+#[test]
+fn timer_and_data_inputs_swapped() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: ticker/count
+    outputs: [count]
+  - id: x
+    operator: scale
+    inputs:
+      value: { timer: 10ms }
+"#;
+    let expected = r#"error: node `ticker`, port `tick`: `tick` is a timer of operator `counter`: bind it as `{ timer: 100ms }`, not to `ticker/count`
+  --> g.yaml:6:7
+  |
+6 |       tick: ticker/count
+  |       ^
+error: node `x`, port `value`: `value` is a data input of operator `scale` (type std_msgs/Int64): it cannot be a timer
+  --> g.yaml:11:7
+   |
+11 |       value: { timer: 10ms }
+   |       ^
+2 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("timer_and_data_inputs_swapped", yaml), expected);
+}
+
+#[test]
+fn latest_with_depth() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: { from: ticker/count, queue: { depth: 3, policy: latest } }
+"#;
+    let expected = r#"error: node `s`, port `in`: policy `latest` keeps exactly one message, so its depth is 1 (got 3); use `drop_oldest` to keep 3
+  --> g.yaml:11:49
+   |
+11 |       in: { from: ticker/count, queue: { depth: 3, policy: latest } }
+   |                                                 ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("latest_with_depth", yaml), expected);
+}
+
+#[test]
+fn timer_without_unit() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10 }
+"#;
+    let expected = r#"error: node `ticker`, port `tick`: invalid value for `timer`: `10` needs a unit (ns, us, ms, s, min, h)
+  --> g.yaml:6:22
+  |
+6 |       tick: { timer: 10 }
+  |                      ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("timer_without_unit", yaml), expected);
+}
+
+#[test]
+fn empty_file() {
+    let yaml = r#""#;
+    let expected = r#"error: the file is empty: a graph needs at least `nodes:`
+  --> g.yaml:1:1
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("empty_file", yaml), expected);
+}
+
+#[test]
+fn bad_queue_values() {
+    let yaml = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+  - id: s
+    operator: recorder
+    inputs:
+      in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
+"#;
+    let expected = r#"error: node `s`, port `in`: invalid value for `depth`: `0` is not a whole number of at least 1
+  --> g.yaml:11:49
+   |
+11 |       in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
+   |                                                 ^
+error: node `s`, port `in`: invalid value for `policy`: `fastest` is not one of block, drop_oldest, latest
+  --> g.yaml:11:60
+   |
+11 |       in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
+   |                                                            ^
+error: node `s`, port `in`: invalid value for `passing`: `by_magic` is not one of by_reference, by_value
+  --> g.yaml:11:81
+   |
+11 |       in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
+   |                                                                                 ^
+3 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("bad_queue_values", yaml), expected);
+}

@@ -1,0 +1,239 @@
+//! Graphs run end to end through the CLI: the example graphs, delivery, zero copy, panic and
+//! error containment, rendering, operator listing.
+
+use crate::support::{field, quiver, record, stderr, stdout, temp_dir, values, workspace, write};
+
+#[test]
+fn every_example_graph_checks_and_runs() {
+    let dir = workspace().join("graphs");
+    let mut graphs: Vec<_> = std::fs::read_dir(&dir)
+        .expect("graphs/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    graphs.sort();
+    assert!(!graphs.is_empty(), "no graphs in {}", dir.display());
+    for g in graphs {
+        let path = g.display().to_string();
+        let o = quiver(&workspace(), &["check", &path]);
+        assert!(o.status.success(), "check {path}: {}", stderr(&o));
+        let o = quiver(&workspace(), &["run", &path, "--for", "3s"]);
+        assert!(o.status.success(), "run {path}: {}{}", stdout(&o), stderr(&o));
+        let o = quiver(&workspace(), &["run", &path, "--stepped", "--for", "3s"]);
+        assert!(o.status.success(), "stepped run {path}: {}{}", stdout(&o), stderr(&o));
+    }
+}
+
+#[test]
+fn a_pipeline_delivers_every_value_in_order() {
+    let dir = temp_dir("pipeline");
+    write(
+        &dir,
+        "g.yaml",
+        "name: pipeline
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 20 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: triple
+    operator: scale
+    params: { factor: 3, offset: 1 }
+    inputs: { value: ticker/count }
+    outputs: [value]
+  - id: sink
+    operator: recorder
+    params: { path: rec.txt }
+    inputs: { in: triple/value }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("(all sources finished)"), "{out}");
+    let lines = record(&dir.join("rec.txt"));
+    assert_eq!(lines.len(), 20);
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.starts_with("triple/value "), "{line}");
+        assert_eq!(field(line, "seq"), i.to_string());
+        assert_eq!(values(line), vec![3 * i as i64 + 1]);
+        assert_eq!(field(line, "updated"), "true");
+    }
+}
+
+/// probe `a` forwards the very array it received; a by-reference consumer sees the producer's
+/// buffer, a by-value consumer its own copy.
+#[test]
+fn by_reference_shares_buffers_and_by_value_copies() {
+    let dir = temp_dir("zero-copy");
+    write(
+        &dir,
+        "g.yaml",
+        "name: zero-copy
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 10 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: first
+    operator: probe
+    inputs: { a: ticker/count }
+    outputs: [out, addr]
+  - id: by_ref
+    operator: probe
+    inputs: { a: first/out }
+    outputs: [addr]
+  - id: by_val
+    operator: probe
+    inputs: { a: { from: first/out, passing: by_value } }
+    outputs: [addr]
+  - id: rec_first
+    operator: recorder
+    params: { path: first.txt }
+    inputs: { in: first/addr }
+  - id: rec_ref
+    operator: recorder
+    params: { path: ref.txt }
+    inputs: { in: by_ref/addr }
+  - id: rec_val
+    operator: recorder
+    params: { path: val.txt }
+    inputs: { in: by_val/addr }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = record(&dir.join("first.txt"));
+    let by_ref = record(&dir.join("ref.txt"));
+    let by_val = record(&dir.join("val.txt"));
+    assert_eq!(first.len(), 10);
+    for i in 0..10 {
+        let a = values(&first[i]);
+        assert_eq!(values(&by_ref[i]), a, "by reference: same buffer across plugins");
+        assert_ne!(values(&by_val[i]), a, "by value: a copy");
+    }
+}
+
+#[test]
+fn a_panicking_operator_is_reported_and_the_rest_keeps_running() {
+    let dir = temp_dir("panic");
+    write(
+        &dir,
+        "g.yaml",
+        "name: panics
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 10 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: fragile
+    operator: probe
+    params: { panic_on: 4 }
+    inputs: { a: ticker/count }
+    outputs: [out]
+  - id: after_fragile
+    operator: recorder
+    params: { path: after.txt }
+    inputs: { in: fragile/out }
+  - id: bystander
+    operator: recorder
+    params: { path: bystander.txt }
+    inputs: { in: ticker/count }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: node `fragile` reported 1 error(s); first: input `a`: panicked: probe asked to panic on 4"),
+        "{err}"
+    );
+    let after: Vec<i64> = record(&dir.join("after.txt")).iter().flat_map(|l| values(l)).collect();
+    assert_eq!(after, vec![0, 1, 2, 3, 5, 6, 7, 8, 9]);
+    assert_eq!(record(&dir.join("bystander.txt")).len(), 10);
+}
+
+#[test]
+fn an_operator_error_names_the_node_and_exits_non_zero() {
+    let dir = temp_dir("op-error");
+    write(
+        &dir,
+        "g.yaml",
+        "nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 5 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: picky
+    operator: probe
+    params: { error_on: 2 }
+    inputs: { a: ticker/count }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("node `picky` reported 1 error(s); first: input `a`: probe asked to fail on 2"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("picky"), "summary printed");
+}
+
+#[test]
+fn an_operator_that_fails_to_start_stops_the_run_with_its_reason() {
+    let dir = temp_dir("create-error");
+    write(
+        &dir,
+        "g.yaml",
+        "nodes:
+  - id: ticker
+    operator: counter
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: broken
+    operator: probe
+    params: { fail_create: true }
+    inputs: { a: ticker/count }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml", "--for", "5s"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).trim(), "error: node `broken`: asked to fail (fail_create: true)");
+}
+
+#[test]
+fn graphs_render_as_dot_and_mermaid() {
+    let g = workspace().join("graphs/counter.yaml").display().to_string();
+    let o = quiver(&workspace(), &["graph", &g, "--format", "dot"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph \"counter-demo\" {"), "{dot}");
+    assert!(dot.contains("\"ticker\" -> \"triple\" [label=\"count -> value\\nstd_msgs/Int64\"];"), "{dot}");
+    assert!(dot.contains("\"triple\" -> \"sink\" [label=\"value -> in\\nstd_msgs/Int64 [block 8]\"];"), "{dot}");
+    let o = quiver(&workspace(), &["graph", &g, "--format", "mermaid"]);
+    let mermaid = stdout(&o);
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(mermaid.contains("ticker -- \"count -> value: std_msgs/Int64\" --> triple"), "{mermaid}");
+    assert!(mermaid.contains("ticker_tick((\"20ms\")) -. tick .-> ticker"), "{mermaid}");
+}
+
+#[test]
+fn operators_are_listed_and_their_manifests_shown() {
+    let dir = temp_dir("operators");
+    let o = quiver(&dir, &["operators"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = stdout(&o);
+    for name in ["counter", "scale", "recorder", "probe"] {
+        assert!(list.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{list}");
+    }
+    assert!(!list.contains("wrong_abi") || list.contains("host ABI 1, plugin ABI 999"), "{list}");
+    let o = quiver(&dir, &["operators", "counter"]);
+    let m = stdout(&o);
+    assert!(m.starts_with("counter 0.1.0: Counts on every tick"), "{m}");
+    assert!(m.contains("    count            std_msgs/Int64           the numbers, one per DataPack"), "{m}");
+    assert!(m.contains("    burst            int       default 1          range [1, 1000000]"), "{m}");
+    let o = quiver(&dir, &["operators", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("operator `nope` not found: looked for libnope.so in"), "{}", stderr(&o));
+}

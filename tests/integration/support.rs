@@ -1,0 +1,107 @@
+//! Shared helpers: build the plugins and the CLI once, run `quiver`, make temporary graphs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use quiver_runtime::{Registry, RunOptions, SearchPath, Summary};
+
+/// The packages the tests load or run.
+const PACKAGES: &[&str] = &["quiver", "counter", "scale", "recorder", "probe", "wrong-abi"];
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// `target/<profile>`: where the plugins and the CLI are.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+}
+
+/// Builds the CLI and the operators once per test run (a no-op when they are fresh).
+pub fn build() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace()).arg("build").arg("--quiet");
+        if target_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        for p in PACKAGES {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("running cargo build");
+        assert!(status.success(), "building the plugins failed");
+    });
+}
+
+/// A fresh, empty folder for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = target_dir().join("test-tmp").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir
+}
+
+/// Writes `yaml` as `dir/name`.
+pub fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, yaml).expect("writing a graph");
+    p
+}
+
+/// Runs the `quiver` CLI in `cwd` with the build output as operator path.
+pub fn quiver(cwd: &Path, args: &[&str]) -> Output {
+    build();
+    Command::new(target_dir().join("quiver"))
+        .current_dir(cwd)
+        .env("QUIVER_OPERATOR_PATH", target_dir())
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .expect("running quiver")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A registry that finds the built operators.
+pub fn registry() -> Registry {
+    build();
+    Registry::new(SearchPath { dirs: vec![target_dir()] })
+}
+
+/// Loads and runs a graph file through the library API.
+pub fn run_file(path: &Path, options: &RunOptions) -> Summary {
+    let registry = registry();
+    let graph = quiver_runtime::load_graph(path, &registry).unwrap_or_else(|e| panic!("invalid graph:\n{e}"));
+    quiver_runtime::run(&graph, &registry, options).unwrap_or_else(|e| panic!("run failed: {e}"))
+}
+
+/// Lines of a recorder's file.
+pub fn record(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of `key=` in a recorder line.
+pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    line.split(' ')
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
+}
+
+/// The values after the fields of a recorder line.
+pub fn values(line: &str) -> Vec<i64> {
+    line.split(' ').skip(5).map(|v| v.parse().unwrap_or_else(|_| panic!("not an int: {v} in {line}"))).collect()
+}

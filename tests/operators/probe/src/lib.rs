@@ -1,0 +1,59 @@
+//! `probe`: a test operator. Forwards what arrives on `a` to `out` (the same array: no copy) and
+//! reports where its data lives on `addr`; forwards what arrives on `b` to `seen_b`, keeping the
+//! original timestamp. Misbehaves on request: panics, errors, fails to start.
+#![deny(unsafe_code)]
+
+use std::sync::Arc;
+
+use quiver_operator::prelude::*;
+
+pub struct Probe {
+    panic_on: i64,
+    error_on: i64,
+}
+
+impl Operator for Probe {
+    fn manifest() -> Manifest {
+        Manifest::new("probe", env!("CARGO_PKG_VERSION"), "Test operator: forwards, reports buffer addresses, fails on request")
+            .input("a", "std_msgs/Int64", "forwarded to `out`")
+            .input("b", "std_msgs/Int64", "forwarded to `seen_b` with its original timestamp")
+            .input("s", "std_msgs/String", "ignored (a port of another type, for type checks)")
+            .output("out", "std_msgs/Int64", "what came in on `a`, same buffers")
+            .output("addr", "std_msgs/Int64", "address of the data buffer received on `a`")
+            .output("seen_b", "std_msgs/Int64", "what came in on `b`")
+            .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
+            .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
+            .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
+    }
+
+    fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
+        if p.bool("fail_create")? {
+            bail!("asked to fail (fail_create: true)");
+        }
+        Ok(Probe { panic_on: p.int("panic_on")?, error_on: p.int("error_on")? })
+    }
+
+    fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
+        if input == "s" {
+            return Ok(());
+        }
+        let data = pack.data()?.clone();
+        let first = data.as_primitive_opt::<Int64Type>().and_then(|a| a.values().first().copied());
+        match input {
+            "a" => {
+                if first == Some(self.panic_on) {
+                    panic!("probe asked to panic on {}", self.panic_on);
+                }
+                if first == Some(self.error_on) {
+                    bail!("probe asked to fail on {}", self.error_on);
+                }
+                let addr = data.to_data().buffers()[0].as_ptr() as i64;
+                ctx.emit("out", data)?;
+                ctx.emit("addr", Arc::new(Int64Array::from(vec![addr])))
+            }
+            _ => ctx.emit_stamped("seen_b", data, pack.timestamp_ns()),
+        }
+    }
+}
+
+export_operator!(Probe);
