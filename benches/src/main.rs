@@ -1,0 +1,218 @@
+//! quiver's benchmark binary: in-process one-way latency per payload size and back-to-back
+//! throughput through a 3-node chain, each measured beside a plain crossbeam channel between
+//! threads (the floor) in the same run. Prints a Markdown table for benches/RESULTS.md.
+//!
+//! `cargo run --release -p quiver-benches` (add `-- --quick` for a smoke run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
+
+const SIZES: &[(usize, &str)] =
+    &[(8, "8 B"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB"), (4 << 20, "4 MiB"), (40 << 20, "40 MiB")];
+const WARMUP: usize = 50;
+const PERIOD: Duration = Duration::from_millis(1);
+
+fn exe_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().context("binary has a folder")?.to_path_buf())
+}
+
+/// Builds the benchmark plugins with the profile this binary was built with.
+fn build_plugins() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    cmd.args(["build", "--quiet", "-p", "bench-source", "-p", "bench-sink"]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    if !cmd.status()?.success() {
+        bail!("building the benchmark plugins failed");
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+struct SinkFile {
+    count: u64,
+    first: u64,
+    last: u64,
+    latencies: Vec<u64>,
+}
+
+fn read_sink(path: &Path) -> Result<SinkFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let head: Vec<u64> = lines.next().context("empty results")?.split(' ').map(str::parse).collect::<Result<_, _>>()?;
+    let latencies = lines.map(str::parse).collect::<Result<Vec<u64>, _>>()?;
+    Ok(SinkFile { count: head[0], first: head[1], last: head[2], latencies })
+}
+
+fn run_graph(registry: &Registry, dir: &Path, yaml: &str) -> Result<()> {
+    let path = dir.join("bench.yaml");
+    std::fs::write(&path, yaml)?;
+    let graph = quiver_runtime::load_graph(&path, registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = RunOptions { mode: Mode::RealTime { duration: Some(Duration::from_secs(600)) }, ..RunOptions::default() };
+    let summary = quiver_runtime::run(&graph, registry, &options)?;
+    if !summary.failed_nodes().is_empty() || summary.total_dropped() > 0 {
+        bail!("benchmark graph failed:\n{summary}");
+    }
+    Ok(())
+}
+
+/// One hop between two operators in one process; the receiver idles between packs.
+fn quiver_latency(registry: &Registry, dir: &Path, size: usize, samples: usize) -> Result<Vec<u64>> {
+    let out = dir.join("latency.txt");
+    let yaml = format!(
+        "name: latency
+nodes:
+  - id: source
+    operator: bench-source
+    params: {{ size: {size}, count: {} }}
+    inputs: {{ tick: {{ timer: 1ms }} }}
+    outputs: [out]
+  - id: sink
+    operator: bench-sink
+    params: {{ path: {} }}
+    inputs: {{ in: source/out }}
+",
+        samples + WARMUP,
+        out.display()
+    );
+    run_graph(registry, dir, &yaml)?;
+    let mut l = read_sink(&out)?.latencies.split_off(WARMUP);
+    l.sort_unstable();
+    Ok(l)
+}
+
+/// The floor: a bounded crossbeam channel between two threads, same payload (shared), same pace.
+fn crossbeam_latency(size: usize, samples: usize) -> Vec<u64> {
+    let (tx, rx) = crossbeam_channel::bounded::<(Instant, Arc<Vec<u8>>)>(16);
+    let payload = Arc::new(vec![0xA5u8; size]);
+    let receiver = std::thread::spawn(move || {
+        let mut out = Vec::with_capacity(samples + WARMUP);
+        while let Ok((sent, _data)) = rx.recv() {
+            out.push(sent.elapsed().as_nanos() as u64);
+        }
+        out
+    });
+    let start = Instant::now();
+    for i in 0..samples + WARMUP {
+        let due = start + PERIOD * (i as u32 + 1);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if tx.send((Instant::now(), payload.clone())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let mut l = receiver.join().unwrap_or_default().split_off(WARMUP);
+    l.sort_unstable();
+    l
+}
+
+/// 8-byte packs back to back through source -> relay -> sink; messages per second at the sink.
+fn quiver_throughput(registry: &Registry, dir: &Path, count: usize) -> Result<f64> {
+    let out = dir.join("throughput.txt");
+    let yaml = format!(
+        "name: throughput
+nodes:
+  - id: source
+    operator: bench-source
+    params: {{ size: 8, count: {count}, burst: {count} }}
+    inputs: {{ tick: {{ timer: 1ms }} }}
+    outputs: [out]
+  - id: relay
+    operator: bench-sink
+    params: {{ forward: true, latencies: false }}
+    inputs: {{ in: {{ from: source/out, queue: {{ depth: 1024 }} }} }}
+    outputs: [out]
+  - id: sink
+    operator: bench-sink
+    params: {{ path: {}, latencies: false }}
+    inputs: {{ in: {{ from: relay/out, queue: {{ depth: 1024 }} }} }}
+",
+        out.display()
+    );
+    run_graph(registry, dir, &yaml)?;
+    let s = read_sink(&out)?;
+    if s.count != count as u64 {
+        bail!("sink saw {} of {count}", s.count);
+    }
+    Ok((s.count - 1) as f64 / ((s.last - s.first) as f64 / 1e9))
+}
+
+fn crossbeam_throughput(count: usize) -> f64 {
+    let (tx1, rx1) = crossbeam_channel::bounded::<[u8; 8]>(1024);
+    let (tx2, rx2) = crossbeam_channel::bounded::<[u8; 8]>(1024);
+    let relay = std::thread::spawn(move || {
+        while let Ok(m) = rx1.recv() {
+            if tx2.send(m).is_err() {
+                break;
+            }
+        }
+    });
+    let sink = std::thread::spawn(move || {
+        let mut first = None;
+        let mut n = 0u64;
+        while rx2.recv().is_ok() {
+            first.get_or_insert_with(Instant::now);
+            n += 1;
+        }
+        (n, first.map(|f| f.elapsed()).unwrap_or_default())
+    });
+    for i in 0..count {
+        if tx1.send((i as u64).to_le_bytes()).is_err() {
+            break;
+        }
+    }
+    drop(tx1);
+    let _ = relay.join();
+    let (n, elapsed) = sink.join().unwrap_or_default();
+    (n.saturating_sub(1)) as f64 / elapsed.as_secs_f64()
+}
+
+fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let samples = if quick { 50 } else { 2000 };
+    let count = if quick { 20_000 } else { 2_000_000 };
+    build_plugins()?;
+    let registry = Registry::new(SearchPath { dirs: vec![exe_dir()?] });
+    let dir = exe_dir()?.join("bench-tmp");
+    std::fs::create_dir_all(&dir)?;
+
+    println!("One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n");
+    println!("| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |");
+    println!("|---|---:|---:|---:|---:|");
+    for &(size, label) in SIZES {
+        let ours = quiver_latency(&registry, &dir, size, samples)?;
+        let floor = crossbeam_latency(size, samples);
+        println!(
+            "| {label} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            percentile(&ours, 0.5),
+            percentile(&ours, 0.99),
+            percentile(&floor, 0.5),
+            percentile(&floor, 0.99)
+        );
+    }
+    let ours = quiver_throughput(&registry, &dir, count)?;
+    let floor = crossbeam_throughput(count);
+    println!("\nBack-to-back 8 B messages through a 3-node chain (source -> relay -> sink, queues of 1024, {count} messages):\n");
+    println!("| system | messages/s |\n|---|---:|");
+    println!("| quiver | {:.0} |", ours);
+    println!("| crossbeam (3 threads) | {:.0} |", floor);
+    Ok(())
+}
