@@ -189,6 +189,7 @@ fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let samples = if quick { 50 } else { 2000 };
     let count = if quick { 20_000 } else { 2_000_000 };
+    let only_throughput = std::env::args().any(|a| a == "--throughput");
     build_plugins()?;
     let registry = Registry::new(SearchPath { dirs: vec![exe_dir()?] });
     let dir = exe_dir()?.join("bench-tmp");
@@ -197,7 +198,7 @@ fn main() -> Result<()> {
     println!("One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n");
     println!("| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |");
     println!("|---|---:|---:|---:|---:|");
-    for &(size, label) in SIZES {
+    for &(size, label) in if only_throughput { &[][..] } else { SIZES } {
         let ours = quiver_latency(&registry, &dir, size, samples)?;
         let floor = crossbeam_latency(size, samples);
         println!(

@@ -61,11 +61,10 @@ impl Operator for Recorder {
                 std::hint::spin_loop();
             }
         }
-        if let Some((name, last)) = &self.last_seq {
-            if *name == pack.name() && pack.seq() > last + 1 {
+        if let Some((name, last)) = &self.last_seq
+            && *name == pack.name() && pack.seq() > last + 1 {
                 self.gaps += pack.seq() - last - 1;
             }
-        }
         self.last_seq = Some((pack.name().to_string(), pack.seq()));
         self.count += 1;
         let data = match pack.data() {

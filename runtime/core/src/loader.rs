@@ -52,11 +52,10 @@ impl SearchPath {
         }
         if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
             // Test and bench binaries live in target/<profile>/deps.
-            if exe_dir.file_name().is_some_and(|n| n == "deps") {
-                if let Some(parent) = exe_dir.parent() {
+            if exe_dir.file_name().is_some_and(|n| n == "deps")
+                && let Some(parent) = exe_dir.parent() {
                     dirs.push(parent.to_path_buf());
                 }
-            }
             dirs.push(exe_dir);
         }
         for profile in ["debug", "release"] {

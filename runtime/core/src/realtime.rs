@@ -65,14 +65,19 @@ impl Inbox {
     fn pop(&self, deadline: Option<Instant>) -> Next {
         let mut st = self.lock();
         loop {
-            if let Some(slot) = oldest(&st.queues, u64::MAX) {
-                if let Some(item) = st.queues[slot].items.pop_front() {
-                    if st.producers_waiting > 0 {
+            if let Some(slot) = oldest(&st.queues, u64::MAX)
+                && let Some(item) = st.queues[slot].items.pop_front() {
+                    // Wake blocked producers only once the queue is half empty (or empty): waking
+                    // them for every freed slot turns a full queue into a context switch per
+                    // message.
+                    let q = &st.queues[slot];
+                    let wake = st.producers_waiting > 0 && q.items.len() <= q.depth / 2;
+                    drop(st);
+                    if wake {
                         self.space.notify_all();
                     }
                     return Next::Item(slot, item);
                 }
-            }
             if st.closed {
                 return Next::Closed;
             }
@@ -148,7 +153,10 @@ impl Engine for Shared {
         st.next_ticket += 1;
         stats.received.fetch_add(1, Ordering::Relaxed);
         stats.saw_queue_len(st.queues[target.slot].items.len());
-        if st.consumer_waiting {
+        let wake = st.consumer_waiting;
+        // Notify after unlocking, so the woken thread does not block on the lock we still hold.
+        drop(st);
+        if wake {
             node.inbox.ready.notify_one();
         }
         Ok(())

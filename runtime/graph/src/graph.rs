@@ -113,11 +113,10 @@ impl Graph {
         let mut out = Vec::new();
         for (ni, n) in self.nodes.iter().enumerate() {
             for (ii, input) in n.inputs.iter().enumerate() {
-                if let Source::Edge(e) = &input.source {
-                    if e.node == node && e.port == port {
+                if let Source::Edge(e) = &input.source
+                    && e.node == node && e.port == port {
                         out.push((ni, ii));
                     }
-                }
             }
         }
         out

@@ -219,11 +219,10 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
     cx.node = None;
     if let Value::Map(entries) = &item.value {
         for (k, v) in entries {
-            if matches!(&k.value, Value::Scalar { text, .. } if text == "id") {
-                if let Value::Scalar { text, .. } = &v.value {
+            if matches!(&k.value, Value::Scalar { text, .. } if text == "id")
+                && let Value::Scalar { text, .. } = &v.value {
                     cx.node = Some(text.clone());
                 }
-            }
         }
     }
     let fields = cx.fields(item, "a node", NODE_KEYS);
@@ -442,11 +441,10 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             _ => {}
         }
     }
-    if let (Some(Spanned { value: Policy::Latest, .. }), Some(depth)) = (&queue.policy, &queue.depth) {
-        if depth.value != 1 {
+    if let (Some(Spanned { value: Policy::Latest, .. }), Some(depth)) = (&queue.policy, &queue.depth)
+        && depth.value != 1 {
             cx.err(depth.span, Some(port), ErrorKind::LatestDepth { depth: depth.value });
         }
-    }
     match (from, timer) {
         (Some((node, port_name)), None) => Some(RawSource::From { node, port: port_name, queue, passing }),
         (None, Some(t)) => {

@@ -83,8 +83,8 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
             let port = input.name.value.as_str();
             let source = match &input.source {
                 RawSource::Timer(period) => {
-                    if let Some(spec) = &spec {
-                        if spec.timer(port).is_none() {
+                    if let Some(spec) = &spec
+                        && spec.timer(port).is_none() {
                             let kind = match spec.input(port) {
                                 Some(p) => ErrorKind::DataBoundToTimer {
                                     operator: spec.name.clone(),
@@ -95,7 +95,6 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                             };
                             sink.push(input.name.span, Some(id), Some(port), kind);
                         }
-                    }
                     Source::Timer(period.value)
                 }
                 RawSource::From { node, port: from_port, queue, passing } => {
@@ -130,8 +129,8 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                             }
                             None => sink.push(input.name.span, Some(id), Some(port), undeclared_input(spec, port)),
                             Some(to) => {
-                                if let Some(from_type) = &from_type {
-                                    if !types_match(from_type, &to.msg_type) {
+                                if let Some(from_type) = &from_type
+                                    && !types_match(from_type, &to.msg_type) {
                                         sink.push(input.name.span, Some(id), Some(port), ErrorKind::TypeMismatch {
                                             from: from_text.clone(),
                                             from_type: from_type.clone(),
@@ -139,7 +138,6 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                                             to_type: to.msg_type.clone(),
                                         });
                                     }
-                                }
                             }
                         }
                     }

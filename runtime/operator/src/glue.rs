@@ -18,6 +18,36 @@ struct Instance<T> {
     node: String,
     /// Latest pack per input (for `Context::latest`).
     latest: Vec<Option<DataPack>>,
+    /// Last identity seen per input: reused while it does not change (no allocation per pack).
+    ids: Vec<Option<Arc<PackId>>>,
+}
+
+/// The identity in `pack`, reusing `cached` when it is the same.
+///
+/// # Safety
+/// The pack's strings must be valid for the call.
+unsafe fn pack_id(cached: &mut Option<Arc<PackId>>, pack: &abi::InputPack) -> Arc<PackId> {
+    // SAFETY: forwarded from the caller.
+    let same = |s: abi::StrRef, have: &str| unsafe { s.as_str() }.is_ok_and(|s| s == have);
+    if let Some(id) = cached
+        && same(pack.name, &id.name)
+        && same(pack.msg_type, &id.msg_type)
+        && same(pack.source_node, &id.source_node)
+        && same(pack.source_port, &id.source_port)
+    {
+        return id.clone();
+    }
+    // SAFETY: forwarded from the caller.
+    let id = unsafe {
+        Arc::new(PackId {
+            name: read_str(pack.name),
+            msg_type: read_str(pack.msg_type),
+            source_node: read_str(pack.source_node),
+            source_port: read_str(pack.source_port),
+        })
+    };
+    *cached = Some(id.clone());
+    id
 }
 
 /// The vtable for operator type `T`.
@@ -95,11 +125,12 @@ unsafe extern "C" fn create<T: Operator>(
             }
             let manifest = T::manifest();
             let latest = vec![None; manifest.inputs.len()];
+            let ids = vec![None; manifest.inputs.len()];
             let op = {
                 let mut cx = Context::new(&*host, ctx, &node, &manifest, &latest);
                 T::new(&mut cx, &values)?
             };
-            out = Box::into_raw(Box::new(Instance { op, manifest, node, latest })).cast();
+            out = Box::into_raw(Box::new(Instance { op, manifest, node, latest, ids })).cast();
             Ok(())
         })
     };
@@ -118,16 +149,11 @@ unsafe extern "C" fn on_input<T: Operator>(
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
             let port = port as usize;
             let pack = &mut *pack;
-            let Instance { op, manifest, node, latest } = inst;
+            let Instance { op, manifest, node, latest, ids } = inst;
             let Some(input) = manifest.inputs.get(port).map(|p| p.name.as_str()) else {
                 return Err(Error::msg(format!("host delivered to unknown input #{port}")));
             };
-            let id = Arc::new(PackId {
-                name: read_str(pack.name),
-                msg_type: read_str(pack.msg_type),
-                source_node: read_str(pack.source_node),
-                source_port: read_str(pack.source_port),
-            });
+            let id = pack_id(&mut ids[port], pack);
             let header = Header {
                 seq: pack.header.seq,
                 timestamp_ns: pack.header.timestamp_ns,
@@ -161,7 +187,7 @@ unsafe extern "C" fn on_timer<T: Operator>(
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance { op, manifest, node, latest } = inst;
+            let Instance { op, manifest, node, latest, .. } = inst;
             let Some(name) = manifest.timers.get(timer as usize).map(|t| t.name.as_str()) else {
                 return Err(Error::msg(format!("host fired unknown timer #{timer}")));
             };
@@ -184,7 +210,7 @@ unsafe extern "C" fn on_param<T: Operator>(
             let name = read_str(param.name);
             let value = param_from_c(&param.value)
                 .ok_or_else(|| Error::msg(format!("parameter '{name}' has unknown kind {}", param.value.kind)))?;
-            let Instance { op, manifest, node, latest } = inst;
+            let Instance { op, manifest, node, latest, .. } = inst;
             let mut cx = Context::new(host, ctx, node, manifest, latest);
             op.on_param(&mut cx, &name, &value)
         })
@@ -195,7 +221,7 @@ unsafe extern "C" fn stop<T: Operator>(instance: *mut c_void, host: *const abi::
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance { op, manifest, node, latest } = inst;
+            let Instance { op, manifest, node, latest, .. } = inst;
             op.stop(&mut Context::new(host, ctx, node, manifest, latest))
         })
     }
