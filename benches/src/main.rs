@@ -12,8 +12,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
-const SIZES: &[(usize, &str)] =
-    &[(8, "8 B"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB"), (4 << 20, "4 MiB"), (40 << 20, "40 MiB")];
+const SIZES: &[(usize, &str)] = &[
+    (8, "8 B"),
+    (64 << 10, "64 KiB"),
+    (1 << 20, "1 MiB"),
+    (4 << 20, "4 MiB"),
+    (40 << 20, "40 MiB"),
+];
 const WARMUP: usize = 50;
 const PERIOD: Duration = Duration::from_millis(1);
 
@@ -53,18 +58,34 @@ struct SinkFile {
 }
 
 fn read_sink(path: &Path) -> Result<SinkFile> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
-    let head: Vec<u64> = lines.next().context("empty results")?.split(' ').map(str::parse).collect::<Result<_, _>>()?;
+    let head: Vec<u64> = lines
+        .next()
+        .context("empty results")?
+        .split(' ')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
     let latencies = lines.map(str::parse).collect::<Result<Vec<u64>, _>>()?;
-    Ok(SinkFile { count: head[0], first: head[1], last: head[2], latencies })
+    Ok(SinkFile {
+        count: head[0],
+        first: head[1],
+        last: head[2],
+        latencies,
+    })
 }
 
 fn run_graph(registry: &Registry, dir: &Path, yaml: &str) -> Result<()> {
     let path = dir.join("bench.yaml");
     std::fs::write(&path, yaml)?;
     let graph = quiver_runtime::load_graph(&path, registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let options = RunOptions { mode: Mode::RealTime { duration: Some(Duration::from_secs(600)) }, ..RunOptions::default() };
+    let options = RunOptions {
+        mode: Mode::RealTime {
+            duration: Some(Duration::from_secs(600)),
+        },
+        ..RunOptions::default()
+    };
     let summary = quiver_runtime::run(&graph, registry, &options)?;
     if !summary.failed_nodes().is_empty() || summary.total_dropped() > 0 {
         bail!("benchmark graph failed:\n{summary}");
@@ -73,7 +94,12 @@ fn run_graph(registry: &Registry, dir: &Path, yaml: &str) -> Result<()> {
 }
 
 /// One hop between two operators in one process; the receiver idles between packs.
-fn quiver_latency(registry: &Registry, dir: &Path, size: usize, samples: usize) -> Result<Vec<u64>> {
+fn quiver_latency(
+    registry: &Registry,
+    dir: &Path,
+    size: usize,
+    samples: usize,
+) -> Result<Vec<u64>> {
     let out = dir.join("latency.txt");
     let yaml = format!(
         "name: latency
@@ -191,12 +217,18 @@ fn main() -> Result<()> {
     let count = if quick { 20_000 } else { 2_000_000 };
     let only_throughput = std::env::args().any(|a| a == "--throughput");
     build_plugins()?;
-    let registry = Registry::new(SearchPath { dirs: vec![exe_dir()?] });
+    let registry = Registry::new(SearchPath {
+        dirs: vec![exe_dir()?],
+    });
     let dir = exe_dir()?.join("bench-tmp");
     std::fs::create_dir_all(&dir)?;
 
-    println!("One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n");
-    println!("| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |");
+    println!(
+        "One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n"
+    );
+    println!(
+        "| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |"
+    );
     println!("|---|---:|---:|---:|---:|");
     for &(size, label) in if only_throughput { &[][..] } else { SIZES } {
         let ours = quiver_latency(&registry, &dir, size, samples)?;
@@ -211,7 +243,9 @@ fn main() -> Result<()> {
     }
     let ours = quiver_throughput(&registry, &dir, count)?;
     let floor = crossbeam_throughput(count);
-    println!("\nBack-to-back 8 B messages through a 3-node chain (source -> relay -> sink, queues of 1024, {count} messages):\n");
+    println!(
+        "\nBack-to-back 8 B messages through a 3-node chain (source -> relay -> sink, queues of 1024, {count} messages):\n"
+    );
     println!("| system | messages/s |\n|---|---:|");
     println!("| quiver | {:.0} |", ours);
     println!("| crossbeam (3 threads) | {:.0} |", floor);

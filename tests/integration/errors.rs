@@ -9,7 +9,12 @@ fn check_fails(name: &str, yaml: &str) -> String {
     let target = target_dir().display().to_string();
     write(&dir, "g.yaml", &yaml.replace("<target>", &target));
     let o = quiver(&dir, &["check", "g.yaml"]);
-    assert_eq!(o.status.code(), Some(2), "exit code; stderr:\n{}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "exit code; stderr:\n{}",
+        stderr(&o)
+    );
     stderr(&o).replace(&target, "<target>")
 }
 
@@ -89,7 +94,10 @@ nodes:
    |                                 ^
 1 error(s) in g.yaml
 "#;
-    assert_eq!(check_fails("unknown_key_in_long_form_input", yaml), expected);
+    assert_eq!(
+        check_fails("unknown_key_in_long_form_input", yaml),
+        expected
+    );
 }
 
 #[test]
@@ -203,7 +211,10 @@ nodes:
   |                      ^
 1 error(s) in g.yaml
 "#;
-    assert_eq!(check_fails("output_not_declared_by_operator", yaml), expected);
+    assert_eq!(
+        check_fails("output_not_declared_by_operator", yaml),
+        expected
+    );
 }
 
 #[test]

@@ -18,9 +18,19 @@ fn every_example_graph_checks_and_runs() {
         let o = quiver(&workspace(), &["check", &path]);
         assert!(o.status.success(), "check {path}: {}", stderr(&o));
         let o = quiver(&workspace(), &["run", &path, "--for", "3s"]);
-        assert!(o.status.success(), "run {path}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "run {path}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         let o = quiver(&workspace(), &["run", &path, "--stepped", "--for", "3s"]);
-        assert!(o.status.success(), "stepped run {path}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            o.status.success(),
+            "stepped run {path}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
     }
 }
 
@@ -111,7 +121,11 @@ nodes:
     assert_eq!(first.len(), 10);
     for i in 0..10 {
         let a = values(&first[i]);
-        assert_eq!(values(&by_ref[i]), a, "by reference: same buffer across plugins");
+        assert_eq!(
+            values(&by_ref[i]),
+            a,
+            "by reference: same buffer across plugins"
+        );
         assert_ne!(values(&by_val[i]), a, "by value: a copy");
     }
 }
@@ -151,7 +165,10 @@ nodes:
         err.contains("error: node `fragile` reported 1 error(s); first: input `a`: panicked: probe asked to panic on 4"),
         "{err}"
     );
-    let after: Vec<i64> = record(&dir.join("after.txt")).iter().flat_map(|l| values(l)).collect();
+    let after: Vec<i64> = record(&dir.join("after.txt"))
+        .iter()
+        .flat_map(|l| values(l))
+        .collect();
     assert_eq!(after, vec![0, 1, 2, 3, 5, 6, 7, 8, 9]);
     assert_eq!(record(&dir.join("bystander.txt")).len(), 10);
 }
@@ -176,7 +193,13 @@ fn an_operator_error_names_the_node_and_exits_non_zero() {
     );
     let o = quiver(&dir, &["run", "g.yaml"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("node `picky` reported 1 error(s); first: input `a`: probe asked to fail on 2"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "node `picky` reported 1 error(s); first: input `a`: probe asked to fail on 2"
+        ),
+        "{}",
+        stderr(&o)
+    );
     assert!(stdout(&o).contains("picky"), "summary printed");
 }
 
@@ -199,23 +222,41 @@ fn an_operator_that_fails_to_start_stops_the_run_with_its_reason() {
     );
     let o = quiver(&dir, &["run", "g.yaml", "--for", "5s"]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o).trim(), "error: node `broken`: asked to fail (fail_create: true)");
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: node `broken`: asked to fail (fail_create: true)"
+    );
 }
 
 #[test]
 fn graphs_render_as_dot_and_mermaid() {
-    let g = workspace().join("graphs/counter.yaml").display().to_string();
+    let g = workspace()
+        .join("graphs/counter.yaml")
+        .display()
+        .to_string();
     let o = quiver(&workspace(), &["graph", &g, "--format", "dot"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dot = stdout(&o);
     assert!(dot.starts_with("digraph \"counter-demo\" {"), "{dot}");
-    assert!(dot.contains("\"ticker\" -> \"triple\" [label=\"count -> value\\nstd_msgs/Int64\"];"), "{dot}");
-    assert!(dot.contains("\"triple\" -> \"sink\" [label=\"value -> in\\nstd_msgs/Int64 [block 8]\"];"), "{dot}");
+    assert!(
+        dot.contains("\"ticker\" -> \"triple\" [label=\"count -> value\\nstd_msgs/Int64\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"triple\" -> \"sink\" [label=\"value -> in\\nstd_msgs/Int64 [block 8]\"];"),
+        "{dot}"
+    );
     let o = quiver(&workspace(), &["graph", &g, "--format", "mermaid"]);
     let mermaid = stdout(&o);
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
-    assert!(mermaid.contains("ticker -- \"count -> value: std_msgs/Int64\" --> triple"), "{mermaid}");
-    assert!(mermaid.contains("ticker_tick((\"20ms\")) -. tick .-> ticker"), "{mermaid}");
+    assert!(
+        mermaid.contains("ticker -- \"count -> value: std_msgs/Int64\" --> triple"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("ticker_tick((\"20ms\")) -. tick .-> ticker"),
+        "{mermaid}"
+    );
 }
 
 #[test]
@@ -225,15 +266,31 @@ fn operators_are_listed_and_their_manifests_shown() {
     assert!(o.status.success(), "{}", stderr(&o));
     let list = stdout(&o);
     for name in ["counter", "scale", "recorder", "probe"] {
-        assert!(list.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{list}");
+        assert!(
+            list.lines().any(|l| l.starts_with(name)),
+            "{name} missing from:\n{list}"
+        );
     }
-    assert!(!list.contains("wrong_abi") || list.contains("host ABI 1, plugin ABI 999"), "{list}");
+    assert!(
+        !list.contains("wrong_abi") || list.contains("host ABI 1, plugin ABI 999"),
+        "{list}"
+    );
     let o = quiver(&dir, &["operators", "counter"]);
     let m = stdout(&o);
     assert!(m.starts_with("counter 0.1.0: Counts on every tick"), "{m}");
-    assert!(m.contains("    count            std_msgs/Int64           the numbers, one per DataPack"), "{m}");
-    assert!(m.contains("    burst            int       default 1          range [1, 1000000]"), "{m}");
+    assert!(
+        m.contains("    count            std_msgs/Int64           the numbers, one per DataPack"),
+        "{m}"
+    );
+    assert!(
+        m.contains("    burst            int       default 1          range [1, 1000000]"),
+        "{m}"
+    );
     let o = quiver(&dir, &["operators", "nope"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("operator `nope` not found: looked for libnope.so in"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("operator `nope` not found: looked for libnope.so in"),
+        "{}",
+        stderr(&o)
+    );
 }

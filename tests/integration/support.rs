@@ -7,16 +7,29 @@ use std::sync::OnceLock;
 use quiver_runtime::{Registry, RunOptions, SearchPath, Summary};
 
 /// The packages the tests load or run.
-const PACKAGES: &[&str] = &["quiver", "counter", "scale", "recorder", "probe", "wrong-abi"];
+const PACKAGES: &[&str] = &[
+    "quiver",
+    "counter",
+    "scale",
+    "recorder",
+    "probe",
+    "wrong-abi",
+];
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// `target/<profile>`: where the plugins and the CLI are.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_path_buf()
 }
 
 /// Builds the CLI and the operators once per test run (a no-op when they are fresh).
@@ -75,13 +88,16 @@ pub fn stderr(o: &Output) -> String {
 /// A registry that finds the built operators.
 pub fn registry() -> Registry {
     build();
-    Registry::new(SearchPath { dirs: vec![target_dir()] })
+    Registry::new(SearchPath {
+        dirs: vec![target_dir()],
+    })
 }
 
 /// Loads and runs a graph file through the library API.
 pub fn run_file(path: &Path, options: &RunOptions) -> Summary {
     let registry = registry();
-    let graph = quiver_runtime::load_graph(path, &registry).unwrap_or_else(|e| panic!("invalid graph:\n{e}"));
+    let graph = quiver_runtime::load_graph(path, &registry)
+        .unwrap_or_else(|e| panic!("invalid graph:\n{e}"));
     quiver_runtime::run(&graph, &registry, options).unwrap_or_else(|e| panic!("run failed: {e}"))
 }
 
@@ -103,5 +119,11 @@ pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
 
 /// The values after the fields of a recorder line.
 pub fn values(line: &str) -> Vec<i64> {
-    line.split(' ').skip(5).map(|v| v.parse().unwrap_or_else(|_| panic!("not an int: {v} in {line}"))).collect()
+    line.split(' ')
+        .skip(5)
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("not an int: {v} in {line}"))
+        })
+        .collect()
 }

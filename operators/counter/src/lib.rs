@@ -16,17 +16,35 @@ pub struct Counter {
 
 impl Operator for Counter {
     fn manifest() -> Manifest {
-        Manifest::new("counter", env!("CARGO_PKG_VERSION"), "Counts on every tick; a source for tests and demos")
-            .timer("tick", "each tick sends `burst` numbers")
-            .output("count", "std_msgs/Int64", "the numbers, one per DataPack")
-            .param(ParamSpec::int("start", 0).doc("first number"))
-            .param(ParamSpec::int("step", 1).doc("increment between numbers"))
-            .param(ParamSpec::int("limit", 0).range_int(0, i64::MAX).doc("numbers to send before finishing; 0: never finish"))
-            .param(ParamSpec::int("burst", 1).range_int(1, 1_000_000).doc("numbers sent per tick"))
+        Manifest::new(
+            "counter",
+            env!("CARGO_PKG_VERSION"),
+            "Counts on every tick; a source for tests and demos",
+        )
+        .timer("tick", "each tick sends `burst` numbers")
+        .output("count", "std_msgs/Int64", "the numbers, one per DataPack")
+        .param(ParamSpec::int("start", 0).doc("first number"))
+        .param(ParamSpec::int("step", 1).doc("increment between numbers"))
+        .param(
+            ParamSpec::int("limit", 0)
+                .range_int(0, i64::MAX)
+                .doc("numbers to send before finishing; 0: never finish"),
+        )
+        .param(
+            ParamSpec::int("burst", 1)
+                .range_int(1, 1_000_000)
+                .doc("numbers sent per tick"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
-        Ok(Counter { next: p.int("start")?, step: p.int("step")?, sent: 0, limit: p.int("limit")?, burst: p.int("burst")? })
+        Ok(Counter {
+            next: p.int("start")?,
+            step: p.int("step")?,
+            sent: 0,
+            limit: p.int("limit")?,
+            burst: p.int("burst")?,
+        })
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _timer: &str) -> Result<()> {

@@ -21,11 +21,17 @@ pub struct Recorder {
 
 fn values(array: &dyn Array) -> String {
     if let Some(a) = array.as_primitive_opt::<Int64Type>() {
-        let v: Vec<String> = a.iter().map(|x| x.map_or("null".into(), |x| x.to_string())).collect();
+        let v: Vec<String> = a
+            .iter()
+            .map(|x| x.map_or("null".into(), |x| x.to_string()))
+            .collect();
         return v.join(" ");
     }
     if let Some(a) = array.as_primitive_opt::<Float64Type>() {
-        let v: Vec<String> = a.iter().map(|x| x.map_or("null".into(), |x| x.to_string())).collect();
+        let v: Vec<String> = a
+            .iter()
+            .map(|x| x.map_or("null".into(), |x| x.to_string()))
+            .collect();
         return v.join(" ");
     }
     format!("<{} x {}>", array.len(), array.data_type())
@@ -33,14 +39,21 @@ fn values(array: &dyn Array) -> String {
 
 impl Operator for Recorder {
     fn manifest() -> Manifest {
-        Manifest::new("recorder", env!("CARGO_PKG_VERSION"), "Records every DataPack it receives; writes them at stop")
-            .input("in", "any", "packs of any type")
-            .param(ParamSpec::string("path", "").doc("file the record is written to at stop (empty: none)"))
-            .param(
-                ParamSpec::duration("delay", Duration::ZERO)
-                    .range_duration(Duration::ZERO, Duration::from_secs(1))
-                    .doc("time spent per pack (a slow consumer)"),
-            )
+        Manifest::new(
+            "recorder",
+            env!("CARGO_PKG_VERSION"),
+            "Records every DataPack it receives; writes them at stop",
+        )
+        .input("in", "any", "packs of any type")
+        .param(
+            ParamSpec::string("path", "")
+                .doc("file the record is written to at stop (empty: none)"),
+        )
+        .param(
+            ParamSpec::duration("delay", Duration::ZERO)
+                .range_duration(Duration::ZERO, Duration::from_secs(1))
+                .doc("time spent per pack (a slow consumer)"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -62,9 +75,11 @@ impl Operator for Recorder {
             }
         }
         if let Some((name, last)) = &self.last_seq
-            && *name == pack.name() && pack.seq() > last + 1 {
-                self.gaps += pack.seq() - last - 1;
-            }
+            && *name == pack.name()
+            && pack.seq() > last + 1
+        {
+            self.gaps += pack.seq() - last - 1;
+        }
         self.last_seq = Some((pack.name().to_string(), pack.seq()));
         self.count += 1;
         let data = match pack.data() {
@@ -85,9 +100,13 @@ impl Operator for Recorder {
     }
 
     fn stop(&mut self, ctx: &mut Context<'_>) -> Result<()> {
-        ctx.info(&format!("recorded {} packs, {} missing sequence numbers", self.count, self.gaps));
+        ctx.info(&format!(
+            "recorded {} packs, {} missing sequence numbers",
+            self.count, self.gaps
+        ));
         if !self.path.is_empty() {
-            std::fs::write(&self.path, &self.lines).map_err(|e| Error::from(e).context(format!("writing {}", self.path)))?;
+            std::fs::write(&self.path, &self.lines)
+                .map_err(|e| Error::from(e).context(format!("writing {}", self.path)))?;
         }
         Ok(())
     }
@@ -106,12 +125,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("quiver-recorder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("rec.txt");
-        let mut h = Harness::<Recorder>::new(&[("path", ParamValue::String(path.display().to_string()))]).unwrap();
-        h.input("in", Some(Arc::new(Int64Array::from(vec![1, 2])))).unwrap();
+        let mut h =
+            Harness::<Recorder>::new(&[("path", ParamValue::String(path.display().to_string()))])
+                .unwrap();
+        h.input("in", Some(Arc::new(Int64Array::from(vec![1, 2]))))
+            .unwrap();
         h.input("in", None).unwrap();
         h.stop().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "upstream/out seq=0 t=0 at=0 updated=true 1 2\nupstream/out seq=1 t=0 at=0 updated=true <empty>\n");
+        assert_eq!(
+            text,
+            "upstream/out seq=0 t=0 at=0 updated=true 1 2\nupstream/out seq=1 t=0 at=0 updated=true <empty>\n"
+        );
         assert_eq!(h.logs(), ["recorded 2 packs, 0 missing sequence numbers"]);
     }
 }

@@ -13,11 +13,19 @@ pub struct Scale {
 
 impl Operator for Scale {
     fn manifest() -> Manifest {
-        Manifest::new("scale", env!("CARGO_PKG_VERSION"), "Multiplies and offsets integers")
-            .input("value", "std_msgs/Int64", "values in")
-            .output("value", "std_msgs/Int64", "value * factor + offset")
-            .param(ParamSpec::int("factor", 2).range_int(-1_000_000, 1_000_000).doc("multiplier (not 0)"))
-            .param(ParamSpec::int("offset", 0).doc("added after multiplying"))
+        Manifest::new(
+            "scale",
+            env!("CARGO_PKG_VERSION"),
+            "Multiplies and offsets integers",
+        )
+        .input("value", "std_msgs/Int64", "values in")
+        .output("value", "std_msgs/Int64", "value * factor + offset")
+        .param(
+            ParamSpec::int("factor", 2)
+                .range_int(-1_000_000, 1_000_000)
+                .doc("multiplier (not 0)"),
+        )
+        .param(ParamSpec::int("offset", 0).doc("added after multiplying"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -25,12 +33,21 @@ impl Operator for Scale {
         if factor == 0 {
             bail!("factor 0 would erase the signal");
         }
-        Ok(Scale { factor, offset: p.int("offset")? })
+        Ok(Scale {
+            factor,
+            offset: p.int("offset")?,
+        })
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
-        let values = pack.data()?.as_primitive_opt::<Int64Type>().ok_or_else(|| Error::msg("expected Int64 data"))?;
-        let out: Int64Array = values.iter().map(|v| v.map(|v| v.wrapping_mul(self.factor).wrapping_add(self.offset))).collect();
+        let values = pack
+            .data()?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| Error::msg("expected Int64 data"))?;
+        let out: Int64Array = values
+            .iter()
+            .map(|v| v.map(|v| v.wrapping_mul(self.factor).wrapping_add(self.offset)))
+            .collect();
         ctx.emit("value", Arc::new(out))
     }
 
@@ -54,10 +71,21 @@ mod tests {
 
     #[test]
     fn scales_and_refuses_a_zero_factor() {
-        let mut h = Harness::<Scale>::new(&[("factor", ParamValue::Int(3)), ("offset", ParamValue::Int(1))]).unwrap();
-        h.input("value", Some(Arc::new(Int64Array::from(vec![2, 5])))).unwrap();
+        let mut h = Harness::<Scale>::new(&[
+            ("factor", ParamValue::Int(3)),
+            ("offset", ParamValue::Int(1)),
+        ])
+        .unwrap();
+        h.input("value", Some(Arc::new(Int64Array::from(vec![2, 5]))))
+            .unwrap();
         let out = h.take_outputs();
-        let v = out[0].1.data().unwrap().as_primitive::<Int64Type>().values().to_vec();
+        let v = out[0]
+            .1
+            .data()
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
         assert_eq!(v, vec![7, 16]);
         assert_eq!(
             h.set_param("factor", ParamValue::Int(0)).unwrap_err(),

@@ -40,11 +40,17 @@ pub struct StrRef {
 }
 
 impl StrRef {
-    pub const EMPTY: StrRef = StrRef { ptr: core::ptr::null(), len: 0 };
+    pub const EMPTY: StrRef = StrRef {
+        ptr: core::ptr::null(),
+        len: 0,
+    };
 
     /// Borrows `s`; the caller keeps `s` alive while the `StrRef` is in use.
     pub const fn new(s: &str) -> Self {
-        StrRef { ptr: s.as_ptr(), len: s.len() }
+        StrRef {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
     }
 
     /// Reads the string back.
@@ -244,7 +250,9 @@ pub struct InputPack {
     pub source_node: StrRef,
     pub source_port: StrRef,
     pub header: PackHeader,
-    /// 0 for an empty DataPack (no data; `array` and `schema` are released).
+    /// 0 for an empty DataPack (no data; `array` and `schema` are released). With 1 and a
+    /// released `schema`, the data type is that of the previous pack delivered on this input to
+    /// this instance.
     pub has_data: u8,
     pub array: ArrowArray,
     pub schema: ArrowSchema,
@@ -279,7 +287,9 @@ pub const LOG_TRACE: u32 = 5;
 pub struct HostApi {
     /// `size_of::<HostApi>()` as the host compiled it.
     pub struct_size: usize,
-    /// Sends a DataPack on output port `port`. `array`/`schema` null: an empty DataPack.
+    /// Sends a DataPack on output port `port`. `array` null: an empty DataPack. `schema` null
+    /// with an array: the array has the data type of the previous array emitted on this port
+    /// (saves exporting and parsing a schema per message).
     /// Moves the array and schema to the host (their `release` is set to null).
     /// May block (a `block` input downstream is full). Returns `STATUS_OK`, `STATUS_ERROR`
     /// (message via the host log) or `STATUS_CLOSED`.
@@ -342,7 +352,11 @@ pub struct VTable {
         param: *const NamedParam,
     ) -> Status,
     /// The graph stops; last chance to flush. Outputs are not accepted any more.
-    pub stop: unsafe extern "C" fn(instance: *mut c_void, host: *const HostApi, ctx: *mut HostCtx) -> Status,
+    pub stop: unsafe extern "C" fn(
+        instance: *mut c_void,
+        host: *const HostApi,
+        ctx: *mut HostCtx,
+    ) -> Status,
     /// Frees the instance. Never fails, never calls the host.
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
 }

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
 #[derive(Parser)]
-#[command(name = "quiver", version, about = "Dataflow graphs of operator plugins, zero copy")]
+#[command(
+    name = "quiver",
+    version,
+    about = "Dataflow graphs of operator plugins, zero copy"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -75,11 +79,20 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn registry_for(graph: &Path) -> Registry {
-    Registry::new(SearchPath::new(graph.parent().filter(|p| !p.as_os_str().is_empty()).or(Some(Path::new(".")))))
+    Registry::new(SearchPath::new(
+        graph
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .or(Some(Path::new("."))),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -91,7 +104,12 @@ fn main() -> ExitCode {
             match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => {
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
-                    println!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
+                    println!(
+                        "{}: ok ({} nodes, {} edges)",
+                        graph.display(),
+                        g.nodes.len(),
+                        edges
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(errors) => report::graph_errors(&errors),
@@ -115,7 +133,13 @@ fn main() -> ExitCode {
             let registry = Registry::new(SearchPath::new(graph.as_deref().and_then(Path::parent)));
             report::operators(&registry, name.as_deref())
         }
-        Command::Run { graph, duration, stepped, steps, step } => {
+        Command::Run {
+            graph,
+            duration,
+            stepped,
+            steps,
+            step,
+        } => {
             let registry = registry_for(&graph);
             let g = match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => g,
@@ -133,8 +157,20 @@ fn main() -> ExitCode {
             if let Err(e) = handler {
                 tracing::warn!("cannot install the Ctrl-C handler: {e}");
             }
-            let mode = if stepped { Mode::Stepped { steps, duration, step } } else { Mode::RealTime { duration } };
-            let options = RunOptions { mode, stop: Some(stop), ..RunOptions::default() };
+            let mode = if stepped {
+                Mode::Stepped {
+                    steps,
+                    duration,
+                    step,
+                }
+            } else {
+                Mode::RealTime { duration }
+            };
+            let options = RunOptions {
+                mode,
+                stop: Some(stop),
+                ..RunOptions::default()
+            };
             match quiver_runtime::run(&g, &registry, &options) {
                 Ok(summary) => {
                     print!("{summary}");

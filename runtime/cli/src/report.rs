@@ -16,14 +16,26 @@ pub fn graph_errors(errors: &Errors) -> ExitCode {
         };
         eprintln!("error: {where_}{}", e.kind);
         eprintln!("  --> {}:{}:{}", e.file.display(), e.span.line, e.span.col);
-        let text = sources.entry(e.file.clone()).or_insert_with(|| std::fs::read_to_string(&e.file).unwrap_or_default());
+        let text = sources
+            .entry(e.file.clone())
+            .or_insert_with(|| std::fs::read_to_string(&e.file).unwrap_or_default());
         if let Some(line) = text.lines().nth(e.span.line.saturating_sub(1)) {
             let num = e.span.line.to_string();
             let pad = " ".repeat(num.len());
-            eprintln!("{pad} |\n{num} | {line}\n{pad} | {}^", " ".repeat(e.span.col.saturating_sub(1)));
+            eprintln!(
+                "{pad} |\n{num} | {line}\n{pad} | {}^",
+                " ".repeat(e.span.col.saturating_sub(1))
+            );
         }
     }
-    eprintln!("{} error(s) in {}", errors.len(), errors.iter().next().map_or(String::new(), |e| e.file.display().to_string()));
+    eprintln!(
+        "{} error(s) in {}",
+        errors.len(),
+        errors
+            .iter()
+            .next()
+            .map_or(String::new(), |e| e.file.display().to_string())
+    );
     ExitCode::from(2)
 }
 
@@ -48,8 +60,18 @@ fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
     }
     section("parameters", spec.params.is_empty());
     for p in &spec.params {
-        let default = p.default.as_ref().map_or("required".to_string(), |d| format!("default {d}"));
-        println!("    {:<16} {:<9} {:<18} range {:<14} {}", p.name, p.kind.to_string(), default, p.range_text(), p.doc);
+        let default = p
+            .default
+            .as_ref()
+            .map_or("required".to_string(), |d| format!("default {d}"));
+        println!(
+            "    {:<16} {:<9} {:<18} range {:<14} {}",
+            p.name,
+            p.kind.to_string(),
+            default,
+            p.range_text(),
+            p.doc
+        );
     }
 }
 
@@ -69,14 +91,29 @@ pub fn operators(registry: &Registry, name: Option<&str>) -> ExitCode {
     }
     let found = registry.discover();
     if found.is_empty() {
-        let dirs: Vec<String> = registry.search_path().dirs.iter().map(|d| d.display().to_string()).collect();
+        let dirs: Vec<String> = registry
+            .search_path()
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
         eprintln!("no operators found in: {}", dirs.join(", "));
         return ExitCode::from(2);
     }
     for (path, result) in found {
         match result {
-            Ok(lib) => println!("{:<20} {:<8} {}  ({})", lib.spec.name, lib.spec.version, lib.spec.doc, path.display()),
-            Err(e) => println!("{:<20} error: {e}", path.file_name().map_or("?".into(), |n| n.to_string_lossy().into_owned())),
+            Ok(lib) => println!(
+                "{:<20} {:<8} {}  ({})",
+                lib.spec.name,
+                lib.spec.version,
+                lib.spec.doc,
+                path.display()
+            ),
+            Err(e) => println!(
+                "{:<20} error: {e}",
+                path.file_name()
+                    .map_or("?".into(), |n| n.to_string_lossy().into_owned())
+            ),
         }
     }
     ExitCode::SUCCESS

@@ -4,14 +4,18 @@
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{ArrayRef, make_array};
 use arrow_data::transform::MutableArrayData;
+use arrow_schema::DataType;
 use quiver_abi as abi;
 use quiver_graph::{ParamValue, Passing};
-use quiver_operator::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref, take_array, take_schema};
+use quiver_operator::ffi::{
+    export_array_only, export_schema, import_array_typed, param_to_c, read_str, release_array,
+    release_schema, schema_type, str_ref, take_array, take_schema,
+};
 use quiver_operator::{DataPack, Header, PackId};
 
 use crate::loader::{Library, to_sdk_value};
@@ -30,6 +34,8 @@ pub(crate) struct OutputRoute {
     pub id: Arc<PackId>,
     pub seq: AtomicU64,
     pub targets: Vec<Target>,
+    /// The data type of the last array emitted here: a plugin sends a schema only when it changes.
+    pub last_type: Mutex<Option<DataType>>,
 }
 
 /// The graph is shutting down: the output was not accepted.
@@ -65,7 +71,13 @@ pub(crate) struct CallCtx<'a> {
 
 impl<'a> CallCtx<'a> {
     pub fn new(node: &'a NodeShared, engine: &'a dyn Engine) -> Self {
-        CallCtx { node, engine, error: String::new(), finish_requested: false, accepting_outputs: true }
+        CallCtx {
+            node,
+            engine,
+            error: String::new(),
+            finish_requested: false,
+            accepting_outputs: true,
+        }
     }
 
     fn as_host_ctx(&mut self) -> *mut abi::HostCtx {
@@ -83,7 +95,10 @@ unsafe fn call_ctx<'a>(ctx: *mut abi::HostCtx) -> &'a mut CallCtx<'a> {
 /// Runs host code called from a plugin: a host panic must not unwind into plugin code.
 fn no_unwind<R>(fallback: R, f: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        tracing::error!("host callback panicked: {}", quiver_operator::ffi::panic_message(p.as_ref()));
+        tracing::error!(
+            "host callback panicked: {}",
+            quiver_operator::ffi::panic_message(p.as_ref())
+        );
         fallback
     })
 }
@@ -111,25 +126,62 @@ unsafe extern "C" fn host_emit(
             let data = if array.is_null() {
                 None
             } else {
-                if schema.is_null() {
-                    cx.error = "an array without a schema".into();
-                    return abi::STATUS_ERROR;
-                }
+                let data_type = {
+                    let mut last = route.last_type.lock().unwrap_or_else(|p| p.into_inner());
+                    if schema.is_null() {
+                        match last.clone() {
+                            Some(t) => t,
+                            None => {
+                                cx.error = "an array without a schema, and none sent before on this output".into();
+                                return abi::STATUS_ERROR;
+                            }
+                        }
+                    } else {
+                        let mut schema = take_schema(&mut *schema);
+                        let parsed = schema_type(&schema);
+                        release_schema(&mut schema);
+                        match parsed {
+                            Ok(t) => {
+                                *last = Some(t.clone());
+                                t
+                            }
+                            Err(e) => {
+                                cx.error = format!(
+                                    "malformed Arrow schema on output `{}`: {e}",
+                                    route.id.source_port
+                                );
+                                return abi::STATUS_ERROR;
+                            }
+                        }
+                    }
+                };
                 let wrapped = keep_library_alive(take_array(&mut *array), cx.node.library.clone());
-                let mut schema = take_schema(&mut *schema);
-                let imported = import_array(wrapped, &schema);
-                release_schema(&mut schema);
-                match imported {
+                match import_array_typed(wrapped, data_type) {
                     Ok(a) => Some(a),
                     Err(e) => {
-                        cx.error = format!("malformed Arrow array on output `{}`: {e}", route.id.source_port);
+                        cx.error = format!(
+                            "malformed Arrow array on output `{}`: {e}",
+                            route.id.source_port
+                        );
                         return abi::STATUS_ERROR;
                     }
                 }
             };
             let seq = route.seq.fetch_add(1, Ordering::Relaxed);
-            let timestamp_ns = if options.has_timestamp != 0 { options.timestamp_ns } else { cx.engine.now_ns() };
-            let pack = DataPack::new(route.id.clone(), Header { seq, timestamp_ns, is_updated: true }, data);
+            let timestamp_ns = if options.has_timestamp != 0 {
+                options.timestamp_ns
+            } else {
+                cx.engine.now_ns()
+            };
+            let pack = DataPack::new(
+                route.id.clone(),
+                Header {
+                    seq,
+                    timestamp_ns,
+                    is_updated: true,
+                },
+                data,
+            );
             cx.node.stats.outputs[port as usize].fetch_add(1, Ordering::Relaxed);
             for &target in &route.targets {
                 if cx.engine.deliver(target, pack.clone()).is_err() {
@@ -174,7 +226,9 @@ unsafe extern "C" fn host_finish(ctx: *mut abi::HostCtx) {
 
 unsafe extern "C" fn host_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
     // SAFETY: ctx is the current call's CallCtx; the string lives until the next host call.
-    no_unwind(abi::StrRef::EMPTY, || unsafe { str_ref(&call_ctx(ctx).error) })
+    no_unwind(abi::StrRef::EMPTY, || unsafe {
+        str_ref(&call_ctx(ctx).error)
+    })
 }
 
 static HOST_API: abi::HostApi = abi::HostApi {
@@ -220,7 +274,11 @@ fn keep_library_alive(inner: abi::ArrowArray, library: Arc<Library>) -> abi::Arr
         buffers: inner.buffers,
         children: inner.children,
         dictionary: inner.dictionary,
-        release: if inner.release.is_some() { Some(release_keep_alive) } else { None },
+        release: if inner.release.is_some() {
+            Some(release_keep_alive)
+        } else {
+            None
+        },
         private_data: std::ptr::null_mut(),
     };
     if outer.release.is_none() {
@@ -228,8 +286,14 @@ fn keep_library_alive(inner: abi::ArrowArray, library: Arc<Library>) -> abi::Arr
     }
     // The buffers/children pointers belong to `inner`'s private data, which does not move when
     // the struct moves (C Data Interface: structs are movable).
-    let keep = Box::new(KeepAlive { inner, _library: library });
-    abi::ArrowArray { private_data: Box::into_raw(keep).cast::<c_void>(), ..outer }
+    let keep = Box::new(KeepAlive {
+        inner,
+        _library: library,
+    });
+    abi::ArrowArray {
+        private_data: Box::into_raw(keep).cast::<c_void>(),
+        ..outer
+    }
 }
 
 /// A new array with its own buffers (passing by value).
@@ -289,23 +353,42 @@ impl Instance {
         params: &[(String, ParamValue)],
         cx: &mut CallCtx<'_>,
     ) -> Result<Instance, String> {
-        let values: Vec<quiver_operator::ParamValue> = params.iter().map(|(_, v)| to_sdk_value(v)).collect();
+        let values: Vec<quiver_operator::ParamValue> =
+            params.iter().map(|(_, v)| to_sdk_value(v)).collect();
         let c_params: Vec<abi::NamedParam> = params
             .iter()
             .zip(&values)
-            .map(|((name, _), v)| abi::NamedParam { name: str_ref(name), value: param_to_c(v) })
+            .map(|((name, _), v)| abi::NamedParam {
+                name: str_ref(name),
+                value: param_to_c(v),
+            })
             .collect();
         // SAFETY: a valid vtable from a loaded library; all pointers valid for the call.
         let ptr = unsafe {
-            (library.vtable.create)(&HOST_API, cx.as_host_ctx(), str_ref(node_id), c_params.as_ptr(), c_params.len())
+            (library.vtable.create)(
+                &HOST_API,
+                cx.as_host_ctx(),
+                str_ref(node_id),
+                c_params.as_ptr(),
+                c_params.len(),
+            )
         };
         if ptr.is_null() {
             let msg = std::mem::take(&mut cx.error);
-            return Err(if msg.is_empty() { "the operator could not be created".into() } else { msg });
+            return Err(if msg.is_empty() {
+                "the operator could not be created".into()
+            } else {
+                msg
+            });
         }
-        Ok(Instance { ptr, library: library.clone() })
+        Ok(Instance {
+            ptr,
+            library: library.clone(),
+        })
     }
 
+    /// Delivers `pack` on input `port`. `sent_type`: the data type last delivered on this input
+    /// to this instance; the schema is sent only when it changes.
     pub fn on_input(
         &mut self,
         cx: &mut CallCtx<'_>,
@@ -313,13 +396,25 @@ impl Instance {
         pack: &DataPack,
         passing: Passing,
         is_updated: bool,
+        sent_type: &mut Option<DataType>,
     ) -> Result<(), CallFailure> {
         let id = pack.id();
         let (array, schema, has_data) = match pack.data() {
             Ok(data) => {
-                let data = if passing == Passing::ByValue { deep_copy(data) } else { data.clone() };
-                let (a, s) = export_array(&data).map_err(|e| CallFailure::Error(format!("exporting input: {e}")))?;
-                (a, s, 1)
+                let data = if passing == Passing::ByValue {
+                    deep_copy(data)
+                } else {
+                    data.clone()
+                };
+                let schema = if sent_type.as_ref() == Some(data.data_type()) {
+                    abi::ArrowSchema::released()
+                } else {
+                    let s = export_schema(data.data_type())
+                        .map_err(|e| CallFailure::Error(format!("exporting input: {e}")))?;
+                    *sent_type = Some(data.data_type().clone());
+                    s
+                };
+                (export_array_only(&data), schema, 1)
             }
             Err(_) => (abi::ArrowArray::released(), abi::ArrowSchema::released(), 0),
         };
@@ -329,13 +424,19 @@ impl Instance {
             msg_type: str_ref(&id.msg_type),
             source_node: str_ref(&id.source_node),
             source_port: str_ref(&id.source_port),
-            header: abi::PackHeader { seq: h.seq, timestamp_ns: h.timestamp_ns, is_updated: u8::from(is_updated) },
+            header: abi::PackHeader {
+                seq: h.seq,
+                timestamp_ns: h.timestamp_ns,
+                is_updated: u8::from(is_updated),
+            },
             has_data,
             array,
             schema,
         };
         // SAFETY: live instance of this library; the pack is valid for the call.
-        let status = unsafe { (self.library.vtable.on_input)(self.ptr, &HOST_API, cx.as_host_ctx(), port, &mut c_pack) };
+        let status = unsafe {
+            (self.library.vtable.on_input)(self.ptr, &HOST_API, cx.as_host_ctx(), port, &mut c_pack)
+        };
         // SAFETY: whatever the plugin did not take is released by us.
         unsafe {
             release_array(&mut c_pack.array);
@@ -346,7 +447,8 @@ impl Instance {
 
     pub fn on_timer(&mut self, cx: &mut CallCtx<'_>, timer: u32) -> Result<(), CallFailure> {
         // SAFETY: live instance of this library.
-        let status = unsafe { (self.library.vtable.on_timer)(self.ptr, &HOST_API, cx.as_host_ctx(), timer) };
+        let status =
+            unsafe { (self.library.vtable.on_timer)(self.ptr, &HOST_API, cx.as_host_ctx(), timer) };
         status_result(status, cx)
     }
 

@@ -36,7 +36,11 @@ pub enum Mode {
     RealTime { duration: Option<Duration> },
     /// Simulated clock, fixed order. `step`: the step size (default: the GCD of the timer
     /// periods). Runs `steps` steps, or `duration / step`, or until the work ends.
-    Stepped { steps: Option<u64>, duration: Option<Duration>, step: Option<Duration> },
+    Stepped {
+        steps: Option<u64>,
+        duration: Option<Duration>,
+        step: Option<Duration>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -50,14 +54,23 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { mode: Mode::RealTime { duration: None }, stop: None, drain_timeout: Duration::from_secs(10) }
+        RunOptions {
+            mode: Mode::RealTime { duration: None },
+            stop: None,
+            drain_timeout: Duration::from_secs(10),
+        }
     }
 }
 
 /// Reads and validates a graph file, loading the operators it names through `registry`.
 pub fn load_graph(file: &Path, registry: &Registry) -> Result<Graph, quiver_graph::Errors> {
     let raw = quiver_graph::load(file)?;
-    quiver_graph::validate(&raw, &mut |r| registry.resolve(r).map(|lib| lib.spec.clone()).map_err(|e| e.to_string()))
+    quiver_graph::validate(&raw, &mut |r| {
+        registry
+            .resolve(r)
+            .map(|lib| lib.spec.clone())
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Runs a validated graph.
@@ -65,10 +78,17 @@ pub fn run(graph: &Graph, registry: &Registry, options: &RunOptions) -> Result<S
     let plan = plan::Plan::new(graph, registry)?;
     let stop = options.stop.as_deref();
     match &options.mode {
-        Mode::RealTime { duration } => realtime::run(graph, plan, *duration, stop, options.drain_timeout),
-        Mode::Stepped { steps, duration, step } => {
+        Mode::RealTime { duration } => {
+            realtime::run(graph, plan, *duration, stop, options.drain_timeout)
+        }
+        Mode::Stepped {
+            steps,
+            duration,
+            step,
+        } => {
             let dt = stepped::step_size(graph, *step);
-            let steps = steps.or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));
+            let steps = steps
+                .or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));
             stepped::run(graph, plan, dt, steps, stop)
         }
     }

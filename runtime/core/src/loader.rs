@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use quiver_abi as abi;
-use quiver_graph::{OperatorRef, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec};
+use quiver_graph::{
+    OperatorRef, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec,
+};
 use quiver_operator::ffi::{kind_from_c, param_from_c, read_str};
 
 use crate::error::LoadError;
@@ -25,13 +27,21 @@ pub struct Library {
 
 impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Library").field("path", &self.path).field("operator", &self.spec.name).finish()
+        f.debug_struct("Library")
+            .field("path", &self.path)
+            .field("operator", &self.spec.name)
+            .finish()
     }
 }
 
 /// The library file name for an operator name: `camera-source` -> `libcamera_source.so`.
 pub fn library_file_name(operator: &str) -> String {
-    format!("{}{}{}", std::env::consts::DLL_PREFIX, operator.replace('-', "_"), std::env::consts::DLL_SUFFIX)
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        operator.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
 }
 
 /// Where operators are looked for, in order: `QUIVER_OPERATOR_PATH`, the graph's folder, the
@@ -50,12 +60,16 @@ impl SearchPath {
         if let Some(d) = graph_dir {
             dirs.push(d.to_path_buf());
         }
-        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
             // Test and bench binaries live in target/<profile>/deps.
             if exe_dir.file_name().is_some_and(|n| n == "deps")
-                && let Some(parent) = exe_dir.parent() {
-                    dirs.push(parent.to_path_buf());
-                }
+                && let Some(parent) = exe_dir.parent()
+            {
+                dirs.push(parent.to_path_buf());
+            }
             dirs.push(exe_dir);
         }
         for profile in ["debug", "release"] {
@@ -89,9 +103,17 @@ impl SearchPath {
         let searched = if self.dirs.is_empty() {
             "no folder".to_string()
         } else {
-            self.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            self.dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        Err(LoadError::NotFound { name: operator.into(), file, searched })
+        Err(LoadError::NotFound {
+            name: operator.into(),
+            file,
+            searched,
+        })
     }
 }
 
@@ -104,7 +126,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(search: SearchPath) -> Self {
-        Registry { search, loaded: Mutex::new(HashMap::new()) }
+        Registry {
+            search,
+            loaded: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn search_path(&self) -> &SearchPath {
@@ -118,7 +143,11 @@ impl Registry {
                 let path = self.search.find(name)?;
                 let lib = self.load(&path)?;
                 if lib.spec.name != *name {
-                    return Err(LoadError::WrongName { path, wanted: name.clone(), found: lib.spec.name.clone() });
+                    return Err(LoadError::WrongName {
+                        path,
+                        wanted: name.clone(),
+                        found: lib.spec.name.clone(),
+                    });
                 }
                 Ok(lib)
             }
@@ -128,7 +157,10 @@ impl Registry {
 
     /// Loads (or returns the already loaded) library at `path`.
     pub fn load(&self, path: &Path) -> Result<Arc<Library>, LoadError> {
-        let key = path.canonicalize().map_err(|e| LoadError::Open { path: path.into(), reason: e.to_string() })?;
+        let key = path.canonicalize().map_err(|e| LoadError::Open {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(lib) = loaded.get(&key) {
             return Ok(lib.clone());
@@ -143,12 +175,15 @@ impl Registry {
         let mut out = Vec::new();
         let mut names = Vec::new();
         for dir in &self.search.dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(std::env::consts::DLL_PREFIX) && n.ends_with(std::env::consts::DLL_SUFFIX)
+                        n.starts_with(std::env::consts::DLL_PREFIX)
+                            && n.ends_with(std::env::consts::DLL_SUFFIX)
                     })
                 })
                 .collect();
@@ -172,7 +207,10 @@ impl Registry {
 }
 
 fn load_library(path: &Path) -> Result<Library, LoadError> {
-    let open_err = |reason: String| LoadError::Open { path: path.into(), reason };
+    let open_err = |reason: String| LoadError::Open {
+        path: path.into(),
+        reason,
+    };
     // SAFETY: loading a library runs its initialisers. Operator libraries are Rust cdylibs built
     // with the SDK, which have none; the risk of loading an arbitrary library is the user's choice
     // of file (as with any plugin system).
@@ -187,9 +225,16 @@ fn load_library(path: &Path) -> Result<Library, LoadError> {
         }
     };
     if version != abi::ABI_VERSION {
-        return Err(LoadError::AbiMismatch { host: abi::ABI_VERSION, plugin: version, path: path.into() });
+        return Err(LoadError::AbiMismatch {
+            host: abi::ABI_VERSION,
+            plugin: version,
+            path: path.into(),
+        });
     }
-    let bad = |reason: &str| LoadError::Manifest { path: path.into(), reason: reason.into() };
+    let bad = |reason: &str| LoadError::Manifest {
+        path: path.into(),
+        reason: reason.into(),
+    };
 
     // Step 2: the manifest.
     // SAFETY: with the ABI version checked, the symbol has the declared signature.
@@ -198,14 +243,17 @@ fn load_library(path: &Path) -> Result<Library, LoadError> {
     // SAFETY: the function takes no arguments and returns a pointer valid for the library's life.
     let manifest = unsafe { manifest_fn() };
     if manifest.is_null() {
-        return Err(bad("the manifest function failed (the operator's manifest() panicked)"));
+        return Err(bad(
+            "the manifest function failed (the operator's manifest() panicked)",
+        ));
     }
     // SAFETY: non-null and valid for the library's life (ABI contract).
     let spec = unsafe { read_manifest(&*manifest) }.map_err(|r| bad(&r))?;
 
     // Step 3: the vtable.
     // SAFETY: as for the manifest.
-    let vtable_fn = unsafe { lib.get::<abi::VTableFn>(abi::SYMBOL_VTABLE) }.map_err(|_| bad("no quiver_vtable function"))?;
+    let vtable_fn = unsafe { lib.get::<abi::VTableFn>(abi::SYMBOL_VTABLE) }
+        .map_err(|_| bad("no quiver_vtable function"))?;
     // SAFETY: as for the manifest.
     let vtable = unsafe { vtable_fn() };
     if vtable.is_null() {
@@ -214,9 +262,18 @@ fn load_library(path: &Path) -> Result<Library, LoadError> {
     // SAFETY: non-null, valid for the library's life; copied out.
     let vtable = unsafe { *vtable };
     if vtable.struct_size != size_of::<abi::VTable>() {
-        return Err(bad(&format!("vtable size {} but the host expects {}", vtable.struct_size, size_of::<abi::VTable>())));
+        return Err(bad(&format!(
+            "vtable size {} but the host expects {}",
+            vtable.struct_size,
+            size_of::<abi::VTable>()
+        )));
     }
-    Ok(Library { path: path.into(), spec: Arc::new(spec), vtable, _lib: lib })
+    Ok(Library {
+        path: path.into(),
+        spec: Arc::new(spec),
+        vtable,
+        _lib: lib,
+    })
 }
 
 /// Copies a C manifest into an [`OperatorSpec`], refusing malformed ones.
@@ -225,20 +282,42 @@ fn load_library(path: &Path) -> Result<Library, LoadError> {
 /// `m` and everything it points to must be valid (ABI contract).
 unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
     if m.abi_version != abi::ABI_VERSION {
-        return Err(format!("manifest says ABI {} but the library exports ABI {}", m.abi_version, abi::ABI_VERSION));
+        return Err(format!(
+            "manifest says ABI {} but the library exports ABI {}",
+            m.abi_version,
+            abi::ABI_VERSION
+        ));
     }
     // SAFETY: (for the whole block) the caller guarantees `m`'s pointers are valid arrays of the
     // given lengths holding valid strings.
     unsafe {
-        let slice = |ptr: *const abi::PortDecl, n: usize| if n == 0 { &[][..] } else { std::slice::from_raw_parts(ptr, n) };
+        let slice = |ptr: *const abi::PortDecl, n: usize| {
+            if n == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(ptr, n)
+            }
+        };
         let ports = |ptr, n| -> Vec<PortSpec> {
             slice(ptr, n)
                 .iter()
-                .map(|p| PortSpec { name: read_str(p.name), msg_type: read_str(p.msg_type), doc: read_str(p.doc) })
+                .map(|p| PortSpec {
+                    name: read_str(p.name),
+                    msg_type: read_str(p.msg_type),
+                    doc: read_str(p.doc),
+                })
                 .collect()
         };
-        let timers = if m.n_timers == 0 { &[][..] } else { std::slice::from_raw_parts(m.timers, m.n_timers) };
-        let params = if m.n_params == 0 { &[][..] } else { std::slice::from_raw_parts(m.params, m.n_params) };
+        let timers = if m.n_timers == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(m.timers, m.n_timers)
+        };
+        let params = if m.n_params == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(m.params, m.n_params)
+        };
         let value = |present: u8, v: &abi::ParamValue| -> Result<Option<ParamValue>, String> {
             if present == 0 {
                 return Ok(None);
@@ -249,7 +328,8 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
         let mut param_specs = Vec::new();
         for p in params {
             let name = read_str(p.name);
-            let kind = kind_from_c(p.kind).ok_or_else(|| format!("parameter `{name}` has unknown kind {}", p.kind))?;
+            let kind = kind_from_c(p.kind)
+                .ok_or_else(|| format!("parameter `{name}` has unknown kind {}", p.kind))?;
             param_specs.push(ParamSpec {
                 kind: convert_kind(kind),
                 doc: read_str(p.doc),
@@ -266,7 +346,13 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
             sdk: read_str(m.sdk),
             inputs: ports(m.inputs, m.n_inputs),
             outputs: ports(m.outputs, m.n_outputs),
-            timers: timers.iter().map(|t| TimerSpec { name: read_str(t.name), doc: read_str(t.doc) }).collect(),
+            timers: timers
+                .iter()
+                .map(|t| TimerSpec {
+                    name: read_str(t.name),
+                    doc: read_str(t.doc),
+                })
+                .collect(),
             params: param_specs,
         };
         if spec.name.is_empty() {

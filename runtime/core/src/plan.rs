@@ -1,8 +1,8 @@
 //! A validated graph turned into what executors need: libraries, output routes, queue settings,
 //! timers. Shared by the real-time and the stepped executor.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quiver_graph::{Graph, Passing, Policy, Source};
@@ -41,7 +41,10 @@ pub(crate) struct Plan {
 impl PlannedNode {
     /// Fresh, empty queues for this node's data inputs.
     pub fn make_queues(&self) -> Vec<Queue> {
-        self.inputs.iter().map(|i| Queue::new(i.depth, i.policy)).collect()
+        self.inputs
+            .iter()
+            .map(|i| Queue::new(i.depth, i.policy))
+            .collect()
     }
 
     /// Whether a timer drives this node.
@@ -56,7 +59,10 @@ impl Plan {
         for (ni, node) in graph.nodes.iter().enumerate() {
             let library = registry
                 .resolve(&node.operator)
-                .map_err(|e| RunError::Create { node: node.id.clone(), message: e.to_string() })?;
+                .map_err(|e| RunError::Create {
+                    node: node.id.clone(),
+                    message: e.to_string(),
+                })?;
             let spec = &library.spec;
             let routes = spec
                 .outputs
@@ -71,13 +77,17 @@ impl Plan {
                                 .iter()
                                 .filter(|i| matches!(i.source, Source::Edge(_)))
                                 .count();
-                            Target { node: consumer, slot }
+                            Target {
+                                node: consumer,
+                                slot,
+                            }
                         })
                         .collect();
                     OutputRoute {
                         id: Arc::new(PackId::new(&node.id, &out.name, &out.msg_type)),
                         seq: AtomicU64::new(0),
                         targets,
+                        last_type: Mutex::new(None),
                     }
                 })
                 .collect();
@@ -86,14 +96,23 @@ impl Plan {
             for input in &node.inputs {
                 match &input.source {
                     Source::Edge(e) => {
-                        let port = spec.inputs.iter().position(|p| p.name == input.name).ok_or_else(|| {
-                            RunError::Create { node: node.id.clone(), message: format!("no input `{}`", input.name) }
-                        })?;
+                        let port = spec
+                            .inputs
+                            .iter()
+                            .position(|p| p.name == input.name)
+                            .ok_or_else(|| RunError::Create {
+                                node: node.id.clone(),
+                                message: format!("no input `{}`", input.name),
+                            })?;
                         let from = format!("{}/{}", graph.nodes[e.node].id, e.port);
                         queues.push(InputPlan {
                             name: input.name.clone(),
                             from,
-                            depth: if e.queue.policy == Policy::Latest { 1 } else { e.queue.depth.max(1) },
+                            depth: if e.queue.policy == Policy::Latest {
+                                1
+                            } else {
+                                e.queue.depth.max(1)
+                            },
                             policy: e.queue.policy,
                             manifest_port: port as u32,
                             passing: e.passing,
@@ -101,33 +120,53 @@ impl Plan {
                     }
                     Source::Timer(period) => {
                         // Checked by validation; the lookup gives the manifest index.
-                        let t = spec.timers.iter().position(|t| t.name == input.name).ok_or_else(|| {
-                            RunError::Create { node: node.id.clone(), message: format!("no timer `{}`", input.name) }
-                        })?;
+                        let t = spec
+                            .timers
+                            .iter()
+                            .position(|t| t.name == input.name)
+                            .ok_or_else(|| RunError::Create {
+                                node: node.id.clone(),
+                                message: format!("no timer `{}`", input.name),
+                            })?;
                         timers.push((t as u32, *period));
                     }
                 }
             }
             let stats = NodeStats::new(queues.len(), spec.outputs.len());
             nodes.push(PlannedNode {
-                shared: NodeShared { id: node.id.clone(), library: library.clone(), routes, stats },
+                shared: NodeShared {
+                    id: node.id.clone(),
+                    library: library.clone(),
+                    routes,
+                    stats,
+                },
                 inputs: queues,
                 timers,
             });
         }
-        Ok(Plan { name: graph.name.clone(), nodes })
+        Ok(Plan {
+            name: graph.name.clone(),
+            nodes,
+        })
     }
 
     /// Creates every instance in declaration order; on a failure the ones already made are
     /// destroyed and the node is named.
-    pub fn create_instances(&self, graph: &Graph, engine: &dyn Engine) -> Result<Vec<Instance>, RunError> {
+    pub fn create_instances(
+        &self,
+        graph: &Graph,
+        engine: &dyn Engine,
+    ) -> Result<Vec<Instance>, RunError> {
         let mut out = Vec::new();
         for (node, planned) in graph.nodes.iter().zip(&self.nodes) {
             let mut cx = CallCtx::new(&planned.shared, engine);
             // Outputs from `new` would reach queues nobody drives yet: refuse them.
             cx.accepting_outputs = false;
             let inst = Instance::create(&planned.shared.library, &node.id, &node.params, &mut cx)
-                .map_err(|message| RunError::Create { node: node.id.clone(), message })?;
+                .map_err(|message| RunError::Create {
+                node: node.id.clone(),
+                message,
+            })?;
             out.push(inst);
         }
         Ok(out)
@@ -167,11 +206,14 @@ impl Plan {
                         })
                         .collect(),
                     errors: s.errors.load(Ordering::Relaxed),
-                    first_error: s.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                    first_error: s
+                        .first_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
                     undelivered: s.undelivered.load(Ordering::Relaxed),
                 }
             })
             .collect()
     }
 }
-

@@ -30,8 +30,16 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub fn new(depth: usize, policy: Policy) -> Self {
-        let depth = if policy == Policy::Latest { 1 } else { depth.max(1) };
-        Queue { items: VecDeque::with_capacity(depth.min(1024)), depth, policy }
+        let depth = if policy == Policy::Latest {
+            1
+        } else {
+            depth.max(1)
+        };
+        Queue {
+            items: VecDeque::with_capacity(depth.min(1024)),
+            depth,
+            policy,
+        }
     }
 
     /// Offers an item. `grow`: a full `block` queue takes it anyway (stepped mode, where nobody
@@ -61,7 +69,12 @@ pub(crate) fn oldest(queues: &[Queue], limit: u64) -> Option<usize> {
     queues
         .iter()
         .enumerate()
-        .filter_map(|(i, q)| q.items.front().filter(|it| it.ticket < limit).map(|it| (it.ticket, i)))
+        .filter_map(|(i, q)| {
+            q.items
+                .front()
+                .filter(|it| it.ticket < limit)
+                .map(|it| (it.ticket, i))
+        })
         .min()
         .map(|(_, i)| i)
 }

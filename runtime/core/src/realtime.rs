@@ -26,8 +26,13 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub fn new() -> Self {
-        let start_wall_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        Clock { start: Instant::now(), start_wall_ns }
+        let start_wall_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Clock {
+            start: Instant::now(),
+            start_wall_ns,
+        }
     }
     pub fn now_ns(&self) -> u64 {
         self.start_wall_ns + self.start.elapsed().as_nanos() as u64
@@ -66,18 +71,19 @@ impl Inbox {
         let mut st = self.lock();
         loop {
             if let Some(slot) = oldest(&st.queues, u64::MAX)
-                && let Some(item) = st.queues[slot].items.pop_front() {
-                    // Wake blocked producers only once the queue is half empty (or empty): waking
-                    // them for every freed slot turns a full queue into a context switch per
-                    // message.
-                    let q = &st.queues[slot];
-                    let wake = st.producers_waiting > 0 && q.items.len() <= q.depth / 2;
-                    drop(st);
-                    if wake {
-                        self.space.notify_all();
-                    }
-                    return Next::Item(slot, item);
+                && let Some(item) = st.queues[slot].items.pop_front()
+            {
+                // Wake blocked producers only once the queue is half empty (or empty): waking
+                // them for every freed slot turns a full queue into a context switch per
+                // message.
+                let q = &st.queues[slot];
+                let wake = st.producers_waiting > 0 && q.items.len() <= q.depth / 2;
+                drop(st);
+                if wake {
+                    self.space.notify_all();
                 }
+                return Next::Item(slot, item);
+            }
             if st.closed {
                 return Next::Closed;
             }
@@ -89,7 +95,10 @@ impl Inbox {
                         st.consumer_waiting = false;
                         return Next::Timeout;
                     }
-                    self.ready.wait_timeout(st, d - now).unwrap_or_else(|p| p.into_inner()).0
+                    self.ready
+                        .wait_timeout(st, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
                 None => self.ready.wait(st).unwrap_or_else(|p| p.into_inner()),
             };
@@ -126,7 +135,11 @@ impl Engine for Shared {
         let node = &self.nodes[target.node];
         let stats = &self.plan.nodes[target.node].shared.stats.inputs[target.slot];
         let mut st = node.inbox.lock();
-        let mut item = Item { ticket: 0, step: 0, pack };
+        let mut item = Item {
+            ticket: 0,
+            step: 0,
+            pack,
+        };
         loop {
             if st.closed {
                 return Err(Closed);
@@ -181,6 +194,7 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
     let start = Instant::now();
     let mut deadlines: Vec<Instant> = planned.timers.iter().map(|(_, p)| start + *p).collect();
     let mut finished = planned.timers.is_empty();
+    let mut sent_types = vec![None; planned.inputs.len()];
     loop {
         let timers_live = !finished && shared.timers_on.load(Ordering::SeqCst);
         if timers_live {
@@ -193,7 +207,12 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 let mut cx = CallCtx::new(node, shared);
                 node.stats.timer_fires.fetch_add(1, Ordering::Relaxed);
                 if let Err(f) = instance.on_timer(&mut cx, index) {
-                    report(shared, ni, &format!("timer `{}`", node.library.spec.timers[index as usize].name), f);
+                    report(
+                        shared,
+                        ni,
+                        &format!("timer `{}`", node.library.spec.timers[index as usize].name),
+                        f,
+                    );
                 }
                 if cx.finish_requested {
                     finished = true;
@@ -205,19 +224,34 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 if deadlines[t] <= now {
                     // The callback overran one or more periods: skip the missed ticks.
                     let behind = (now - deadlines[t]).as_nanos() / period.as_nanos().max(1) + 1;
-                    node.stats.timer_missed.fetch_add(behind as u64, Ordering::Relaxed);
+                    node.stats
+                        .timer_missed
+                        .fetch_add(behind as u64, Ordering::Relaxed);
                     deadlines[t] += period * behind as u32;
                 }
             }
         }
-        let deadline = if !finished && shared.timers_on.load(Ordering::SeqCst) { deadlines.iter().min().copied() } else { None };
+        let deadline = if !finished && shared.timers_on.load(Ordering::SeqCst) {
+            deadlines.iter().min().copied()
+        } else {
+            None
+        };
         match inbox.pop(deadline) {
             Next::Item(slot, item) => {
                 let input = &planned.inputs[slot];
                 let mut cx = CallCtx::new(node, shared);
-                let result = instance.on_input(&mut cx, input.manifest_port, &item.pack, input.passing, true);
+                let result = instance.on_input(
+                    &mut cx,
+                    input.manifest_port,
+                    &item.pack,
+                    input.passing,
+                    true,
+                    &mut sent_types[slot],
+                );
                 drop(item);
-                node.stats.inputs[slot].handled.fetch_add(1, Ordering::Relaxed);
+                node.stats.inputs[slot]
+                    .handled
+                    .fetch_add(1, Ordering::Relaxed);
                 if let Err(f) = result {
                     report(shared, ni, &format!("input `{}`", input.name), f);
                 }
@@ -263,7 +297,11 @@ pub(crate) fn run(
             },
         })
         .collect();
-    let finished = plan.nodes.iter().map(|p| AtomicBool::new(!p.has_timers())).collect();
+    let finished = plan
+        .nodes
+        .iter()
+        .map(|p| AtomicBool::new(!p.has_timers()))
+        .collect();
     let shared = Arc::new(Shared {
         plan,
         nodes,
@@ -282,11 +320,16 @@ pub(crate) fn run(
         let handle = std::thread::Builder::new()
             .name(name.chars().take(15).collect())
             .spawn(move || node_thread(&s, ni, instance))
-            .map_err(|e| RunError::Thread { node: shared.plan.nodes[ni].shared.id.clone(), reason: e.to_string() })?;
+            .map_err(|e| RunError::Thread {
+                node: shared.plan.nodes[ni].shared.id.clone(),
+                reason: e.to_string(),
+            })?;
         handles.push(handle);
     }
 
-    let idle = |s: &Shared| s.pending.load(Ordering::SeqCst) == 0 && s.active_timers.load(Ordering::SeqCst) == 0;
+    let idle = |s: &Shared| {
+        s.pending.load(Ordering::SeqCst) == 0 && s.active_timers.load(Ordering::SeqCst) == 0
+    };
     let end = loop {
         std::thread::sleep(Duration::from_millis(2));
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -319,12 +362,21 @@ pub(crate) fn run(
     for (ni, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(inst) => instances.push(inst),
-            Err(_) => shared.plan.nodes[ni].shared.stats.record_error("the node's thread panicked (host bug)".into()),
+            Err(_) => shared.plan.nodes[ni]
+                .shared
+                .stats
+                .record_error("the node's thread panicked (host bug)".into()),
         }
     }
     // Destroy instances before anything else lets go of their libraries.
     drop(instances);
     let nodes = shared.plan.summaries();
-    Ok(Summary { graph: shared.plan.name.clone(), stepped: false, elapsed, steps: None, end, nodes })
+    Ok(Summary {
+        graph: shared.plan.name.clone(),
+        stepped: false,
+        elapsed,
+        steps: None,
+        end,
+        nodes,
+    })
 }
-

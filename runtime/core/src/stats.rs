@@ -117,7 +117,11 @@ impl Summary {
     }
 
     pub fn total_dropped(&self) -> u64 {
-        self.nodes.iter().flat_map(|n| &n.inputs).map(|i| i.dropped).sum()
+        self.nodes
+            .iter()
+            .flat_map(|n| &n.inputs)
+            .map(|i| i.dropped)
+            .sum()
     }
 }
 
@@ -129,11 +133,25 @@ impl fmt::Display for Summary {
             EndReason::Interrupted => "interrupted",
         };
         if let Some(steps) = self.steps {
-            writeln!(f, "graph `{}`: stepped, {steps} steps, {:.3}s simulated ({end})", self.graph, self.elapsed.as_secs_f64())?;
+            writeln!(
+                f,
+                "graph `{}`: stepped, {steps} steps, {:.3}s simulated ({end})",
+                self.graph,
+                self.elapsed.as_secs_f64()
+            )?;
         } else {
-            writeln!(f, "graph `{}`: ran {:.3}s ({end})", self.graph, self.elapsed.as_secs_f64())?;
+            writeln!(
+                f,
+                "graph `{}`: ran {:.3}s ({end})",
+                self.graph,
+                self.elapsed.as_secs_f64()
+            )?;
         }
-        writeln!(f, "{:<18} {:<16} {:>10} {:>10} {:>8}  outputs", "node", "operator", "in", "timer", "errors")?;
+        writeln!(
+            f,
+            "{:<18} {:<16} {:>10} {:>10} {:>8}  outputs",
+            "node", "operator", "in", "timer", "errors"
+        )?;
         for n in &self.nodes {
             let handled: u64 = n.inputs.iter().map(|i| i.handled).sum();
             let outs: Vec<String> = n.outputs.iter().map(|(o, c)| format!("{o}={c}")).collect();
@@ -145,13 +163,24 @@ impl fmt::Display for Summary {
                 handled,
                 n.timer_fires,
                 n.errors,
-                if outs.is_empty() { "-".into() } else { outs.join(" ") }
+                if outs.is_empty() {
+                    "-".into()
+                } else {
+                    outs.join(" ")
+                }
             )?;
         }
-        let inputs: Vec<(&NodeSummary, &InputSummary)> =
-            self.nodes.iter().flat_map(|n| n.inputs.iter().map(move |i| (n, i))).collect();
+        let inputs: Vec<(&NodeSummary, &InputSummary)> = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.inputs.iter().map(move |i| (n, i)))
+            .collect();
         if !inputs.is_empty() {
-            writeln!(f, "{:<28} {:<24} {:<16} {:>10} {:>10} {:>8} {:>8}", "input", "from", "queue", "received", "handled", "dropped", "max-q")?;
+            writeln!(
+                f,
+                "{:<28} {:<24} {:<16} {:>10} {:>10} {:>8} {:>8}",
+                "input", "from", "queue", "received", "handled", "dropped", "max-q"
+            )?;
             for (n, i) in inputs {
                 writeln!(
                     f,
@@ -168,10 +197,18 @@ impl fmt::Display for Summary {
         }
         for n in &self.nodes {
             if n.timer_missed > 0 {
-                writeln!(f, "node `{}`: {} timer ticks missed (callbacks slower than the period)", n.id, n.timer_missed)?;
+                writeln!(
+                    f,
+                    "node `{}`: {} timer ticks missed (callbacks slower than the period)",
+                    n.id, n.timer_missed
+                )?;
             }
             if n.undelivered > 0 {
-                writeln!(f, "node `{}`: {} outputs not delivered because the graph was stopping", n.id, n.undelivered)?;
+                writeln!(
+                    f,
+                    "node `{}`: {} outputs not delivered because the graph was stopping",
+                    n.id, n.undelivered
+                )?;
             }
             if let Some(e) = &n.first_error {
                 writeln!(f, "node `{}`: {} error(s); first: {e}", n.id, n.errors)?;

@@ -34,7 +34,14 @@ impl Engine for Stepped {
         let stats = &self.plan.nodes[target.node].shared.stats.inputs[target.slot];
         let mut queues = self.queues[target.node].borrow_mut();
         let q = &mut queues[target.slot];
-        match q.offer(Item { ticket, step: self.step.get(), pack }, true) {
+        match q.offer(
+            Item {
+                ticket,
+                step: self.step.get(),
+                pack,
+            },
+            true,
+        ) {
             Offer::Queued => {}
             Offer::QueuedDropping => {
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -61,8 +68,17 @@ pub(crate) fn step_size(graph: &Graph, step: Option<Duration>) -> Duration {
     if let Some(s) = step {
         return s;
     }
-    let g = graph.nodes.iter().flat_map(|n| n.timers()).map(|(_, p)| p.as_nanos()).fold(0, gcd);
-    if g == 0 { Duration::from_millis(1) } else { Duration::from_nanos(g as u64) }
+    let g = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.timers())
+        .map(|(_, p)| p.as_nanos())
+        .fold(0, gcd);
+    if g == 0 {
+        Duration::from_millis(1)
+    } else {
+        Duration::from_nanos(g as u64)
+    }
 }
 
 fn report(plan: &Plan, node: usize, what: &str, failure: CallFailure) {
@@ -81,16 +97,43 @@ pub(crate) fn run(
     stop: Option<&AtomicBool>,
 ) -> Result<Summary, RunError> {
     if dt.is_zero() {
-        return Err(RunError::Options("the step size must be greater than zero".into()));
+        return Err(RunError::Options(
+            "the step size must be greater than zero".into(),
+        ));
     }
-    let queues = plan.nodes.iter().map(|p| RefCell::new(p.make_queues())).collect();
-    let engine = Stepped { plan, queues, now_ns: Cell::new(0), step: Cell::new(0), next_ticket: Cell::new(0) };
+    let queues = plan
+        .nodes
+        .iter()
+        .map(|p| RefCell::new(p.make_queues()))
+        .collect();
+    let engine = Stepped {
+        plan,
+        queues,
+        now_ns: Cell::new(0),
+        step: Cell::new(0),
+        next_ticket: Cell::new(0),
+    };
     let mut instances = engine.plan.create_instances(graph, &engine)?;
     let order = graph.schedule_order();
     let dt_ns = dt.as_nanos() as u64;
-    let mut deadlines: Vec<Vec<u64>> =
-        engine.plan.nodes.iter().map(|p| p.timers.iter().map(|(_, period)| period.as_nanos() as u64).collect()).collect();
+    let mut deadlines: Vec<Vec<u64>> = engine
+        .plan
+        .nodes
+        .iter()
+        .map(|p| {
+            p.timers
+                .iter()
+                .map(|(_, period)| period.as_nanos() as u64)
+                .collect()
+        })
+        .collect();
     let mut finished: Vec<bool> = engine.plan.nodes.iter().map(|p| !p.has_timers()).collect();
+    let mut sent_types: Vec<Vec<Option<arrow_schema::DataType>>> = engine
+        .plan
+        .nodes
+        .iter()
+        .map(|p| vec![None; p.inputs.len()])
+        .collect();
 
     let mut step = 0u64;
     let end = loop {
@@ -111,13 +154,23 @@ pub(crate) fn run(
             loop {
                 let next = {
                     let mut qs = engine.queues[ni].borrow_mut();
-                    oldest(&qs, limit).and_then(|slot| qs[slot].items.pop_front().map(|it| (slot, it)))
+                    oldest(&qs, limit)
+                        .and_then(|slot| qs[slot].items.pop_front().map(|it| (slot, it)))
                 };
                 let Some((slot, item)) = next else { break };
                 let input = &planned.inputs[slot];
                 let mut cx = CallCtx::new(node, &engine);
-                let result = instances[ni].on_input(&mut cx, input.manifest_port, &item.pack, input.passing, item.step == step);
-                node.stats.inputs[slot].handled.fetch_add(1, Ordering::Relaxed);
+                let result = instances[ni].on_input(
+                    &mut cx,
+                    input.manifest_port,
+                    &item.pack,
+                    input.passing,
+                    item.step == step,
+                    &mut sent_types[ni][slot],
+                );
+                node.stats.inputs[slot]
+                    .handled
+                    .fetch_add(1, Ordering::Relaxed);
                 if let Err(f) = result {
                     report(&engine.plan, ni, &format!("input `{}`", input.name), f);
                 }
@@ -131,7 +184,12 @@ pub(crate) fn run(
                     let mut cx = CallCtx::new(node, &engine);
                     node.stats.timer_fires.fetch_add(1, Ordering::Relaxed);
                     if let Err(f) = instances[ni].on_timer(&mut cx, index) {
-                        report(&engine.plan, ni, &format!("timer `{}`", node.library.spec.timers[index as usize].name), f);
+                        report(
+                            &engine.plan,
+                            ni,
+                            &format!("timer `{}`", node.library.spec.timers[index as usize].name),
+                            f,
+                        );
                     }
                     if cx.finish_requested {
                         finished[ni] = true;
@@ -140,7 +198,10 @@ pub(crate) fn run(
             }
         }
         step += 1;
-        let idle = engine.queues.iter().all(|qs| qs.borrow().iter().all(|q| q.items.is_empty()));
+        let idle = engine
+            .queues
+            .iter()
+            .all(|qs| qs.borrow().iter().all(|q| q.items.is_empty()));
         if idle && finished.iter().all(|f| *f) {
             break EndReason::Finished;
         }

@@ -5,9 +5,13 @@ use std::time::Duration;
 /// Parses `<number><unit>`; the unit is required.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (write e.g. 100ms, 2s, 250us)"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (write e.g. 100ms, 2s, 250us)"))?;
     let scale = match unit.trim() {
         "ns" => 1e-9,
         "us" | "µs" => 1e-6,
@@ -16,7 +20,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "min" => 60.0,
         "h" => 3600.0,
         "" => return Err(format!("`{text}` needs a unit (ns, us, ms, s, min, h)")),
-        other => return Err(format!("unknown unit `{other}` in `{text}` (use ns, us, ms, s, min, h)")),
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use ns, us, ms, s, min, h)"
+            ));
+        }
     };
     let secs = value * scale;
     if !secs.is_finite() || secs > 1e9 {
@@ -52,7 +60,13 @@ mod tests {
         assert_eq!(parse("250us").unwrap(), Duration::from_micros(250));
         assert_eq!(format(Duration::from_millis(100)), "100ms");
         assert_eq!(format(Duration::from_secs(2)), "2s");
-        assert_eq!(parse("100").unwrap_err(), "`100` needs a unit (ns, us, ms, s, min, h)");
-        assert_eq!(parse("3 parsecs").unwrap_err(), "unknown unit `parsecs` in `3 parsecs` (use ns, us, ms, s, min, h)");
+        assert_eq!(
+            parse("100").unwrap_err(),
+            "`100` needs a unit (ns, us, ms, s, min, h)"
+        );
+        assert_eq!(
+            parse("3 parsecs").unwrap_err(),
+            "unknown unit `parsecs` in `3 parsecs` (use ns, us, ms, s, min, h)"
+        );
     }
 }

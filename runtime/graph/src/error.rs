@@ -16,9 +16,17 @@ pub enum ErrorKind {
     #[error("the file is empty: a graph needs at least `nodes:`")]
     Empty,
     #[error("expected {expected} for {what}, found {found}")]
-    Shape { what: String, expected: &'static str, found: &'static str },
+    Shape {
+        what: String,
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("unknown key `{key}` in {what} (allowed: {allowed})")]
-    UnknownKey { key: String, what: String, allowed: String },
+    UnknownKey {
+        key: String,
+        what: String,
+        allowed: String,
+    },
     #[error("key `{key}` appears twice in {what}")]
     DuplicateKey { key: String, what: String },
     #[error("missing key `{key}` in {what}")]
@@ -38,26 +46,68 @@ pub enum ErrorKind {
     #[error("unknown node `{node}` (nodes: {known})")]
     UnknownNode { node: String, known: String },
     #[error("node `{node}` does not list output `{port}` in its `outputs:` (it lists: {listed})")]
-    UnlistedOutput { node: String, port: String, listed: String },
+    UnlistedOutput {
+        node: String,
+        port: String,
+        listed: String,
+    },
     #[error("{0}")]
     Operator(String),
     #[error("operator `{operator}` has no output `{port}` (its outputs: {known})")]
-    UndeclaredOutput { operator: String, port: String, known: String },
-    #[error("operator `{operator}` has no input `{port}` (its inputs: {inputs}; its timers: {timers})")]
-    UndeclaredInput { operator: String, port: String, inputs: String, timers: String },
-    #[error("`{port}` is a timer of operator `{operator}`: bind it as `{{ timer: 100ms }}`, not to `{from}`")]
-    TimerBoundToData { operator: String, port: String, from: String },
-    #[error("`{port}` is a data input of operator `{operator}` (type {msg_type}): it cannot be a timer")]
-    DataBoundToTimer { operator: String, port: String, msg_type: String },
+    UndeclaredOutput {
+        operator: String,
+        port: String,
+        known: String,
+    },
+    #[error(
+        "operator `{operator}` has no input `{port}` (its inputs: {inputs}; its timers: {timers})"
+    )]
+    UndeclaredInput {
+        operator: String,
+        port: String,
+        inputs: String,
+        timers: String,
+    },
+    #[error(
+        "`{port}` is a timer of operator `{operator}`: bind it as `{{ timer: 100ms }}`, not to `{from}`"
+    )]
+    TimerBoundToData {
+        operator: String,
+        port: String,
+        from: String,
+    },
+    #[error(
+        "`{port}` is a data input of operator `{operator}` (type {msg_type}): it cannot be a timer"
+    )]
+    DataBoundToTimer {
+        operator: String,
+        port: String,
+        msg_type: String,
+    },
     #[error("type mismatch: `{from}` sends {from_type} but `{to}` expects {to_type}")]
-    TypeMismatch { from: String, from_type: String, to: String, to_type: String },
+    TypeMismatch {
+        from: String,
+        from_type: String,
+        to: String,
+        to_type: String,
+    },
     #[error("operator `{operator}` has no parameter `{param}` (its parameters: {known})")]
-    UnknownParam { operator: String, param: String, known: String },
+    UnknownParam {
+        operator: String,
+        param: String,
+        known: String,
+    },
     #[error("parameter `{param}`: {reason}")]
     BadParam { param: String, reason: String },
     #[error("parameter `{param}` is required (a {kind}: {doc})")]
-    MissingParam { param: String, kind: String, doc: String },
-    #[error("policy `latest` keeps exactly one message, so its depth is 1 (got {depth}); use `drop_oldest` to keep {depth}")]
+    MissingParam {
+        param: String,
+        kind: String,
+        doc: String,
+    },
+    #[error(
+        "policy `latest` keeps exactly one message, so its depth is 1 (got {depth}); use `drop_oldest` to keep {depth}"
+    )]
     LatestDepth { depth: usize },
 }
 
@@ -73,7 +123,13 @@ pub struct GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.span.line, self.span.col)?;
+        write!(
+            f,
+            "{}:{}:{}: ",
+            self.file.display(),
+            self.span.line,
+            self.span.col
+        )?;
         match (&self.node, &self.port) {
             (Some(n), Some(p)) => write!(f, "node `{n}`, port `{p}`: ")?,
             (Some(n), None) => write!(f, "node `{n}`: ")?,
@@ -121,7 +177,10 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub fn new(file: PathBuf) -> Self {
-        Sink { file, errors: Vec::new() }
+        Sink {
+            file,
+            errors: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, span: Span, node: Option<&str>, port: Option<&str>, kind: ErrorKind) {

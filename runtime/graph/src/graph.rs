@@ -37,7 +37,10 @@ pub struct QueueSpec {
 
 impl Default for QueueSpec {
     fn default() -> Self {
-        QueueSpec { depth: DEFAULT_DEPTH, policy: Policy::Block }
+        QueueSpec {
+            depth: DEFAULT_DEPTH,
+            policy: Policy::Block,
+        }
     }
 }
 
@@ -114,9 +117,11 @@ impl Graph {
         for (ni, n) in self.nodes.iter().enumerate() {
             for (ii, input) in n.inputs.iter().enumerate() {
                 if let Source::Edge(e) = &input.source
-                    && e.node == node && e.port == port {
-                        out.push((ni, ii));
-                    }
+                    && e.node == node
+                    && e.port == port
+                {
+                    out.push((ni, ii));
+                }
             }
         }
         out
@@ -138,7 +143,9 @@ impl Graph {
         let mut order = Vec::with_capacity(n);
         while order.len() < n {
             // The first ready node in declaration order; in a cycle, the first remaining node.
-            let next = (0..n).find(|&i| !done[i] && indegree[i] == 0).or_else(|| (0..n).find(|&i| !done[i]));
+            let next = (0..n)
+                .find(|&i| !done[i] && indegree[i] == 0)
+                .or_else(|| (0..n).find(|&i| !done[i]));
             let Some(next) = next else { break };
             done[next] = true;
             order.push(next);

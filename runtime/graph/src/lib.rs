@@ -19,8 +19,13 @@ mod yaml;
 pub use duration::{format as format_duration, parse as parse_duration};
 pub use error::{ErrorKind, Errors, GraphError};
 pub use graph::{DEFAULT_DEPTH, Edge, Graph, Input, Node, OperatorRef, QueueSpec, Source};
-pub use raw::{Passing, Policy, RawGraph, RawInput, RawNode, RawQueue, RawScalar, RawSource, Spanned, load, parse};
+pub use raw::{
+    Passing, Policy, RawGraph, RawInput, RawNode, RawQueue, RawScalar, RawSource, Spanned, load,
+    parse,
+};
 pub use render::{Format, render};
-pub use spec::{ANY_TYPE, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match};
+pub use spec::{
+    ANY_TYPE, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match,
+};
 pub use validate::{Resolver, operator_ref, validate};
 pub use yaml::Span;

@@ -52,7 +52,12 @@ pub struct RawQueue {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RawSource {
-    From { node: Spanned<String>, port: Spanned<String>, queue: RawQueue, passing: Option<Spanned<Passing>> },
+    From {
+        node: Spanned<String>,
+        port: Spanned<String>,
+        queue: RawQueue,
+        passing: Option<Spanned<Passing>>,
+    },
     Timer(Spanned<Duration>),
 }
 
@@ -90,12 +95,23 @@ pub struct RawGraph {
 impl RawGraph {
     /// The folder relative paths in the file are resolved against.
     pub fn dir(&self) -> &Path {
-        self.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+        self.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 }
 
 const GRAPH_KEYS: &[&str] = &["name", "description", "nodes"];
-const NODE_KEYS: &[&str] = &["id", "description", "operator", "path", "params", "inputs", "outputs"];
+const NODE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "operator",
+    "path",
+    "params",
+    "inputs",
+    "outputs",
+];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
@@ -105,8 +121,17 @@ pub fn load(file: &Path) -> Result<RawGraph, Errors> {
         Ok(text) => parse(file, &text),
         Err(e) => {
             let mut sink = Sink::new(file.to_path_buf());
-            sink.push(Span { line: 1, col: 1 }, None, None, ErrorKind::Io(e.to_string()));
-            sink.finish(RawGraph { file: file.to_path_buf(), name: None, nodes: vec![] })
+            sink.push(
+                Span { line: 1, col: 1 },
+                None,
+                None,
+                ErrorKind::Io(e.to_string()),
+            );
+            sink.finish(RawGraph {
+                file: file.to_path_buf(),
+                name: None,
+                nodes: vec![],
+            })
         }
     }
 }
@@ -114,12 +139,19 @@ pub fn load(file: &Path) -> Result<RawGraph, Errors> {
 /// Parses graph text; `file` is used in locations and to resolve relative paths.
 pub fn parse(file: &Path, text: &str) -> Result<RawGraph, Errors> {
     let mut sink = Sink::new(file.to_path_buf());
-    let mut graph = RawGraph { file: file.to_path_buf(), name: None, nodes: Vec::new() };
+    let mut graph = RawGraph {
+        file: file.to_path_buf(),
+        name: None,
+        nodes: Vec::new(),
+    };
     match yaml::parse(text) {
         Err(e) => sink.push(e.span, None, None, ErrorKind::Syntax(e.message)),
         Ok(None) => sink.push(Span { line: 1, col: 1 }, None, None, ErrorKind::Empty),
         Ok(Some(root)) => {
-            let mut cx = Cx { sink: &mut sink, node: None };
+            let mut cx = Cx {
+                sink: &mut sink,
+                node: None,
+            };
             read_graph(&mut cx, &root, &mut graph);
         }
     }
@@ -139,26 +171,52 @@ impl Cx<'_> {
     }
 
     fn shape(&mut self, node: &Node, what: &str, expected: &'static str) {
-        self.err(node.span, None, ErrorKind::Shape { what: what.into(), expected, found: node.kind() });
+        self.err(
+            node.span,
+            None,
+            ErrorKind::Shape {
+                what: what.into(),
+                expected,
+                found: node.kind(),
+            },
+        );
     }
 
     /// The entries of a mapping with string keys, refusing unknown and duplicate keys.
-    fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Vec<(&'n str, Span, &'n Node)> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        allowed: &[&str],
+    ) -> Vec<(&'n str, Span, &'n Node)> {
         let Value::Map(entries) = &node.value else {
             self.shape(node, what, "a mapping");
             return Vec::new();
         };
         let mut out: Vec<(&str, Span, &Node)> = Vec::new();
         for (k, v) in entries {
-            let Some(key) = self.key(k, what) else { continue };
+            let Some(key) = self.key(k, what) else {
+                continue;
+            };
             if !allowed.contains(&key) {
                 self.err(
                     k.span,
                     None,
-                    ErrorKind::UnknownKey { key: key.into(), what: what.into(), allowed: allowed.join(", ") },
+                    ErrorKind::UnknownKey {
+                        key: key.into(),
+                        what: what.into(),
+                        allowed: allowed.join(", "),
+                    },
                 );
             } else if out.iter().any(|(seen, _, _)| *seen == key) {
-                self.err(k.span, None, ErrorKind::DuplicateKey { key: key.into(), what: what.into() });
+                self.err(
+                    k.span,
+                    None,
+                    ErrorKind::DuplicateKey {
+                        key: key.into(),
+                        what: what.into(),
+                    },
+                );
             } else {
                 out.push((key, k.span, v));
             }
@@ -178,7 +236,10 @@ impl Cx<'_> {
 
     fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
         match &node.value {
-            Value::Scalar { text, .. } => Some(Spanned { value: text.clone(), span: node.span }),
+            Value::Scalar { text, .. } => Some(Spanned {
+                value: text.clone(),
+                span: node.span,
+            }),
             _ => {
                 self.shape(node, what, "a string");
                 None
@@ -210,7 +271,14 @@ fn read_graph(cx: &mut Cx<'_>, root: &Node, graph: &mut RawGraph) {
         }
     }
     if !saw_nodes && matches!(root.value, Value::Map(_)) {
-        cx.err(root.span, None, ErrorKind::MissingKey { key: "nodes", what: "the graph".into() });
+        cx.err(
+            root.span,
+            None,
+            ErrorKind::MissingKey {
+                key: "nodes",
+                what: "the graph".into(),
+            },
+        );
     }
 }
 
@@ -220,9 +288,10 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
     if let Value::Map(entries) = &item.value {
         for (k, v) in entries {
             if matches!(&k.value, Value::Scalar { text, .. } if text == "id")
-                && let Value::Scalar { text, .. } = &v.value {
-                    cx.node = Some(text.clone());
-                }
+                && let Value::Scalar { text, .. } = &v.value
+            {
+                cx.node = Some(text.clone());
+            }
         }
     }
     let fields = cx.fields(item, "a node", NODE_KEYS);
@@ -230,7 +299,10 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         return None;
     }
     let mut node = RawNode {
-        id: Spanned { value: String::new(), span: item.span },
+        id: Spanned {
+            value: String::new(),
+            span: item.span,
+        },
         span: item.span,
         operator: None,
         path: None,
@@ -244,10 +316,14 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
             "id" => {
                 if let Some(id) = cx.string(value, "`id`") {
                     if id.value.is_empty() || id.value.contains('/') {
-                        cx.err(id.span, None, ErrorKind::BadValue {
-                            what: "`id`".into(),
-                            reason: "a node id is a non-empty name without `/`".into(),
-                        });
+                        cx.err(
+                            id.span,
+                            None,
+                            ErrorKind::BadValue {
+                                what: "`id`".into(),
+                                reason: "a node id is a non-empty name without `/`".into(),
+                            },
+                        );
                     }
                     node.id = id;
                     has_id = true;
@@ -263,10 +339,14 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                     for item in items {
                         if let Some(s) = cx.string(item, "an output name") {
                             if node.outputs.iter().any(|o| o.value == s.value) {
-                                cx.err(s.span, Some(&s.value), ErrorKind::DuplicateKey {
-                                    key: s.value.clone(),
-                                    what: "`outputs`".into(),
-                                });
+                                cx.err(
+                                    s.span,
+                                    Some(&s.value),
+                                    ErrorKind::DuplicateKey {
+                                        key: s.value.clone(),
+                                        what: "`outputs`".into(),
+                                    },
+                                );
                             } else {
                                 node.outputs.push(s);
                             }
@@ -280,7 +360,14 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         }
     }
     if !has_id {
-        cx.err(item.span, None, ErrorKind::MissingKey { key: "id", what: "a node".into() });
+        cx.err(
+            item.span,
+            None,
+            ErrorKind::MissingKey {
+                key: "id",
+                what: "a node".into(),
+            },
+        );
         return None;
     }
     match (&node.operator, &node.path) {
@@ -299,20 +386,41 @@ fn read_params(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
         return;
     };
     for (k, v) in entries {
-        let Some(name) = cx.key(k, "`params`") else { continue };
+        let Some(name) = cx.key(k, "`params`") else {
+            continue;
+        };
         if node.params.iter().any(|(n, _)| n.value == name) {
-            cx.err(k.span, None, ErrorKind::DuplicateKey { key: name.into(), what: "`params`".into() });
+            cx.err(
+                k.span,
+                None,
+                ErrorKind::DuplicateKey {
+                    key: name.into(),
+                    what: "`params`".into(),
+                },
+            );
             continue;
         }
         let scalar = match &v.value {
             Value::Null => RawScalar::Null,
-            Value::Scalar { text, quoted } => RawScalar::Text { text: text.clone(), quoted: *quoted },
+            Value::Scalar { text, quoted } => RawScalar::Text {
+                text: text.clone(),
+                quoted: *quoted,
+            },
             _ => {
                 cx.shape(v, &format!("parameter `{name}`"), "a single value");
                 continue;
             }
         };
-        node.params.push((Spanned { value: name.into(), span: k.span }, Spanned { value: scalar, span: v.span }));
+        node.params.push((
+            Spanned {
+                value: name.into(),
+                span: k.span,
+            },
+            Spanned {
+                value: scalar,
+                span: v.span,
+            },
+        ));
     }
 }
 
@@ -324,27 +432,55 @@ fn read_inputs(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
         return;
     };
     for (k, v) in entries {
-        let Some(name) = cx.key(k, "`inputs`") else { continue };
+        let Some(name) = cx.key(k, "`inputs`") else {
+            continue;
+        };
         if node.inputs.iter().any(|i| i.name.value == name) {
-            cx.err(k.span, Some(name), ErrorKind::DuplicateInput { input: name.into() });
+            cx.err(
+                k.span,
+                Some(name),
+                ErrorKind::DuplicateInput { input: name.into() },
+            );
             continue;
         }
-        let name = Spanned { value: name.to_string(), span: k.span };
+        let name = Spanned {
+            value: name.to_string(),
+            span: k.span,
+        };
         if let Some(source) = read_source(cx, v, &name.value) {
             node.inputs.push(RawInput { name, source });
         }
     }
 }
 
-fn split_from(cx: &mut Cx<'_>, s: &Spanned<String>, port: &str) -> Option<(Spanned<String>, Spanned<String>)> {
+fn split_from(
+    cx: &mut Cx<'_>,
+    s: &Spanned<String>,
+    port: &str,
+) -> Option<(Spanned<String>, Spanned<String>)> {
     match s.value.split_once('/') {
         Some((n, p)) if !n.is_empty() && !p.is_empty() && !p.contains('/') => Some((
-            Spanned { value: n.into(), span: s.span },
+            Spanned {
+                value: n.into(),
+                span: s.span,
+            },
             // Point at the port part of `node/port`.
-            Spanned { value: p.into(), span: Span { line: s.span.line, col: s.span.col + n.len() + 1 } },
+            Spanned {
+                value: p.into(),
+                span: Span {
+                    line: s.span.line,
+                    col: s.span.col + n.len() + 1,
+                },
+            },
         )),
         _ => {
-            cx.err(s.span, Some(port), ErrorKind::BadFrom { text: s.value.clone() });
+            cx.err(
+                s.span,
+                Some(port),
+                ErrorKind::BadFrom {
+                    text: s.value.clone(),
+                },
+            );
             None
         }
     }
@@ -354,7 +490,12 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
     if let Value::Scalar { .. } = v.value {
         let s = cx.string(v, "an input")?;
         let (node, port_name) = split_from(cx, &s, port)?;
-        return Some(RawSource::From { node, port: port_name, queue: RawQueue::default(), passing: None });
+        return Some(RawSource::From {
+            node,
+            port: port_name,
+            queue: RawQueue::default(),
+            passing: None,
+        });
     }
     if !matches!(v.value, Value::Map(_)) {
         cx.err(v.span, Some(port), ErrorKind::Shape {
@@ -380,93 +521,181 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             "timer" => {
                 if let Some(s) = cx.string(value, "`timer`") {
                     match crate::duration::parse(&s.value) {
-                        Ok(d) if d.is_zero() => cx.err(s.span, Some(port), ErrorKind::BadValue {
-                            what: "`timer`".into(),
-                            reason: "a timer period must be greater than zero".into(),
-                        }),
-                        Ok(d) => timer = Some(Spanned { value: d, span: s.span }),
-                        Err(reason) => cx.err(s.span, Some(port), ErrorKind::BadValue { what: "`timer`".into(), reason }),
+                        Ok(d) if d.is_zero() => cx.err(
+                            s.span,
+                            Some(port),
+                            ErrorKind::BadValue {
+                                what: "`timer`".into(),
+                                reason: "a timer period must be greater than zero".into(),
+                            },
+                        ),
+                        Ok(d) => {
+                            timer = Some(Spanned {
+                                value: d,
+                                span: s.span,
+                            })
+                        }
+                        Err(reason) => cx.err(
+                            s.span,
+                            Some(port),
+                            ErrorKind::BadValue {
+                                what: "`timer`".into(),
+                                reason,
+                            },
+                        ),
                     }
                 }
             }
             "queue" => {
                 has_queue = Some(span);
-                for (qkey, _qspan, qvalue) in cx.fields(value, &format!("the queue of input `{port}`"), QUEUE_KEYS) {
+                for (qkey, _qspan, qvalue) in
+                    cx.fields(value, &format!("the queue of input `{port}`"), QUEUE_KEYS)
+                {
                     match qkey {
                         "depth" => {
-                            let Some(s) = cx.string(qvalue, "`depth`") else { continue };
+                            let Some(s) = cx.string(qvalue, "`depth`") else {
+                                continue;
+                            };
                             match s.value.parse::<usize>() {
-                                Ok(d) if d > 0 => queue.depth = Some(Spanned { value: d, span: s.span }),
-                                _ => cx.err(s.span, Some(port), ErrorKind::BadValue {
-                                    what: "`depth`".into(),
-                                    reason: format!("`{}` is not a whole number of at least 1", s.value),
-                                }),
+                                Ok(d) if d > 0 => {
+                                    queue.depth = Some(Spanned {
+                                        value: d,
+                                        span: s.span,
+                                    })
+                                }
+                                _ => cx.err(
+                                    s.span,
+                                    Some(port),
+                                    ErrorKind::BadValue {
+                                        what: "`depth`".into(),
+                                        reason: format!(
+                                            "`{}` is not a whole number of at least 1",
+                                            s.value
+                                        ),
+                                    },
+                                ),
                             }
                         }
                         "policy" => {
-                            let Some(s) = cx.string(qvalue, "`policy`") else { continue };
+                            let Some(s) = cx.string(qvalue, "`policy`") else {
+                                continue;
+                            };
                             let policy = match s.value.as_str() {
                                 "block" => Policy::Block,
                                 "drop_oldest" => Policy::DropOldest,
                                 "latest" => Policy::Latest,
                                 other => {
-                                    cx.err(s.span, Some(port), ErrorKind::BadValue {
-                                        what: "`policy`".into(),
-                                        reason: format!("`{other}` is not one of block, drop_oldest, latest"),
-                                    });
+                                    cx.err(
+                                        s.span,
+                                        Some(port),
+                                        ErrorKind::BadValue {
+                                            what: "`policy`".into(),
+                                            reason: format!(
+                                                "`{other}` is not one of block, drop_oldest, latest"
+                                            ),
+                                        },
+                                    );
                                     continue;
                                 }
                             };
-                            queue.policy = Some(Spanned { value: policy, span: s.span });
+                            queue.policy = Some(Spanned {
+                                value: policy,
+                                span: s.span,
+                            });
                         }
                         _ => {}
                     }
                 }
             }
             "passing" => {
-                let Some(s) = cx.string(value, "`passing`") else { continue };
+                let Some(s) = cx.string(value, "`passing`") else {
+                    continue;
+                };
                 let p = match s.value.as_str() {
                     "by_reference" => Passing::ByReference,
                     "by_value" => Passing::ByValue,
                     other => {
-                        cx.err(s.span, Some(port), ErrorKind::BadValue {
-                            what: "`passing`".into(),
-                            reason: format!("`{other}` is not one of by_reference, by_value"),
-                        });
+                        cx.err(
+                            s.span,
+                            Some(port),
+                            ErrorKind::BadValue {
+                                what: "`passing`".into(),
+                                reason: format!("`{other}` is not one of by_reference, by_value"),
+                            },
+                        );
                         continue;
                     }
                 };
-                passing = Some(Spanned { value: p, span: s.span });
+                passing = Some(Spanned {
+                    value: p,
+                    span: s.span,
+                });
             }
             _ => {}
         }
     }
-    if let (Some(Spanned { value: Policy::Latest, .. }), Some(depth)) = (&queue.policy, &queue.depth)
-        && depth.value != 1 {
-            cx.err(depth.span, Some(port), ErrorKind::LatestDepth { depth: depth.value });
-        }
+    if let (
+        Some(Spanned {
+            value: Policy::Latest,
+            ..
+        }),
+        Some(depth),
+    ) = (&queue.policy, &queue.depth)
+        && depth.value != 1
+    {
+        cx.err(
+            depth.span,
+            Some(port),
+            ErrorKind::LatestDepth { depth: depth.value },
+        );
+    }
     match (from, timer) {
-        (Some((node, port_name)), None) => Some(RawSource::From { node, port: port_name, queue, passing }),
+        (Some((node, port_name)), None) => Some(RawSource::From {
+            node,
+            port: port_name,
+            queue,
+            passing,
+        }),
         (None, Some(t)) => {
             if let Some(span) = has_queue.or(passing.as_ref().map(|p| p.span)) {
-                cx.err(span, Some(port), ErrorKind::BadValue {
-                    what: format!("input `{port}`"),
-                    reason: "a timer has no queue or passing policy".into(),
-                });
+                cx.err(
+                    span,
+                    Some(port),
+                    ErrorKind::BadValue {
+                        what: format!("input `{port}`"),
+                        reason: "a timer has no queue or passing policy".into(),
+                    },
+                );
             }
             Some(RawSource::Timer(t))
         }
         (Some(_), Some(t)) => {
-            cx.err(t.span, Some(port), ErrorKind::BadValue {
-                what: format!("input `{port}`"),
-                reason: "give either `from:` or `timer:`, not both".into(),
-            });
+            cx.err(
+                t.span,
+                Some(port),
+                ErrorKind::BadValue {
+                    what: format!("input `{port}`"),
+                    reason: "give either `from:` or `timer:`, not both".into(),
+                },
+            );
             None
         }
         (None, None) => {
             // `from` may have been present but malformed (already reported).
-            if !cx.sink.errors.iter().any(|e| e.span.line == v.span.line && e.port.as_deref() == Some(port)) {
-                cx.err(v.span, Some(port), ErrorKind::MissingKey { key: "from", what: what.clone() });
+            if !cx
+                .sink
+                .errors
+                .iter()
+                .any(|e| e.span.line == v.span.line && e.port.as_deref() == Some(port))
+            {
+                cx.err(
+                    v.span,
+                    Some(port),
+                    ErrorKind::MissingKey {
+                        key: "from",
+                        what: what.clone(),
+                    },
+                );
             }
             None
         }

@@ -108,11 +108,23 @@ impl ParamSpec {
     /// Checks kind and range; the error text names the allowed range.
     pub fn check(&self, value: &ParamValue) -> Result<(), String> {
         if value.kind() != self.kind {
-            return Err(format!("expected a {}, got {} `{value}`", self.kind, value.kind()));
+            return Err(format!(
+                "expected a {}, got {} `{value}`",
+                self.kind,
+                value.kind()
+            ));
         }
         if let Some(v) = value.as_f64() {
-            let below = self.min.as_ref().and_then(ParamValue::as_f64).is_some_and(|lo| v < lo);
-            let above = self.max.as_ref().and_then(ParamValue::as_f64).is_some_and(|hi| v > hi);
+            let below = self
+                .min
+                .as_ref()
+                .and_then(ParamValue::as_f64)
+                .is_some_and(|lo| v < lo);
+            let above = self
+                .max
+                .as_ref()
+                .and_then(ParamValue::as_f64)
+                .is_some_and(|hi| v > hi);
             if below || above || v.is_nan() {
                 return Err(format!("{value} is out of range {}", self.range_text()));
             }

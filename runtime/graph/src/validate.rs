@@ -14,7 +14,11 @@ pub type Resolver<'a> = dyn FnMut(&OperatorRef) -> Result<Arc<OperatorSpec>, Str
 
 fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The operator reference a raw node names.
@@ -23,7 +27,11 @@ pub fn operator_ref(raw: &RawGraph, node: &RawNode) -> Option<OperatorRef> {
         return Some(OperatorRef::Name(name.value.clone()));
     }
     let path = Path::new(&node.path.as_ref()?.value);
-    Some(OperatorRef::Path(if path.is_absolute() { path.to_path_buf() } else { raw.dir().join(path) }))
+    Some(OperatorRef::Path(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        raw.dir().join(path)
+    }))
 }
 
 /// Checks the raw graph against the operators' manifests.
@@ -34,10 +42,15 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
     let mut ids: HashMap<&str, usize> = HashMap::new();
     for (i, n) in raw.nodes.iter().enumerate() {
         if let Some(&first) = ids.get(n.id.value.as_str()) {
-            sink.push(n.id.span, None, None, ErrorKind::DuplicateNode {
-                id: n.id.value.clone(),
-                first_line: raw.nodes[first].id.span.line,
-            });
+            sink.push(
+                n.id.span,
+                None,
+                None,
+                ErrorKind::DuplicateNode {
+                    id: n.id.value.clone(),
+                    first_line: raw.nodes[first].id.span.line,
+                },
+            );
         } else {
             ids.insert(&n.id.value, i);
         }
@@ -50,11 +63,18 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         .iter()
         .map(|n| {
             let r = operator_ref(raw, n)?;
-            let result = cache.entry(r.clone()).or_insert_with(|| resolve(&r)).clone();
+            let result = cache
+                .entry(r.clone())
+                .or_insert_with(|| resolve(&r))
+                .clone();
             match result {
                 Ok(spec) => Some(spec),
                 Err(message) => {
-                    let span = n.operator.as_ref().or(n.path.as_ref()).map_or(n.span, |s| s.span);
+                    let span = n
+                        .operator
+                        .as_ref()
+                        .or(n.path.as_ref())
+                        .map_or(n.span, |s| s.span);
                     sink.push(span, Some(&n.id.value), None, ErrorKind::Operator(message));
                     None
                 }
@@ -69,50 +89,78 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         if let Some(spec) = &spec {
             for out in &n.outputs {
                 if spec.output(&out.value).is_none() {
-                    sink.push(out.span, Some(id), Some(&out.value), ErrorKind::UndeclaredOutput {
-                        operator: spec.name.clone(),
-                        port: out.value.clone(),
-                        known: list(spec.outputs.iter().map(|p| &p.name)),
-                    });
+                    sink.push(
+                        out.span,
+                        Some(id),
+                        Some(&out.value),
+                        ErrorKind::UndeclaredOutput {
+                            operator: spec.name.clone(),
+                            port: out.value.clone(),
+                            known: list(spec.outputs.iter().map(|p| &p.name)),
+                        },
+                    );
                 }
             }
         }
-        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s)).unwrap_or_default();
+        let params = spec
+            .as_ref()
+            .map(|s| check_params(&mut sink, n, s))
+            .unwrap_or_default();
         let mut inputs = Vec::new();
         for input in &n.inputs {
             let port = input.name.value.as_str();
             let source = match &input.source {
                 RawSource::Timer(period) => {
                     if let Some(spec) = &spec
-                        && spec.timer(port).is_none() {
-                            let kind = match spec.input(port) {
-                                Some(p) => ErrorKind::DataBoundToTimer {
-                                    operator: spec.name.clone(),
-                                    port: port.into(),
-                                    msg_type: p.msg_type.clone(),
-                                },
-                                None => undeclared_input(spec, port),
-                            };
-                            sink.push(input.name.span, Some(id), Some(port), kind);
-                        }
+                        && spec.timer(port).is_none()
+                    {
+                        let kind = match spec.input(port) {
+                            Some(p) => ErrorKind::DataBoundToTimer {
+                                operator: spec.name.clone(),
+                                port: port.into(),
+                                msg_type: p.msg_type.clone(),
+                            },
+                            None => undeclared_input(spec, port),
+                        };
+                        sink.push(input.name.span, Some(id), Some(port), kind);
+                    }
                     Source::Timer(period.value)
                 }
-                RawSource::From { node, port: from_port, queue, passing } => {
+                RawSource::From {
+                    node,
+                    port: from_port,
+                    queue,
+                    passing,
+                } => {
                     let from_text = format!("{}/{}", node.value, from_port.value);
                     let Some(&producer) = ids.get(node.value.as_str()) else {
-                        sink.push(node.span, Some(id), Some(port), ErrorKind::UnknownNode {
-                            node: node.value.clone(),
-                            known: list(raw.nodes.iter().map(|n| &n.id.value)),
-                        });
+                        sink.push(
+                            node.span,
+                            Some(id),
+                            Some(port),
+                            ErrorKind::UnknownNode {
+                                node: node.value.clone(),
+                                known: list(raw.nodes.iter().map(|n| &n.id.value)),
+                            },
+                        );
                         continue;
                     };
                     let producer_raw = &raw.nodes[producer];
-                    if !producer_raw.outputs.iter().any(|o| o.value == from_port.value) {
-                        sink.push(from_port.span, Some(id), Some(port), ErrorKind::UnlistedOutput {
-                            node: node.value.clone(),
-                            port: from_port.value.clone(),
-                            listed: list(producer_raw.outputs.iter().map(|o| &o.value)),
-                        });
+                    if !producer_raw
+                        .outputs
+                        .iter()
+                        .any(|o| o.value == from_port.value)
+                    {
+                        sink.push(
+                            from_port.span,
+                            Some(id),
+                            Some(port),
+                            ErrorKind::UnlistedOutput {
+                                node: node.value.clone(),
+                                port: from_port.value.clone(),
+                                listed: list(producer_raw.outputs.iter().map(|o| &o.value)),
+                            },
+                        );
                     }
                     let from_type = specs[producer]
                         .as_ref()
@@ -120,39 +168,64 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                         .map(|p| p.msg_type.clone());
                     if let Some(spec) = &spec {
                         match spec.input(port) {
-                            None if spec.timer(port).is_some() => {
-                                sink.push(input.name.span, Some(id), Some(port), ErrorKind::TimerBoundToData {
+                            None if spec.timer(port).is_some() => sink.push(
+                                input.name.span,
+                                Some(id),
+                                Some(port),
+                                ErrorKind::TimerBoundToData {
                                     operator: spec.name.clone(),
                                     port: port.into(),
                                     from: from_text.clone(),
-                                })
-                            }
-                            None => sink.push(input.name.span, Some(id), Some(port), undeclared_input(spec, port)),
+                                },
+                            ),
+                            None => sink.push(
+                                input.name.span,
+                                Some(id),
+                                Some(port),
+                                undeclared_input(spec, port),
+                            ),
                             Some(to) => {
                                 if let Some(from_type) = &from_type
-                                    && !types_match(from_type, &to.msg_type) {
-                                        sink.push(input.name.span, Some(id), Some(port), ErrorKind::TypeMismatch {
+                                    && !types_match(from_type, &to.msg_type)
+                                {
+                                    sink.push(
+                                        input.name.span,
+                                        Some(id),
+                                        Some(port),
+                                        ErrorKind::TypeMismatch {
                                             from: from_text.clone(),
                                             from_type: from_type.clone(),
                                             to: format!("{id}/{port}"),
                                             to_type: to.msg_type.clone(),
-                                        });
-                                    }
+                                        },
+                                    );
+                                }
                             }
                         }
                     }
                     let policy = queue.policy.as_ref().map_or(Policy::Block, |p| p.value);
-                    let default_depth = if policy == Policy::Latest { 1 } else { crate::graph::DEFAULT_DEPTH };
+                    let default_depth = if policy == Policy::Latest {
+                        1
+                    } else {
+                        crate::graph::DEFAULT_DEPTH
+                    };
                     Source::Edge(Edge {
                         node: producer,
                         port: from_port.value.clone(),
                         msg_type: from_type.unwrap_or_default(),
-                        queue: QueueSpec { depth: queue.depth.as_ref().map_or(default_depth, |d| d.value), policy },
+                        queue: QueueSpec {
+                            depth: queue.depth.as_ref().map_or(default_depth, |d| d.value),
+                            policy,
+                        },
                         passing: passing.as_ref().map_or(Passing::ByReference, |p| p.value),
                     })
                 }
             };
-            inputs.push(Input { name: port.into(), source, span: input.name.span });
+            inputs.push(Input {
+                name: port.into(),
+                source,
+                span: input.name.span,
+            });
         }
         if let (Some(spec), Some(operator)) = (spec, operator_ref(raw, n)) {
             nodes.push(Node {
@@ -166,17 +239,32 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
             });
         }
     }
-    let name = raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
-        raw.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "graph".into())
-    });
-    sink.finish(Graph { name, file: raw.file.clone(), nodes })
+    let name = raw
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| {
+            raw.file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "graph".into())
+        });
+    sink.finish(Graph {
+        name,
+        file: raw.file.clone(),
+        nodes,
+    })
 }
 
 fn undeclared_input(spec: &OperatorSpec, port: &str) -> ErrorKind {
     ErrorKind::UndeclaredInput {
         operator: spec.name.clone(),
         port: port.into(),
-        inputs: list(spec.inputs.iter().map(|p| format!("{} ({})", p.name, p.msg_type))),
+        inputs: list(
+            spec.inputs
+                .iter()
+                .map(|p| format!("{} ({})", p.name, p.msg_type)),
+        ),
         timers: list(spec.timers.iter().map(|t| &t.name)),
     }
 }
@@ -188,11 +276,20 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
     let mut given: HashMap<&str, ParamValue> = HashMap::new();
     for (name, value) in &n.params {
         let Some(p) = spec.param(&name.value) else {
-            sink.push(name.span, Some(id), None, ErrorKind::UnknownParam {
-                operator: spec.name.clone(),
-                param: name.value.clone(),
-                known: list(spec.params.iter().map(|p| format!("{} ({})", p.name, p.kind))),
-            });
+            sink.push(
+                name.span,
+                Some(id),
+                None,
+                ErrorKind::UnknownParam {
+                    operator: spec.name.clone(),
+                    param: name.value.clone(),
+                    known: list(
+                        spec.params
+                            .iter()
+                            .map(|p| format!("{} ({})", p.name, p.kind)),
+                    ),
+                },
+            );
             continue;
         };
         let typed = convert(value, p.kind).and_then(|v| p.check(&v).map(|()| v));
@@ -200,7 +297,15 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
             Ok(v) => {
                 given.insert(&name.value, v);
             }
-            Err(reason) => sink.push(value.span, Some(id), None, ErrorKind::BadParam { param: name.value.clone(), reason }),
+            Err(reason) => sink.push(
+                value.span,
+                Some(id),
+                None,
+                ErrorKind::BadParam {
+                    param: name.value.clone(),
+                    reason,
+                },
+            ),
         }
     }
     let mut out = Vec::new();
@@ -210,11 +315,16 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
         } else if let Some(d) = &p.default {
             out.push((p.name.clone(), d.clone()));
         } else if !n.params.iter().any(|(name, _)| name.value == p.name) {
-            sink.push(n.id.span, Some(id), None, ErrorKind::MissingParam {
-                param: p.name.clone(),
-                kind: p.kind.to_string(),
-                doc: p.doc.clone(),
-            });
+            sink.push(
+                n.id.span,
+                Some(id),
+                None,
+                ErrorKind::MissingParam {
+                    param: p.name.clone(),
+                    kind: p.kind.to_string(),
+                    doc: p.doc.clone(),
+                },
+            );
         }
     }
     out
@@ -226,11 +336,17 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
         RawScalar::Null => return Err(format!("expected a {kind}, got nothing")),
         RawScalar::Text { text, quoted } => (text.as_str(), *quoted),
     };
-    let shown = if quoted { format!("string \"{text}\"") } else { format!("`{text}`") };
+    let shown = if quoted {
+        format!("string \"{text}\"")
+    } else {
+        format!("`{text}`")
+    };
     let number = |t: &str| t.replace('_', "");
     match kind {
         ParamKind::String => Ok(ParamValue::String(text.into())),
-        _ if quoted && kind != ParamKind::Duration => Err(format!("expected a {kind}, got {shown}")),
+        _ if quoted && kind != ParamKind::Duration => {
+            Err(format!("expected a {kind}, got {shown}"))
+        }
         ParamKind::Bool => match text {
             "true" | "True" | "TRUE" => Ok(ParamValue::Bool(true)),
             "false" | "False" | "FALSE" => Ok(ParamValue::Bool(false)),
@@ -248,7 +364,8 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
                 ".nan" | ".NaN" => Ok(f64::NAN),
                 _ => t.parse::<f64>(),
             };
-            v.map(ParamValue::Float).map_err(|_| format!("expected a float, got {shown}"))
+            v.map(ParamValue::Float)
+                .map_err(|_| format!("expected a float, got {shown}"))
         }
         ParamKind::Duration => crate::duration::parse(text).map(ParamValue::Duration),
     }

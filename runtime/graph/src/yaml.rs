@@ -16,7 +16,10 @@ pub struct Span {
 impl Span {
     fn from_marker(m: Marker) -> Self {
         // yaml-rust2 reports 1-based lines and 0-based columns.
-        Span { line: m.line(), col: m.col() + 1 }
+        Span {
+            line: m.line(),
+            col: m.col() + 1,
+        }
     }
 }
 
@@ -24,7 +27,10 @@ impl Span {
 pub enum Value {
     Null,
     /// A scalar's text; `quoted` scalars are always strings.
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -56,8 +62,17 @@ pub struct SyntaxError {
 }
 
 enum Frame {
-    Seq { span: Span, anchor: usize, items: Vec<Node> },
-    Map { span: Span, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq {
+        span: Span,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        span: Span,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 #[derive(Default)]
@@ -98,23 +113,52 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = style != TScalarStyle::Plain;
-                let value = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-                    Value::Null
-                } else {
-                    Value::Scalar { text, quoted }
-                };
+                let value =
+                    if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                        Value::Null
+                    } else {
+                        Value::Scalar { text, quoted }
+                    };
                 self.finish(Node { value, span }, anchor);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { span, anchor, items: Vec::new() }),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { span, anchor, entries: Vec::new(), key: None })
-            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                span,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                span,
+                anchor,
+                entries: Vec::new(),
+                key: None,
+            }),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { span, anchor, items }) => self.finish(Node { value: Value::Seq(items), span }, anchor),
-                Some(Frame::Map { span, anchor, entries, .. }) => {
+                Some(Frame::Seq {
+                    span,
+                    anchor,
+                    items,
+                }) => self.finish(
+                    Node {
+                        value: Value::Seq(items),
+                        span,
+                    },
+                    anchor,
+                ),
+                Some(Frame::Map {
+                    span,
+                    anchor,
+                    entries,
+                    ..
+                }) => {
                     // A block mapping's start marker can sit past its first key; point at the key.
                     let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
-                    self.finish(Node { value: Value::Map(entries), span }, anchor)
+                    self.finish(
+                        Node {
+                            value: Value::Map(entries),
+                            span,
+                        },
+                        anchor,
+                    )
                 }
                 None => {}
             },
@@ -122,12 +166,22 @@ impl MarkedEventReceiver for Builder {
                 Some(node) => self.push(Node { span, ..node }),
                 None => {
                     if self.error.is_none() {
-                        self.error = Some(SyntaxError { span, message: "alias to an unknown anchor".into() });
+                        self.error = Some(SyntaxError {
+                            span,
+                            message: "alias to an unknown anchor".into(),
+                        });
                     }
-                    self.push(Node { value: Value::Null, span });
+                    self.push(Node {
+                        value: Value::Null,
+                        span,
+                    });
                 }
             },
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
         }
     }
 }
@@ -153,12 +207,22 @@ mod tests {
     #[test]
     fn keeps_positions() {
         let root = parse("a: 1\nb:\n  - x\n  - 'y'\n").unwrap().unwrap();
-        let Value::Map(entries) = root.value else { panic!("not a map") };
+        let Value::Map(entries) = root.value else {
+            panic!("not a map")
+        };
         assert_eq!(entries[0].0.span, Span { line: 1, col: 1 });
         assert_eq!(entries[0].1.span, Span { line: 1, col: 4 });
-        let Value::Seq(items) = &entries[1].1.value else { panic!("not a seq") };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("not a seq")
+        };
         assert_eq!(items[1].span, Span { line: 4, col: 5 });
-        assert_eq!(items[1].value, Value::Scalar { text: "y".into(), quoted: true });
+        assert_eq!(
+            items[1].value,
+            Value::Scalar {
+                text: "y".into(),
+                quoted: true
+            }
+        );
     }
 
     #[test]
@@ -171,7 +235,9 @@ mod tests {
     #[test]
     fn resolves_aliases() {
         let root = parse("a: &x {q: 1}\nb: *x\n").unwrap().unwrap();
-        let Value::Map(entries) = root.value else { panic!("not a map") };
+        let Value::Map(entries) = root.value else {
+            panic!("not a map")
+        };
         assert!(matches!(entries[1].1.value, Value::Map(_)));
     }
 }

@@ -1,9 +1,12 @@
 //! The operator's view of the host during one callback.
 
 use arrow_array::ArrayRef;
+use arrow_schema::DataType;
 use quiver_abi as abi;
 
-use crate::ffi::{export_array, read_str, release_array, release_schema, str_ref};
+use crate::ffi::{
+    export_array_only, export_schema, read_str, release_array, release_schema, str_ref,
+};
 use crate::{DataPack, Error, Manifest, Result};
 
 /// Log levels for [`Context::log`].
@@ -24,6 +27,8 @@ pub struct Context<'a> {
     node: &'a str,
     manifest: &'a Manifest,
     latest: &'a [Option<DataPack>],
+    /// The data type last sent on each output: the schema is sent only when it changes.
+    out_types: &'a mut [Option<DataType>],
 }
 
 impl<'a> Context<'a> {
@@ -33,8 +38,16 @@ impl<'a> Context<'a> {
         node: &'a str,
         manifest: &'a Manifest,
         latest: &'a [Option<DataPack>],
+        out_types: &'a mut [Option<DataType>],
     ) -> Self {
-        Context { host, ctx, node, manifest, latest }
+        Context {
+            host,
+            ctx,
+            node,
+            manifest,
+            latest,
+            out_types,
+        }
     }
 
     /// The graph node this operator instance runs as.
@@ -67,31 +80,71 @@ impl<'a> Context<'a> {
 
     fn send(&mut self, output: &str, data: Option<&ArrayRef>, stamp: Option<u64>) -> Result<()> {
         let Some(port) = self.manifest.output_index(output) else {
-            let known: Vec<&str> = self.manifest.outputs.iter().map(|p| p.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .manifest
+                .outputs
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
             return Err(Error::msg(format!(
                 "operator '{}' has no output '{output}' (outputs: {})",
                 self.manifest.name,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )));
         };
-        let options = abi::EmitOptions { has_timestamp: u8::from(stamp.is_some()), timestamp_ns: stamp.unwrap_or(0) };
+        let options = abi::EmitOptions {
+            has_timestamp: u8::from(stamp.is_some()),
+            timestamp_ns: stamp.unwrap_or(0),
+        };
         let status = match data {
             Some(data) => {
-                let (mut array, mut schema) =
-                    export_array(data).map_err(|e| Error::from(e).context(format!("exporting output '{output}'")))?;
-                // SAFETY: `host`/`ctx` belong to the current callback; `array`/`schema` are valid
-                // exported structs that the host moves out of (or leaves for us to release).
-                let status = unsafe { (self.host.emit)(self.ctx, port as u32, &mut array, &mut schema, options) };
+                let data_type = data.data_type();
+                let known = self.out_types.get(port).and_then(Option::as_ref) == Some(data_type);
+                let mut schema = if known {
+                    None
+                } else {
+                    Some(export_schema(data_type).map_err(|e| {
+                        Error::from(e).context(format!("exporting output '{output}'"))
+                    })?)
+                };
+                let mut array = export_array_only(data);
+                let schema_ptr = schema
+                    .as_mut()
+                    .map_or(std::ptr::null_mut(), |s| s as *mut abi::ArrowSchema);
+                // SAFETY: `host`/`ctx` belong to the current callback; `array` (and `schema`, or
+                // null: same type as last time) are valid exported structs that the host moves
+                // out of, or leaves for us to release.
+                let status = unsafe {
+                    (self.host.emit)(self.ctx, port as u32, &mut array, schema_ptr, options)
+                };
                 // SAFETY: valid structs, released here only if the host did not take them.
                 unsafe {
                     release_array(&mut array);
-                    release_schema(&mut schema);
+                    if let Some(s) = schema.as_mut() {
+                        release_schema(s);
+                    }
+                }
+                if status == abi::STATUS_OK
+                    && !known
+                    && let Some(slot) = self.out_types.get_mut(port)
+                {
+                    *slot = Some(data_type.clone());
                 }
                 status
             }
             // SAFETY: null array and schema mean an empty DataPack.
             None => unsafe {
-                (self.host.emit)(self.ctx, port as u32, std::ptr::null_mut(), std::ptr::null_mut(), options)
+                (self.host.emit)(
+                    self.ctx,
+                    port as u32,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    options,
+                )
             },
         };
         match status {

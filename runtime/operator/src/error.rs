@@ -13,12 +13,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with this message.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Error { message: message.to_string() }
+        Error {
+            message: message.to_string(),
+        }
     }
 
     /// Prefixes the message with what was being done: `"{context}: {message}"`.
     pub fn context(self, context: impl fmt::Display) -> Self {
-        Error { message: format!("{context}: {}", self.message) }
+        Error {
+            message: format!("{context}: {}", self.message),
+        }
     }
 
     /// The message.
@@ -69,6 +73,9 @@ mod tests {
         let err: Error = "x".parse::<i32>().unwrap_err().into();
         assert_eq!(err.message(), "invalid digit found in string");
         let err = err.context("reading 'count'");
-        assert_eq!(err.to_string(), "reading 'count': invalid digit found in string");
+        assert_eq!(
+            err.to_string(),
+            "reading 'count': invalid digit found in string"
+        );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi, to_ffi};
+use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi, from_ffi_and_data_type, to_ffi};
 use arrow_array::{ArrayRef, make_array};
-use arrow_schema::ArrowError;
+use arrow_schema::{ArrowError, DataType};
 use quiver_abi as abi;
 
 use crate::params::{ParamKind, ParamValue};
@@ -113,12 +113,19 @@ pub fn export_array(array: &ArrayRef) -> Result<(abi::ArrowArray, abi::ArrowSche
 /// # Safety
 /// `array` and `schema` must be valid, unreleased C Data Interface structs describing the same
 /// array.
-pub unsafe fn import_array(array: abi::ArrowArray, schema: &abi::ArrowSchema) -> Result<ArrayRef, ArrowError> {
+pub unsafe fn import_array(
+    array: abi::ArrowArray,
+    schema: &abi::ArrowSchema,
+) -> Result<ArrayRef, ArrowError> {
     if array.release.is_none() {
-        return Err(ArrowError::CDataInterface("the array was already released".into()));
+        return Err(ArrowError::CDataInterface(
+            "the array was already released".into(),
+        ));
     }
     if schema.release.is_none() {
-        return Err(ArrowError::CDataInterface("the schema was already released".into()));
+        return Err(ArrowError::CDataInterface(
+            "the schema was already released".into(),
+        ));
     }
     // SAFETY: same layout (see export_array); ownership of the array moves into arrow's type.
     let array = unsafe { std::mem::transmute::<abi::ArrowArray, FFI_ArrowArray>(array) };
@@ -127,6 +134,57 @@ pub unsafe fn import_array(array: abi::ArrowArray, schema: &abi::ArrowSchema) ->
     let schema = unsafe { &*(schema as *const abi::ArrowSchema).cast::<FFI_ArrowSchema>() };
     // SAFETY: the caller guarantees both structs are valid and describe the same array.
     let data = unsafe { from_ffi(array, schema)? };
+    data.validate()?;
+    Ok(make_array(data))
+}
+
+/// Exports only the array (no schema): for a receiver that already knows the data type.
+pub fn export_array_only(array: &ArrayRef) -> abi::ArrowArray {
+    let array = FFI_ArrowArray::new(&array.to_data());
+    // SAFETY: same layout (see export_array); ownership moves to the returned struct.
+    unsafe { std::mem::transmute::<FFI_ArrowArray, abi::ArrowArray>(array) }
+}
+
+/// Exports a data type as a C schema.
+pub fn export_schema(data_type: &DataType) -> Result<abi::ArrowSchema, ArrowError> {
+    let schema = FFI_ArrowSchema::try_from(data_type)?;
+    // SAFETY: same layout (see export_array); ownership moves to the returned struct.
+    Ok(unsafe { std::mem::transmute::<FFI_ArrowSchema, abi::ArrowSchema>(schema) })
+}
+
+/// The data type a C schema describes (the schema is only read).
+///
+/// # Safety
+/// `schema` must be a valid, unreleased C schema.
+pub unsafe fn schema_type(schema: &abi::ArrowSchema) -> Result<DataType, ArrowError> {
+    if schema.release.is_none() {
+        return Err(ArrowError::CDataInterface(
+            "the schema was already released".into(),
+        ));
+    }
+    // SAFETY: same layout; a shared reference to one is a shared reference to the other.
+    let schema = unsafe { &*(schema as *const abi::ArrowSchema).cast::<FFI_ArrowSchema>() };
+    DataType::try_from(schema)
+}
+
+/// Imports an array whose data type is known (taking ownership of `array`), with the same checks
+/// as [`import_array`].
+///
+/// # Safety
+/// `array` must be a valid, unreleased C array of type `data_type`.
+pub unsafe fn import_array_typed(
+    array: abi::ArrowArray,
+    data_type: DataType,
+) -> Result<ArrayRef, ArrowError> {
+    if array.release.is_none() {
+        return Err(ArrowError::CDataInterface(
+            "the array was already released".into(),
+        ));
+    }
+    // SAFETY: same layout (see export_array); ownership of the array moves into arrow's type.
+    let array = unsafe { std::mem::transmute::<abi::ArrowArray, FFI_ArrowArray>(array) };
+    // SAFETY: the caller guarantees the array is valid and of this type.
+    let data = unsafe { from_ffi_and_data_type(array, data_type)? };
     data.validate()?;
     Ok(make_array(data))
 }

@@ -6,9 +6,13 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+use arrow_schema::DataType;
 use quiver_abi as abi;
 
-use crate::ffi::{import_array, panic_message, param_from_c, read_str, release_schema, str_ref, take_array, take_schema};
+use crate::ffi::{
+    import_array_typed, panic_message, param_from_c, read_str, release_array, release_schema,
+    schema_type, str_ref, take_array, take_schema,
+};
 use crate::{Context, DataPack, Error, Header, Manifest, Operator, PackId, Params, Result};
 
 /// One operator instance as the host holds it.
@@ -20,6 +24,10 @@ struct Instance<T> {
     latest: Vec<Option<DataPack>>,
     /// Last identity seen per input: reused while it does not change (no allocation per pack).
     ids: Vec<Option<Arc<PackId>>>,
+    /// Data type last received per input (the host sends a schema only when it changes).
+    in_types: Vec<Option<DataType>>,
+    /// Data type last sent per output.
+    out_types: Vec<Option<DataType>>,
 }
 
 /// The identity in `pack`, reusing `cached` when it is the same.
@@ -67,10 +75,22 @@ pub const fn vtable<T: Operator>() -> abi::VTable {
 ///
 /// # Safety
 /// `host` and `ctx` must be the ones of the current call.
-unsafe fn guarded(host: *const abi::HostApi, ctx: *mut abi::HostCtx, reject: bool, f: impl FnOnce() -> Result<()>) -> abi::Status {
+unsafe fn guarded(
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+    reject: bool,
+    f: impl FnOnce() -> Result<()>,
+) -> abi::Status {
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => return abi::STATUS_OK,
-        Ok(Err(e)) => (if reject { abi::STATUS_REJECTED } else { abi::STATUS_ERROR }, e.to_string()),
+        Ok(Err(e)) => (
+            if reject {
+                abi::STATUS_REJECTED
+            } else {
+                abi::STATUS_ERROR
+            },
+            e.to_string(),
+        ),
         Err(payload) => (abi::STATUS_PANIC, panic_message(payload.as_ref())),
     };
     // SAFETY: the caller passes the host api and context of the current call.
@@ -116,25 +136,48 @@ unsafe extern "C" fn create<T: Operator>(
         guarded(host, ctx, false, || {
             let node = read_str(node_id);
             let mut values = Params::new();
-            let raw = if n_params == 0 { &[][..] } else { std::slice::from_raw_parts(params, n_params) };
+            let raw = if n_params == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(params, n_params)
+            };
             for p in raw {
                 let name = read_str(p.name);
-                let value = param_from_c(&p.value)
-                    .ok_or_else(|| Error::msg(format!("parameter '{name}' has unknown kind {}", p.value.kind)))?;
+                let value = param_from_c(&p.value).ok_or_else(|| {
+                    Error::msg(format!(
+                        "parameter '{name}' has unknown kind {}",
+                        p.value.kind
+                    ))
+                })?;
                 values.insert(name, value);
             }
             let manifest = T::manifest();
             let latest = vec![None; manifest.inputs.len()];
             let ids = vec![None; manifest.inputs.len()];
+            let in_types = vec![None; manifest.inputs.len()];
+            let mut out_types = vec![None; manifest.outputs.len()];
             let op = {
-                let mut cx = Context::new(&*host, ctx, &node, &manifest, &latest);
+                let mut cx = Context::new(&*host, ctx, &node, &manifest, &latest, &mut out_types);
                 T::new(&mut cx, &values)?
             };
-            out = Box::into_raw(Box::new(Instance { op, manifest, node, latest, ids })).cast();
+            out = Box::into_raw(Box::new(Instance {
+                op,
+                manifest,
+                node,
+                latest,
+                ids,
+                in_types,
+                out_types,
+            }))
+            .cast();
             Ok(())
         })
     };
-    if status == abi::STATUS_OK { out } else { std::ptr::null_mut() }
+    if status == abi::STATUS_OK {
+        out
+    } else {
+        std::ptr::null_mut()
+    }
 }
 
 unsafe extern "C" fn on_input<T: Operator>(
@@ -149,9 +192,19 @@ unsafe extern "C" fn on_input<T: Operator>(
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
             let port = port as usize;
             let pack = &mut *pack;
-            let Instance { op, manifest, node, latest, ids } = inst;
+            let Instance {
+                op,
+                manifest,
+                node,
+                latest,
+                ids,
+                in_types,
+                out_types,
+            } = inst;
             let Some(input) = manifest.inputs.get(port).map(|p| p.name.as_str()) else {
-                return Err(Error::msg(format!("host delivered to unknown input #{port}")));
+                return Err(Error::msg(format!(
+                    "host delivered to unknown input #{port}"
+                )));
             };
             let id = pack_id(&mut ids[port], pack);
             let header = Header {
@@ -160,11 +213,29 @@ unsafe extern "C" fn on_input<T: Operator>(
                 is_updated: pack.header.is_updated != 0,
             };
             let data = if pack.has_data != 0 {
-                let array = take_array(&mut pack.array);
-                let mut schema = take_schema(&mut pack.schema);
-                let imported = import_array(array, &schema);
-                release_schema(&mut schema);
-                Some(imported.map_err(|e| Error::from(e).context(format!("input '{input}': malformed Arrow data")))?)
+                let mut array = take_array(&mut pack.array);
+                let data_type = if pack.schema.release.is_some() {
+                    let mut schema = take_schema(&mut pack.schema);
+                    let t = schema_type(&schema);
+                    release_schema(&mut schema);
+                    t.map_err(|e| e.to_string())
+                } else {
+                    in_types[port]
+                        .clone()
+                        .ok_or_else(|| "no schema and no earlier data type".to_string())
+                };
+                let data_type = match data_type {
+                    Ok(t) => t,
+                    Err(e) => {
+                        release_array(&mut array);
+                        return Err(Error::msg(format!("input '{input}': {e}")));
+                    }
+                };
+                in_types[port] = Some(data_type.clone());
+                let imported = import_array_typed(array, data_type);
+                Some(imported.map_err(|e| {
+                    Error::from(e).context(format!("input '{input}': malformed Arrow data"))
+                })?)
             } else {
                 None
             };
@@ -172,7 +243,7 @@ unsafe extern "C" fn on_input<T: Operator>(
             if let Some(slot) = latest.get_mut(port) {
                 *slot = Some(pack.clone());
             }
-            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
             op.on_input(&mut cx, input, pack)
         })
     }
@@ -187,11 +258,18 @@ unsafe extern "C" fn on_timer<T: Operator>(
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance { op, manifest, node, latest, .. } = inst;
+            let Instance {
+                op,
+                manifest,
+                node,
+                latest,
+                out_types,
+                ..
+            } = inst;
             let Some(name) = manifest.timers.get(timer as usize).map(|t| t.name.as_str()) else {
                 return Err(Error::msg(format!("host fired unknown timer #{timer}")));
             };
-            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
             op.on_timer(&mut cx, name)
         })
     }
@@ -208,21 +286,45 @@ unsafe extern "C" fn on_param<T: Operator>(
         with_instance::<T>(instance, host, ctx, true, |inst, host| {
             let param = &*param;
             let name = read_str(param.name);
-            let value = param_from_c(&param.value)
-                .ok_or_else(|| Error::msg(format!("parameter '{name}' has unknown kind {}", param.value.kind)))?;
-            let Instance { op, manifest, node, latest, .. } = inst;
-            let mut cx = Context::new(host, ctx, node, manifest, latest);
+            let value = param_from_c(&param.value).ok_or_else(|| {
+                Error::msg(format!(
+                    "parameter '{name}' has unknown kind {}",
+                    param.value.kind
+                ))
+            })?;
+            let Instance {
+                op,
+                manifest,
+                node,
+                latest,
+                out_types,
+                ..
+            } = inst;
+            let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
             op.on_param(&mut cx, &name, &value)
         })
     }
 }
 
-unsafe extern "C" fn stop<T: Operator>(instance: *mut c_void, host: *const abi::HostApi, ctx: *mut abi::HostCtx) -> abi::Status {
+unsafe extern "C" fn stop<T: Operator>(
+    instance: *mut c_void,
+    host: *const abi::HostApi,
+    ctx: *mut abi::HostCtx,
+) -> abi::Status {
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance { op, manifest, node, latest, .. } = inst;
-            op.stop(&mut Context::new(host, ctx, node, manifest, latest))
+            let Instance {
+                op,
+                manifest,
+                node,
+                latest,
+                out_types,
+                ..
+            } = inst;
+            op.stop(&mut Context::new(
+                host, ctx, node, manifest, latest, out_types,
+            ))
         })
     }
 }
@@ -237,6 +339,9 @@ unsafe extern "C" fn destroy<T: Operator>(instance: *mut c_void) {
         drop(unsafe { Box::from_raw(instance.cast::<Instance<T>>()) });
     }));
     if let Err(payload) = dropped {
-        eprintln!("quiver operator: dropping the instance panicked: {}", panic_message(payload.as_ref()));
+        eprintln!(
+            "quiver operator: dropping the instance panicked: {}",
+            panic_message(payload.as_ref())
+        );
     }
 }

@@ -49,7 +49,9 @@ pub mod prelude {
     };
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::types::*;
-    pub use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, Int64Array, UInt8Array, UInt64Array};
+    pub use arrow_array::{
+        Array, ArrayRef, Float32Array, Float64Array, Int64Array, UInt8Array, UInt64Array,
+    };
 }
 
 /// Re-exported so operators use exactly the arrow the SDK was built with.

@@ -36,7 +36,14 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     fn new(name: &str, kind: ParamKind, default: Option<ParamValue>) -> Self {
-        ParamSpec { name: name.into(), kind, doc: String::new(), default, min: None, max: None }
+        ParamSpec {
+            name: name.into(),
+            kind,
+            doc: String::new(),
+            default,
+            min: None,
+            max: None,
+        }
     }
     pub fn bool(name: &str, default: bool) -> Self {
         Self::new(name, ParamKind::Bool, Some(ParamValue::Bool(default)))
@@ -48,10 +55,18 @@ impl ParamSpec {
         Self::new(name, ParamKind::Float, Some(ParamValue::Float(default)))
     }
     pub fn string(name: &str, default: &str) -> Self {
-        Self::new(name, ParamKind::String, Some(ParamValue::String(default.into())))
+        Self::new(
+            name,
+            ParamKind::String,
+            Some(ParamValue::String(default.into())),
+        )
     }
     pub fn duration(name: &str, default: std::time::Duration) -> Self {
-        Self::new(name, ParamKind::Duration, Some(ParamValue::Duration(default)))
+        Self::new(
+            name,
+            ParamKind::Duration,
+            Some(ParamValue::Duration(default)),
+        )
     }
     /// A parameter the graph must set (no default).
     pub fn required(name: &str, kind: ParamKind) -> Self {
@@ -107,15 +122,26 @@ impl Manifest {
         }
     }
     pub fn input(mut self, name: &str, msg_type: &str, doc: &str) -> Self {
-        self.inputs.push(PortSpec { name: name.into(), msg_type: msg_type.into(), doc: doc.into() });
+        self.inputs.push(PortSpec {
+            name: name.into(),
+            msg_type: msg_type.into(),
+            doc: doc.into(),
+        });
         self
     }
     pub fn output(mut self, name: &str, msg_type: &str, doc: &str) -> Self {
-        self.outputs.push(PortSpec { name: name.into(), msg_type: msg_type.into(), doc: doc.into() });
+        self.outputs.push(PortSpec {
+            name: name.into(),
+            msg_type: msg_type.into(),
+            doc: doc.into(),
+        });
         self
     }
     pub fn timer(mut self, name: &str, doc: &str) -> Self {
-        self.timers.push(TimerSpec { name: name.into(), doc: doc.into() });
+        self.timers.push(TimerSpec {
+            name: name.into(),
+            doc: doc.into(),
+        });
         self
     }
     pub fn param(mut self, param: ParamSpec) -> Self {
@@ -163,7 +189,10 @@ impl CManifest {
         let timers: Vec<_> = rust
             .timers
             .iter()
-            .map(|t| abi::TimerDecl { name: str_ref(&t.name), doc: str_ref(&t.doc) })
+            .map(|t| abi::TimerDecl {
+                name: str_ref(&t.name),
+                doc: str_ref(&t.doc),
+            })
             .collect();
         let opt = |v: &Option<ParamValue>| match v {
             Some(v) => (1, param_to_c(v)),
@@ -204,7 +233,14 @@ impl CManifest {
             params: params.as_ptr(),
             n_params: params.len(),
         };
-        CManifest { _rust: rust, _inputs: inputs, _outputs: outputs, _timers: timers, _params: params, c }
+        CManifest {
+            _rust: rust,
+            _inputs: inputs,
+            _outputs: outputs,
+            _timers: timers,
+            _params: params,
+            c,
+        }
     }
 }
 

@@ -47,7 +47,11 @@ pub struct EmptyPackError {
 
 impl fmt::Display for EmptyPackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DataPack '{}' is empty: it carries no data (check `is_empty()` first)", self.name)
+        write!(
+            f,
+            "DataPack '{}' is empty: it carries no data (check `is_empty()` first)",
+            self.name
+        )
     }
 }
 
@@ -110,13 +114,17 @@ impl DataPack {
 
     /// The Arrow data; an error (never a panic) for an empty pack.
     pub fn data(&self) -> Result<&ArrayRef, EmptyPackError> {
-        self.data.as_ref().ok_or_else(|| EmptyPackError { name: self.id.name.clone() })
+        self.data.as_ref().ok_or_else(|| EmptyPackError {
+            name: self.id.name.clone(),
+        })
     }
 
     /// Takes the data out; an error for an empty pack.
     pub fn into_data(self) -> Result<ArrayRef, EmptyPackError> {
         let DataPack { id, data, .. } = self;
-        data.ok_or_else(|| EmptyPackError { name: id.name.clone() })
+        data.ok_or_else(|| EmptyPackError {
+            name: id.name.clone(),
+        })
     }
 }
 
@@ -128,11 +136,18 @@ mod tests {
     #[test]
     fn empty_pack_data_is_an_error_not_a_panic() {
         let id = Arc::new(PackId::new("cam", "image", "sensor_msgs/Image"));
-        let header = Header { seq: 0, timestamp_ns: 0, is_updated: true };
+        let header = Header {
+            seq: 0,
+            timestamp_ns: 0,
+            is_updated: true,
+        };
         let empty = DataPack::new(id.clone(), header, None);
         assert!(empty.is_empty());
         let err = empty.data().unwrap_err();
-        assert_eq!(err.to_string(), "DataPack 'cam/image' is empty: it carries no data (check `is_empty()` first)");
+        assert_eq!(
+            err.to_string(),
+            "DataPack 'cam/image' is empty: it carries no data (check `is_empty()` first)"
+        );
         let full = DataPack::new(id, header, Some(Arc::new(Int64Array::from(vec![1, 2]))));
         assert_eq!(full.data().unwrap().len(), 2);
     }

@@ -91,11 +91,16 @@ impl Params {
     }
 
     fn require(&self, name: &str) -> Result<&ParamValue> {
-        self.values.get(name).ok_or_else(|| Error::msg(format!("parameter '{name}' is not set")))
+        self.values
+            .get(name)
+            .ok_or_else(|| Error::msg(format!("parameter '{name}' is not set")))
     }
 
     fn wrong(name: &str, want: &str, got: &ParamValue) -> Error {
-        Error::msg(format!("parameter '{name}' is of kind {}, not {want}", got.kind().name()))
+        Error::msg(format!(
+            "parameter '{name}' is of kind {}, not {want}",
+            got.kind().name()
+        ))
     }
 
     pub fn bool(&self, name: &str) -> Result<bool> {
@@ -146,7 +151,13 @@ mod tests {
         p.insert("n", ParamValue::Int(3));
         assert_eq!(p.int("n").unwrap(), 3);
         assert_eq!(p.float("n").unwrap(), 3.0);
-        assert_eq!(p.bool("n").unwrap_err().message(), "parameter 'n' is of kind int, not bool");
-        assert_eq!(p.int("m").unwrap_err().message(), "parameter 'm' is not set");
+        assert_eq!(
+            p.bool("n").unwrap_err().message(),
+            "parameter 'n' is of kind int, not bool"
+        );
+        assert_eq!(
+            p.int("m").unwrap_err().message(),
+            "parameter 'm' is not set"
+        );
     }
 }

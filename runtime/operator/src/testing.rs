@@ -8,7 +8,9 @@ use std::sync::Arc;
 use arrow_array::ArrayRef;
 use quiver_abi as abi;
 
-use crate::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref};
+use crate::ffi::{
+    export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref,
+};
 use crate::{DataPack, Header, Manifest, Operator, PackId, ParamValue};
 
 /// What a harness call reports when the operator fails.
@@ -38,6 +40,7 @@ struct State {
     logs: Vec<String>,
     outputs: Vec<(String, DataPack)>,
     output_ids: Vec<Arc<PackId>>,
+    output_types: Vec<Option<arrow_schema::DataType>>,
     seqs: Vec<u64>,
 }
 
@@ -82,8 +85,22 @@ unsafe extern "C" fn h_emit(
             None
         } else {
             let taken = crate::ffi::take_array(&mut *array);
-            let imported = import_array(taken, &*schema);
-            release_schema(&mut *schema);
+            let imported = if schema.is_null() {
+                match st.output_types[port].clone() {
+                    Some(t) => crate::ffi::import_array_typed(taken, t),
+                    None => {
+                        st.error = "no schema and no earlier data type".into();
+                        return abi::STATUS_ERROR;
+                    }
+                }
+            } else {
+                let imported = import_array(taken, &*schema);
+                release_schema(&mut *schema);
+                imported
+            };
+            if let Ok(a) = &imported {
+                st.output_types[port] = Some(a.data_type().clone());
+            }
             match imported {
                 Ok(a) => Some(a),
                 Err(e) => {
@@ -92,11 +109,26 @@ unsafe extern "C" fn h_emit(
                 }
             }
         };
-        let ts = if options.has_timestamp != 0 { options.timestamp_ns } else { st.now_ns };
+        let ts = if options.has_timestamp != 0 {
+            options.timestamp_ns
+        } else {
+            st.now_ns
+        };
         let seq = st.seqs[port];
         st.seqs[port] += 1;
         let name = id.source_port.clone();
-        st.outputs.push((name, DataPack::new(id, Header { seq, timestamp_ns: ts, is_updated: true }, data)));
+        st.outputs.push((
+            name,
+            DataPack::new(
+                id,
+                Header {
+                    seq,
+                    timestamp_ns: ts,
+                    is_updated: true,
+                },
+                data,
+            ),
+        ));
         abi::STATUS_OK
     }
 }
@@ -136,19 +168,37 @@ impl<T: Operator> Harness<T> {
     /// Creates the operator with `params` over the manifest's defaults.
     pub fn new(params: &[(&str, ParamValue)]) -> Result<Self, CallError> {
         let manifest = T::manifest();
-        let mut values: Vec<(String, ParamValue)> =
-            manifest.params.iter().filter_map(|p| Some((p.name.clone(), p.default.clone()?))).collect();
+        let mut values: Vec<(String, ParamValue)> = manifest
+            .params
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.default.clone()?)))
+            .collect();
         for (name, value) in params {
             match values.iter_mut().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = value.clone(),
                 None => values.push((name.to_string(), value.clone())),
             }
         }
-        let c_params: Vec<abi::NamedParam> =
-            values.iter().map(|(n, v)| abi::NamedParam { name: str_ref(n), value: param_to_c(v) }).collect();
+        let c_params: Vec<abi::NamedParam> = values
+            .iter()
+            .map(|(n, v)| abi::NamedParam {
+                name: str_ref(n),
+                value: param_to_c(v),
+            })
+            .collect();
         let node = "test-node".to_string();
-        let output_ids = manifest.outputs.iter().map(|p| Arc::new(PackId::new(&node, &p.name, &p.msg_type))).collect();
-        let mut state = Box::new(State { node, seqs: vec![0; manifest.outputs.len()], output_ids, ..State::default() });
+        let output_ids = manifest
+            .outputs
+            .iter()
+            .map(|p| Arc::new(PackId::new(&node, &p.name, &p.msg_type)))
+            .collect();
+        let mut state = Box::new(State {
+            node,
+            seqs: vec![0; manifest.outputs.len()],
+            output_types: vec![None; manifest.outputs.len()],
+            output_ids,
+            ..State::default()
+        });
         let host = Box::new(abi::HostApi {
             struct_size: size_of::<abi::HostApi>(),
             emit: h_emit,
@@ -162,11 +212,20 @@ impl<T: Operator> Harness<T> {
         let node_ref = str_ref(&state.node);
         let ctx = ctx_of(&mut state);
         // SAFETY: host, ctx and params are valid for the call.
-        let instance = unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
+        let instance =
+            unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
         if instance.is_null() {
             return Err(CallError::Error(std::mem::take(&mut state.error)));
         }
-        Ok(Harness { instance, vtable, host, state, manifest, seq_in: 0, _op: PhantomData })
+        Ok(Harness {
+            instance,
+            vtable,
+            host,
+            state,
+            manifest,
+            seq_in: 0,
+            _op: PhantomData,
+        })
     }
 
     fn result(&mut self, status: abi::Status) -> Result<(), CallError> {
@@ -201,7 +260,11 @@ impl<T: Operator> Harness<T> {
             msg_type: str_ref(&msg_type),
             source_node: str_ref("upstream"),
             source_port: str_ref("out"),
-            header: abi::PackHeader { seq: self.seq_in, timestamp_ns: self.state.now_ns, is_updated: 1 },
+            header: abi::PackHeader {
+                seq: self.seq_in,
+                timestamp_ns: self.state.now_ns,
+                is_updated: 1,
+            },
             has_data: u8::from(data.is_some()),
             array,
             schema,
@@ -209,7 +272,9 @@ impl<T: Operator> Harness<T> {
         self.seq_in += 1;
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host and ctx, a valid pack lent for the call.
-        let status = unsafe { (self.vtable.on_input)(self.instance, &*self.host, ctx, port as u32, &mut pack) };
+        let status = unsafe {
+            (self.vtable.on_input)(self.instance, &*self.host, ctx, port as u32, &mut pack)
+        };
         // SAFETY: whatever the plugin did not take is released here.
         unsafe {
             release_array(&mut pack.array);
@@ -228,13 +293,17 @@ impl<T: Operator> Harness<T> {
             .ok_or_else(|| CallError::Error(format!("operator has no timer '{name}'")))?;
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host and ctx.
-        let status = unsafe { (self.vtable.on_timer)(self.instance, &*self.host, ctx, index as u32) };
+        let status =
+            unsafe { (self.vtable.on_timer)(self.instance, &*self.host, ctx, index as u32) };
         self.result(status)
     }
 
     /// Changes a parameter at run time, as the host would after checking kind and range.
     pub fn set_param(&mut self, name: &str, value: ParamValue) -> Result<(), CallError> {
-        let param = abi::NamedParam { name: str_ref(name), value: param_to_c(&value) };
+        let param = abi::NamedParam {
+            name: str_ref(name),
+            value: param_to_c(&value),
+        };
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host, ctx and parameter.
         let status = unsafe { (self.vtable.on_param)(self.instance, &*self.host, ctx, &param) };
@@ -290,7 +359,9 @@ mod tests {
                 .param(ParamSpec::int("gain", 2).range_int(-10, 10))
         }
         fn new(_: &mut Context<'_>, p: &Params) -> Result<Self> {
-            Ok(Echo { gain: p.int("gain")? })
+            Ok(Echo {
+                gain: p.int("gain")?,
+            })
         }
         fn on_input(&mut self, ctx: &mut Context<'_>, _: &str, pack: DataPack) -> Result<()> {
             assert!(ctx.latest("x").is_some_and(|p| p.is_updated()));
@@ -301,7 +372,10 @@ mod tests {
             if v == 13 {
                 panic!("unlucky {v}");
             }
-            ctx.emit("y", std::sync::Arc::new(Int64Array::from(vec![v * self.gain])))
+            ctx.emit(
+                "y",
+                std::sync::Arc::new(Int64Array::from(vec![v * self.gain])),
+            )
         }
         fn on_timer(&mut self, ctx: &mut Context<'_>, _: &str) -> Result<()> {
             // The pack delivered in an earlier callback is stale now.
@@ -323,28 +397,60 @@ mod tests {
     #[test]
     fn harness_drives_callbacks_through_the_abi() {
         let mut h = Harness::<Echo>::new(&[("gain", ParamValue::Int(3))]).unwrap();
-        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![5])))).unwrap();
+        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![5]))))
+            .unwrap();
         let out = h.take_outputs();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, "y");
-        assert_eq!(out[0].1.data().unwrap().as_primitive::<Int64Type>().value(0), 15);
+        assert_eq!(
+            out[0]
+                .1
+                .data()
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            15
+        );
 
         // An empty pack's data is an error, reported, not a panic.
         let err = h.input("x", None).unwrap_err();
-        assert_eq!(err, CallError::Error("DataPack 'upstream/out' is empty: it carries no data (check `is_empty()` first)".into()));
+        assert_eq!(
+            err,
+            CallError::Error(
+                "DataPack 'upstream/out' is empty: it carries no data (check `is_empty()` first)"
+                    .into()
+            )
+        );
 
         // A panic is caught and reported with its message.
-        let err = h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![13])))).unwrap_err();
+        let err = h
+            .input("x", Some(std::sync::Arc::new(Int64Array::from(vec![13]))))
+            .unwrap_err();
         assert_eq!(err, CallError::Panic("unlucky 13".into()));
 
         // Unknown output is a clear error.
         let err = h.timer("tick").unwrap_err();
-        assert_eq!(err, CallError::Error("operator 'echo' has no output 'nope' (outputs: y)".into()));
+        assert_eq!(
+            err,
+            CallError::Error("operator 'echo' has no output 'nope' (outputs: y)".into())
+        );
 
         // A parameter change can be refused with a reason.
-        assert_eq!(h.set_param("gain", ParamValue::Int(0)).unwrap_err(), CallError::Error("a gain of 0 would silence the output".into()));
+        assert_eq!(
+            h.set_param("gain", ParamValue::Int(0)).unwrap_err(),
+            CallError::Error("a gain of 0 would silence the output".into())
+        );
         h.set_param("gain", ParamValue::Int(-1)).unwrap();
-        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![4])))).unwrap();
-        assert_eq!(h.take_outputs()[0].1.data().unwrap().as_primitive::<Int64Type>().value(0), -4);
+        h.input("x", Some(std::sync::Arc::new(Int64Array::from(vec![4]))))
+            .unwrap();
+        assert_eq!(
+            h.take_outputs()[0]
+                .1
+                .data()
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(0),
+            -4
+        );
     }
 }

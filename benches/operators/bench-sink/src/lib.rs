@@ -18,12 +18,19 @@ pub struct BenchSink {
 
 impl Operator for BenchSink {
     fn manifest() -> Manifest {
-        Manifest::new("bench-sink", env!("CARGO_PKG_VERSION"), "Benchmark sink/relay: records latency and arrival times")
-            .input("in", "bench/Bytes", "packs to measure")
-            .output("out", "bench/Bytes", "the same packs (forward: true)")
-            .param(ParamSpec::string("path", "").doc("results file written at stop"))
-            .param(ParamSpec::bool("forward", false).doc("send every pack on to `out`"))
-            .param(ParamSpec::bool("latencies", true).doc("keep per-pack latencies (off for throughput runs)"))
+        Manifest::new(
+            "bench-sink",
+            env!("CARGO_PKG_VERSION"),
+            "Benchmark sink/relay: records latency and arrival times",
+        )
+        .input("in", "bench/Bytes", "packs to measure")
+        .output("out", "bench/Bytes", "the same packs (forward: true)")
+        .param(ParamSpec::string("path", "").doc("results file written at stop"))
+        .param(ParamSpec::bool("forward", false).doc("send every pack on to `out`"))
+        .param(
+            ParamSpec::bool("latencies", true)
+                .doc("keep per-pack latencies (off for throughput runs)"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -63,7 +70,8 @@ impl Operator for BenchSink {
         for l in &self.latencies {
             let _ = writeln!(text, "{l}");
         }
-        std::fs::write(&self.path, text).map_err(|e| Error::from(e).context(format!("writing {}", self.path)))
+        std::fs::write(&self.path, text)
+            .map_err(|e| Error::from(e).context(format!("writing {}", self.path)))
     }
 }
 

@@ -16,18 +16,39 @@ pub struct BenchSource {
 
 impl Operator for BenchSource {
     fn manifest() -> Manifest {
-        Manifest::new("bench-source", env!("CARGO_PKG_VERSION"), "Benchmark source: a fixed payload, stamped at send")
-            .timer("tick", "each tick sends `burst` packs")
-            .output("out", "bench/Bytes", "the payload")
-            .param(ParamSpec::int("size", 8).range_int(1, 1 << 32).doc("payload bytes"))
-            .param(ParamSpec::int("count", 1000).range_int(1, i64::MAX).doc("packs to send in all"))
-            .param(ParamSpec::int("burst", 1).range_int(1, i64::MAX).doc("packs per tick, sent back to back"))
+        Manifest::new(
+            "bench-source",
+            env!("CARGO_PKG_VERSION"),
+            "Benchmark source: a fixed payload, stamped at send",
+        )
+        .timer("tick", "each tick sends `burst` packs")
+        .output("out", "bench/Bytes", "the payload")
+        .param(
+            ParamSpec::int("size", 8)
+                .range_int(1, 1 << 32)
+                .doc("payload bytes"),
+        )
+        .param(
+            ParamSpec::int("count", 1000)
+                .range_int(1, i64::MAX)
+                .doc("packs to send in all"),
+        )
+        .param(
+            ParamSpec::int("burst", 1)
+                .range_int(1, i64::MAX)
+                .doc("packs per tick, sent back to back"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
         let size = p.int("size")? as usize;
         let payload: ArrayRef = Arc::new(UInt8Array::from(vec![0xA5u8; size]));
-        Ok(BenchSource { payload, count: p.int("count")?, burst: p.int("burst")?, sent: 0 })
+        Ok(BenchSource {
+            payload,
+            count: p.int("count")?,
+            burst: p.int("burst")?,
+            sent: 0,
+        })
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_>, _timer: &str) -> Result<()> {

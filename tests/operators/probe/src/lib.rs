@@ -14,23 +14,42 @@ pub struct Probe {
 
 impl Operator for Probe {
     fn manifest() -> Manifest {
-        Manifest::new("probe", env!("CARGO_PKG_VERSION"), "Test operator: forwards, reports buffer addresses, fails on request")
-            .input("a", "std_msgs/Int64", "forwarded to `out`")
-            .input("b", "std_msgs/Int64", "forwarded to `seen_b` with its original timestamp")
-            .input("s", "std_msgs/String", "ignored (a port of another type, for type checks)")
-            .output("out", "std_msgs/Int64", "what came in on `a`, same buffers")
-            .output("addr", "std_msgs/Int64", "address of the data buffer received on `a`")
-            .output("seen_b", "std_msgs/Int64", "what came in on `b`")
-            .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
-            .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
-            .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
+        Manifest::new(
+            "probe",
+            env!("CARGO_PKG_VERSION"),
+            "Test operator: forwards, reports buffer addresses, fails on request",
+        )
+        .input("a", "std_msgs/Int64", "forwarded to `out`")
+        .input(
+            "b",
+            "std_msgs/Int64",
+            "forwarded to `seen_b` with its original timestamp",
+        )
+        .input(
+            "s",
+            "std_msgs/String",
+            "ignored (a port of another type, for type checks)",
+        )
+        .output("out", "std_msgs/Int64", "what came in on `a`, same buffers")
+        .output(
+            "addr",
+            "std_msgs/Int64",
+            "address of the data buffer received on `a`",
+        )
+        .output("seen_b", "std_msgs/Int64", "what came in on `b`")
+        .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
+        .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
+        .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
         if p.bool("fail_create")? {
             bail!("asked to fail (fail_create: true)");
         }
-        Ok(Probe { panic_on: p.int("panic_on")?, error_on: p.int("error_on")? })
+        Ok(Probe {
+            panic_on: p.int("panic_on")?,
+            error_on: p.int("error_on")?,
+        })
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
@@ -38,7 +57,9 @@ impl Operator for Probe {
             return Ok(());
         }
         let data = pack.data()?.clone();
-        let first = data.as_primitive_opt::<Int64Type>().and_then(|a| a.values().first().copied());
+        let first = data
+            .as_primitive_opt::<Int64Type>()
+            .and_then(|a| a.values().first().copied());
         match input {
             "a" => {
                 if first == Some(self.panic_on) {
