@@ -13,10 +13,12 @@ use arrow_schema::DataType;
 use quiver_abi as abi;
 use quiver_graph::{ParamValue, Passing};
 use quiver_operator::ffi::{
-    export_array_only, export_schema, import_array_typed, param_to_c, read_str, release_array,
-    release_schema, schema_type, str_ref, take_array, take_schema,
+    export_array_only, export_schema, param_to_c, read_str, release_array, release_schema,
+    schema_type, str_ref, take_array, take_schema,
 };
-use quiver_operator::{DataPack, Header, PackId};
+use quiver_operator::{Header, PackId};
+
+use crate::pack::{ForeignArray, Pack};
 
 use crate::loader::{Library, to_sdk_value};
 use crate::stats::NodeStats;
@@ -45,7 +47,7 @@ pub(crate) struct Closed;
 /// What an executor offers the emit path.
 pub(crate) trait Engine {
     /// Queues `pack` for `target`; may wait while a `block` queue is full.
-    fn deliver(&self, target: Target, pack: DataPack) -> Result<(), Closed>;
+    fn deliver(&self, target: Target, pack: Pack) -> Result<(), Closed>;
     /// The run's clock.
     fn now_ns(&self) -> u64;
 }
@@ -155,8 +157,21 @@ unsafe extern "C" fn host_emit(
                         }
                     }
                 };
-                let wrapped = keep_library_alive(take_array(&mut *array), cx.node.library.clone());
-                match import_array_typed(wrapped, data_type) {
+                let adopted = ForeignArray::adopt(
+                    take_array(&mut *array),
+                    data_type,
+                    cx.node.library.clone(),
+                );
+                // A new schema: check the whole layout once (later packs of the same type get
+                // the cheap structural check only; consumers' imports validate them too).
+                let checked = adopted.and_then(|a| {
+                    if schema.is_null() {
+                        Ok(a)
+                    } else {
+                        a.to_arrow().map(|_| a).map_err(|e| e.to_string())
+                    }
+                });
+                match checked {
                     Ok(a) => Some(a),
                     Err(e) => {
                         cx.error = format!(
@@ -173,15 +188,15 @@ unsafe extern "C" fn host_emit(
             } else {
                 cx.engine.now_ns()
             };
-            let pack = DataPack::new(
-                route.id.clone(),
-                Header {
+            let pack = Pack {
+                id: route.id.clone(),
+                header: Header {
                     seq,
                     timestamp_ns,
                     is_updated: true,
                 },
                 data,
-            );
+            };
             cx.node.stats.outputs[port as usize].fetch_add(1, Ordering::Relaxed);
             for &target in &route.targets {
                 if cx.engine.deliver(target, pack.clone()).is_err() {
@@ -240,61 +255,6 @@ static HOST_API: abi::HostApi = abi::HostApi {
     finish: host_finish,
     last_error: host_last_error,
 };
-
-/// An array from a plugin, wrapped so its library stays loaded until the array is released.
-struct KeepAlive {
-    inner: abi::ArrowArray,
-    _library: Arc<Library>,
-}
-
-unsafe extern "C" fn release_keep_alive(array: *mut abi::ArrowArray) {
-    // SAFETY: `array` is the outer struct built by `keep_library_alive`; its private data is the
-    // boxed KeepAlive, released exactly once (release is set to null below).
-    unsafe {
-        let outer = &mut *array;
-        let mut keep = Box::from_raw(outer.private_data.cast::<KeepAlive>());
-        // The plugin's own release callback runs while its library is still loaded...
-        release_array(&mut keep.inner);
-        outer.release = None;
-        outer.private_data = std::ptr::null_mut();
-        // ...and only then may the library go.
-        drop(keep);
-    }
-}
-
-/// Wraps a plugin-produced array: same buffers and children, our release callback, which calls
-/// the plugin's and then drops a reference to its library.
-fn keep_library_alive(inner: abi::ArrowArray, library: Arc<Library>) -> abi::ArrowArray {
-    let outer = abi::ArrowArray {
-        length: inner.length,
-        null_count: inner.null_count,
-        offset: inner.offset,
-        n_buffers: inner.n_buffers,
-        n_children: inner.n_children,
-        buffers: inner.buffers,
-        children: inner.children,
-        dictionary: inner.dictionary,
-        release: if inner.release.is_some() {
-            Some(release_keep_alive)
-        } else {
-            None
-        },
-        private_data: std::ptr::null_mut(),
-    };
-    if outer.release.is_none() {
-        return outer; // released input: import will refuse it
-    }
-    // The buffers/children pointers belong to `inner`'s private data, which does not move when
-    // the struct moves (C Data Interface: structs are movable).
-    let keep = Box::new(KeepAlive {
-        inner,
-        _library: library,
-    });
-    abi::ArrowArray {
-        private_data: Box::into_raw(keep).cast::<c_void>(),
-        ..outer
-    }
-}
 
 /// A new array with its own buffers (passing by value).
 pub(crate) fn deep_copy(array: &ArrayRef) -> ArrayRef {
@@ -393,19 +353,14 @@ impl Instance {
         &mut self,
         cx: &mut CallCtx<'_>,
         port: u32,
-        pack: &DataPack,
+        pack: &Pack,
         passing: Passing,
         is_updated: bool,
         sent_type: &mut Option<DataType>,
     ) -> Result<(), CallFailure> {
-        let id = pack.id();
-        let (array, schema, has_data) = match pack.data() {
-            Ok(data) => {
-                let data = if passing == Passing::ByValue {
-                    deep_copy(data)
-                } else {
-                    data.clone()
-                };
+        let id = &pack.id;
+        let (array, schema, has_data) = match &pack.data {
+            Some(data) => {
                 let schema = if sent_type.as_ref() == Some(data.data_type()) {
                     abi::ArrowSchema::released()
                 } else {
@@ -414,11 +369,19 @@ impl Instance {
                     *sent_type = Some(data.data_type().clone());
                     s
                 };
-                (export_array_only(&data), schema, 1)
+                let array = if passing == Passing::ByValue {
+                    let shared = data
+                        .to_arrow()
+                        .map_err(|e| CallFailure::Error(format!("copying input: {e}")))?;
+                    export_array_only(&deep_copy(&shared))
+                } else {
+                    data.export()
+                };
+                (array, schema, 1)
             }
-            Err(_) => (abi::ArrowArray::released(), abi::ArrowSchema::released(), 0),
+            None => (abi::ArrowArray::released(), abi::ArrowSchema::released(), 0),
         };
-        let h = pack.header();
+        let h = &pack.header;
         let mut c_pack = abi::InputPack {
             name: str_ref(&id.name),
             msg_type: str_ref(&id.msg_type),

@@ -10,6 +10,7 @@
 mod error;
 mod host;
 mod loader;
+mod pack;
 mod plan;
 mod queue;
 mod realtime;

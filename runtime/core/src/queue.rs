@@ -4,14 +4,15 @@
 use std::collections::VecDeque;
 
 use quiver_graph::Policy;
-use quiver_operator::DataPack;
+
+use crate::pack::Pack;
 
 pub(crate) struct Item {
     /// Global arrival order within the consumer.
     pub ticket: u64,
     /// Step the pack was produced in (stepped mode; 0 in real time).
     pub step: u64,
-    pub pack: DataPack,
+    pub pack: Pack,
 }
 
 pub(crate) enum Offer {

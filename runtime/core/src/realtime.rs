@@ -10,10 +10,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quiver_graph::Graph;
-use quiver_operator::DataPack;
 
 use crate::error::RunError;
 use crate::host::{CallCtx, CallFailure, Closed, Engine, Instance, Target};
+use crate::pack::Pack;
 use crate::plan::Plan;
 use crate::queue::{Item, Offer, Queue, oldest};
 use crate::stats::{EndReason, Summary};
@@ -54,7 +54,13 @@ struct Inbox {
     ready: Condvar,
     /// Producers wait here while a `block` queue is full.
     space: Condvar,
+    /// Items in all queues, readable without the lock (for the brief look before sleeping).
+    queued: AtomicUsize,
 }
+
+/// How long a node thread looks for new input before it sleeps: 6 rounds of growing spins, then
+/// a few yields (a few microseconds in all).
+const SPIN_ROUNDS: u32 = 10;
 
 enum Next {
     Item(usize, Item),
@@ -69,10 +75,12 @@ impl Inbox {
 
     fn pop(&self, deadline: Option<Instant>) -> Next {
         let mut st = self.lock();
+        let mut spun = false;
         loop {
             if let Some(slot) = oldest(&st.queues, u64::MAX)
                 && let Some(item) = st.queues[slot].items.pop_front()
             {
+                self.queued.fetch_sub(1, Ordering::Release);
                 // Wake blocked producers only once the queue is half empty (or empty): waking
                 // them for every freed slot turns a full queue into a context switch per
                 // message.
@@ -86,6 +94,26 @@ impl Inbox {
             }
             if st.closed {
                 return Next::Closed;
+            }
+            if !spun {
+                // A message often follows within microseconds (a burst, a chain): look again
+                // briefly before paying for a sleep and a wake-up (as crossbeam's receivers do).
+                spun = true;
+                drop(st);
+                for i in 0..SPIN_ROUNDS {
+                    if self.queued.load(Ordering::Acquire) > 0 {
+                        break;
+                    }
+                    if i < 6 {
+                        for _ in 0..(1 << i) {
+                            std::hint::spin_loop();
+                        }
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                st = self.lock();
+                continue;
             }
             st.consumer_waiting = true;
             st = match deadline {
@@ -131,7 +159,7 @@ struct Shared {
 }
 
 impl Engine for Shared {
-    fn deliver(&self, target: Target, pack: DataPack) -> Result<(), Closed> {
+    fn deliver(&self, target: Target, pack: Pack) -> Result<(), Closed> {
         let node = &self.nodes[target.node];
         let stats = &self.plan.nodes[target.node].shared.stats.inputs[target.slot];
         let mut st = node.inbox.lock();
@@ -148,6 +176,7 @@ impl Engine for Shared {
             match st.queues[target.slot].offer(item, false) {
                 Offer::Queued => {
                     self.pending.fetch_add(1, Ordering::SeqCst);
+                    node.inbox.queued.fetch_add(1, Ordering::Release);
                     break;
                 }
                 Offer::QueuedDropping => {
@@ -294,6 +323,7 @@ pub(crate) fn run(
                 }),
                 ready: Condvar::new(),
                 space: Condvar::new(),
+                queued: AtomicUsize::new(0),
             },
         })
         .collect();

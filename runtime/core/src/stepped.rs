@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use quiver_graph::Graph;
-use quiver_operator::DataPack;
 
 use crate::error::RunError;
 use crate::host::{CallCtx, CallFailure, Closed, Engine, Target};
+use crate::pack::Pack;
 use crate::plan::Plan;
 use crate::queue::{Item, Offer, Queue, oldest};
 use crate::stats::{EndReason, Summary};
@@ -28,7 +28,7 @@ struct Stepped {
 }
 
 impl Engine for Stepped {
-    fn deliver(&self, target: Target, pack: DataPack) -> Result<(), Closed> {
+    fn deliver(&self, target: Target, pack: Pack) -> Result<(), Closed> {
         let ticket = self.next_ticket.get();
         self.next_ticket.set(ticket + 1);
         let stats = &self.plan.nodes[target.node].shared.stats.inputs[target.slot];

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi, from_ffi_and_data_type, to_ffi};
 use arrow_array::{ArrayRef, make_array};
+use arrow_data::ArrayData;
 use arrow_schema::{ArrowError, DataType};
 use quiver_abi as abi;
 
@@ -140,9 +141,78 @@ pub unsafe fn import_array(
 
 /// Exports only the array (no schema): for a receiver that already knows the data type.
 pub fn export_array_only(array: &ArrayRef) -> abi::ArrowArray {
-    let array = FFI_ArrowArray::new(&array.to_data());
+    let data = array.to_data();
+    if is_flat(&data) {
+        return export_flat(data);
+    }
+    let array = FFI_ArrowArray::new(&data);
     // SAFETY: same layout (see export_array); ownership moves to the returned struct.
     unsafe { std::mem::transmute::<FFI_ArrowArray, abi::ArrowArray>(array) }
+}
+
+/// What a flat export owns: the array's data (its buffers stay alive) and the buffer pointers.
+struct FlatExport {
+    _data: ArrayData,
+    buffers: [*const std::ffi::c_void; 3],
+}
+
+unsafe extern "C" fn release_flat(array: *mut abi::ArrowArray) {
+    // SAFETY: `array` was made by `export_flat`; its private data is the boxed FlatExport, freed
+    // exactly once (release is nulled below).
+    unsafe {
+        let a = &mut *array;
+        drop(Box::from_raw(a.private_data.cast::<FlatExport>()));
+        a.release = None;
+        a.private_data = std::ptr::null_mut();
+    }
+}
+
+/// The common case [`export_flat`] handles: an array without children, dictionary or variadic
+/// buffers, with at most 3 C buffers, whose validity bitmap shares the array's offset.
+fn is_flat(data: &ArrayData) -> bool {
+    let layout = arrow_data::layout(data.data_type());
+    data.child_data().is_empty()
+        && !layout.variadic
+        && !matches!(data.data_type(), DataType::Dictionary(..) | DataType::Null)
+        && data.buffers().len() == layout.buffers.len()
+        && data.buffers().len() + usize::from(layout.can_contain_null_mask) <= 3
+        && data.nulls().is_none_or(|n| n.offset() == data.offset())
+}
+
+/// Exports a flat array (see [`is_flat`]) with one allocation instead of arrow's five.
+fn export_flat(data: ArrayData) -> abi::ArrowArray {
+    let layout = arrow_data::layout(data.data_type());
+    let mut buffers = [std::ptr::null(); 3];
+    let mut n = 0;
+    if layout.can_contain_null_mask {
+        buffers[0] = data
+            .nulls()
+            .map_or(std::ptr::null(), |nulls| nulls.buffer().as_ptr().cast());
+        n = 1;
+    }
+    for b in data.buffers() {
+        buffers[n] = b.as_ptr().cast();
+        n += 1;
+    }
+    let mut private = Box::new(FlatExport {
+        buffers,
+        _data: data,
+    });
+    let d = &private._data;
+    let (length, null_count, offset) = (d.len() as i64, d.null_count() as i64, d.offset() as i64);
+    let buffers_ptr = private.buffers.as_mut_ptr();
+    abi::ArrowArray {
+        length,
+        null_count,
+        offset,
+        n_buffers: n as i64,
+        n_children: 0,
+        buffers: buffers_ptr,
+        children: std::ptr::null_mut(),
+        dictionary: std::ptr::null_mut(),
+        release: Some(release_flat),
+        private_data: Box::into_raw(private).cast(),
+    }
 }
 
 /// Exports a data type as a C schema.
@@ -252,6 +322,22 @@ mod tests {
         unsafe { release_schema(&mut c_schema) };
         assert_eq!(back.to_data().buffers()[0].as_ptr(), before);
         assert_eq!(back.len(), 3);
+    }
+
+    #[test]
+    fn flat_export_round_trips_nulls_slices_and_strings() {
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4)])),
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4)]).slice(1, 2)),
+            Arc::new(StringArray::from(vec![Some("a"), None, Some("ccc")]).slice(1, 2)),
+            Arc::new(arrow_array::BooleanArray::from(vec![true, false, true])),
+        ];
+        for array in arrays {
+            let c = export_array_only(&array);
+            // SAFETY: a freshly exported array of this type.
+            let back = unsafe { import_array_typed(c, array.data_type().clone()).unwrap() };
+            assert_eq!(&back, &array);
+        }
     }
 
     #[test]
