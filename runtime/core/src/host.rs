@@ -20,7 +20,7 @@ use quiver_operator::{Header, PackId};
 
 use crate::pack::{ForeignArray, Pack};
 
-use crate::loader::{Library, to_sdk_value};
+use crate::loader::Library;
 use crate::stats::NodeStats;
 
 /// Where one output's packs go.
@@ -313,12 +313,9 @@ impl Instance {
         params: &[(String, ParamValue)],
         cx: &mut CallCtx<'_>,
     ) -> Result<Instance, String> {
-        let values: Vec<quiver_operator::ParamValue> =
-            params.iter().map(|(_, v)| to_sdk_value(v)).collect();
         let c_params: Vec<abi::NamedParam> = params
             .iter()
-            .zip(&values)
-            .map(|((name, _), v)| abi::NamedParam {
+            .map(|(name, v)| abi::NamedParam {
                 name: str_ref(name),
                 value: param_to_c(v),
             })

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use quiver_abi as abi;
-use quiver_graph::{
-    OperatorRef, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec,
-};
+use quiver_graph::{OperatorRef, OperatorSpec, ParamSpec, ParamValue, PortSpec, TimerSpec};
 use quiver_operator::ffi::{kind_from_c, param_from_c, read_str};
 
 use crate::error::LoadError;
@@ -322,8 +320,9 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
             if present == 0 {
                 return Ok(None);
             }
-            let v = param_from_c(v).ok_or_else(|| format!("unknown parameter kind {}", v.kind))?;
-            Ok(Some(convert_value(v)))
+            Ok(Some(param_from_c(v).ok_or_else(|| {
+                format!("unknown parameter kind {}", v.kind)
+            })?))
         };
         let mut param_specs = Vec::new();
         for p in params {
@@ -331,7 +330,7 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
             let kind = kind_from_c(p.kind)
                 .ok_or_else(|| format!("parameter `{name}` has unknown kind {}", p.kind))?;
             param_specs.push(ParamSpec {
-                kind: convert_kind(kind),
+                kind,
                 doc: read_str(p.doc),
                 default: value(p.has_default, &p.default)?,
                 min: value(p.has_min, &p.min)?,
@@ -359,36 +358,5 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
             return Err("the operator has no name".into());
         }
         Ok(spec)
-    }
-}
-
-pub(crate) fn convert_kind(k: quiver_operator::ParamKind) -> ParamKind {
-    match k {
-        quiver_operator::ParamKind::Bool => ParamKind::Bool,
-        quiver_operator::ParamKind::Int => ParamKind::Int,
-        quiver_operator::ParamKind::Float => ParamKind::Float,
-        quiver_operator::ParamKind::String => ParamKind::String,
-        quiver_operator::ParamKind::Duration => ParamKind::Duration,
-    }
-}
-
-pub(crate) fn convert_value(v: quiver_operator::ParamValue) -> ParamValue {
-    match v {
-        quiver_operator::ParamValue::Bool(b) => ParamValue::Bool(b),
-        quiver_operator::ParamValue::Int(i) => ParamValue::Int(i),
-        quiver_operator::ParamValue::Float(f) => ParamValue::Float(f),
-        quiver_operator::ParamValue::String(s) => ParamValue::String(s),
-        quiver_operator::ParamValue::Duration(d) => ParamValue::Duration(d),
-    }
-}
-
-/// The SDK's form of a graph value (to hand to a plugin).
-pub(crate) fn to_sdk_value(v: &ParamValue) -> quiver_operator::ParamValue {
-    match v {
-        ParamValue::Bool(b) => quiver_operator::ParamValue::Bool(*b),
-        ParamValue::Int(i) => quiver_operator::ParamValue::Int(*i),
-        ParamValue::Float(f) => quiver_operator::ParamValue::Float(*f),
-        ParamValue::String(s) => quiver_operator::ParamValue::String(s.clone()),
-        ParamValue::Duration(d) => quiver_operator::ParamValue::Duration(*d),
     }
 }

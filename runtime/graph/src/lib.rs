@@ -7,7 +7,6 @@
 //! Every error is a [`GraphError`] with file, line, column, node and port. This crate does no
 //! I/O beyond reading the graph file: manifests come in through a [`Resolver`].
 
-mod duration;
 mod error;
 mod graph;
 mod raw;
@@ -16,9 +15,9 @@ mod spec;
 mod validate;
 mod yaml;
 
-pub use duration::{format as format_duration, parse as parse_duration};
 pub use error::{ErrorKind, Errors, GraphError};
 pub use graph::{DEFAULT_DEPTH, Edge, Graph, Input, Node, OperatorRef, QueueSpec, Source};
+pub use quiver_manifest::{format_duration, parse_duration};
 pub use raw::{
     Passing, Policy, RawGraph, RawInput, RawNode, RawQueue, RawScalar, RawSource, Spanned, load,
     parse,

@@ -520,7 +520,7 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             }
             "timer" => {
                 if let Some(s) = cx.string(value, "`timer`") {
-                    match crate::duration::parse(&s.value) {
+                    match quiver_manifest::parse_duration(&s.value) {
                         Ok(d) if d.is_zero() => cx.err(
                             s.span,
                             Some(port),

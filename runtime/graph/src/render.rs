@@ -52,7 +52,7 @@ pub fn render(graph: &Graph, format: Format) -> String {
                     let _ = writeln!(
                         out,
                         "  \"{t}\" [shape=circle, label=\"{}\", fontsize=9];\n  \"{t}\" -> \"{}\" [label=\"{}\", style=dashed];",
-                        crate::duration::format(period),
+                        quiver_manifest::format_duration(period),
                         n.id,
                         input.name
                     );
@@ -88,7 +88,7 @@ pub fn render(graph: &Graph, format: Format) -> String {
                     let _ = writeln!(
                         out,
                         "  {t}((\"{}\")) -. {} .-> {}",
-                        crate::duration::format(period),
+                        quiver_manifest::format_duration(period),
                         input.name,
                         mermaid_id(&n.id)
                     );

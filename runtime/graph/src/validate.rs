@@ -88,7 +88,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         let spec = specs[ni].clone();
         if let Some(spec) = &spec {
             for out in &n.outputs {
-                if spec.output(&out.value).is_none() {
+                if spec.find_output(&out.value).is_none() {
                     sink.push(
                         out.span,
                         Some(id),
@@ -112,9 +112,9 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
             let source = match &input.source {
                 RawSource::Timer(period) => {
                     if let Some(spec) = &spec
-                        && spec.timer(port).is_none()
+                        && spec.find_timer(port).is_none()
                     {
-                        let kind = match spec.input(port) {
+                        let kind = match spec.find_input(port) {
                             Some(p) => ErrorKind::DataBoundToTimer {
                                 operator: spec.name.clone(),
                                 port: port.into(),
@@ -164,11 +164,11 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                     }
                     let from_type = specs[producer]
                         .as_ref()
-                        .and_then(|s| s.output(&from_port.value))
+                        .and_then(|s| s.find_output(&from_port.value))
                         .map(|p| p.msg_type.clone());
                     if let Some(spec) = &spec {
-                        match spec.input(port) {
-                            None if spec.timer(port).is_some() => sink.push(
+                        match spec.find_input(port) {
+                            None if spec.find_timer(port).is_some() => sink.push(
                                 input.name.span,
                                 Some(id),
                                 Some(port),
@@ -275,7 +275,7 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
     let id = n.id.value.as_str();
     let mut given: HashMap<&str, ParamValue> = HashMap::new();
     for (name, value) in &n.params {
-        let Some(p) = spec.param(&name.value) else {
+        let Some(p) = spec.find_param(&name.value) else {
             sink.push(
                 name.span,
                 Some(id),
@@ -367,6 +367,6 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
             v.map(ParamValue::Float)
                 .map_err(|_| format!("expected a float, got {shown}"))
         }
-        ParamKind::Duration => crate::duration::parse(text).map(ParamValue::Duration),
+        ParamKind::Duration => quiver_manifest::parse_duration(text).map(ParamValue::Duration),
     }
 }

@@ -9,7 +9,7 @@ use arrow_data::ArrayData;
 use arrow_schema::{ArrowError, DataType};
 use quiver_abi as abi;
 
-use crate::params::{ParamKind, ParamValue};
+use quiver_manifest::{ParamKind, ParamValue};
 
 // The abi structs are the Arrow C Data Interface structs; arrow's FFI types are the same
 // `#[repr(C)]` layout. These checks make a layout drift a compile error.

@@ -37,9 +37,9 @@ pub mod testing;
 
 pub use context::{Context, LogLevel};
 pub use error::{Error, Result};
-pub use manifest::{Manifest, ParamSpec, PortSpec, TimerSpec};
 pub use pack::{DataPack, EmptyPackError, Header, PackId};
-pub use params::{ParamKind, ParamValue, Params};
+pub use params::Params;
+pub use quiver_manifest::{Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec};
 
 /// What operator crates usually import.
 pub mod prelude {
@@ -61,6 +61,7 @@ pub mod external {
     pub use arrow_data;
     pub use arrow_schema;
     pub use quiver_abi;
+    pub use quiver_manifest;
 }
 
 pub use quiver_abi as abi;

@@ -1,74 +1,9 @@
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
+use quiver_manifest::ParamValue;
+
 use crate::{Error, Result};
-
-/// The kind of a parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParamKind {
-    Bool,
-    Int,
-    Float,
-    String,
-    /// Written `100ms`, `2s`, `1.5s`, `250us` in the graph.
-    Duration,
-}
-
-impl ParamKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ParamKind::Bool => "bool",
-            ParamKind::Int => "int",
-            ParamKind::Float => "float",
-            ParamKind::String => "string",
-            ParamKind::Duration => "duration",
-        }
-    }
-}
-
-/// A parameter value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ParamValue {
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    String(String),
-    Duration(Duration),
-}
-
-impl ParamValue {
-    pub fn kind(&self) -> ParamKind {
-        match self {
-            ParamValue::Bool(_) => ParamKind::Bool,
-            ParamValue::Int(_) => ParamKind::Int,
-            ParamValue::Float(_) => ParamKind::Float,
-            ParamValue::String(_) => ParamKind::String,
-            ParamValue::Duration(_) => ParamKind::Duration,
-        }
-    }
-
-    /// The value as a float (ints widen).
-    pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            ParamValue::Float(f) => Some(f),
-            ParamValue::Int(i) => Some(i as f64),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParamValue::Bool(b) => write!(f, "{b}"),
-            ParamValue::Int(i) => write!(f, "{i}"),
-            ParamValue::Float(x) => write!(f, "{x}"),
-            ParamValue::String(s) => write!(f, "{s:?}"),
-            ParamValue::Duration(d) => write!(f, "{d:?}"),
-        }
-    }
-}
 
 /// The parameters an operator is created with: every declared parameter, defaults filled in.
 #[derive(Clone, Debug, Default)]
