@@ -3,6 +3,16 @@
 
 use crate::support::{quiver, stderr, target_dir, temp_dir, write};
 
+/// A valid start most cases build on: a counter ticking every 10 ms.
+const BASE: &str = r#"name: t
+nodes:
+  - id: ticker
+    operator: counter
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [count]
+"#;
+
 /// Runs `quiver check` on `yaml` and returns its normalised stderr; the exit code must be 2.
 fn check_fails(name: &str, yaml: &str) -> String {
     let dir = temp_dir(&format!("errors-{name}"));
@@ -48,16 +58,9 @@ error: missing key `nodes` in the graph
 
 #[test]
 fn unknown_node_key() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operater: recorder
-"#;
+"#].concat();
     let expected = r#"error: node `s`: missing `operator:` (a name found on the operator path) or `path:` (a library file)
   --> g.yaml:8:9
   |
@@ -75,18 +78,11 @@ error: node `s`: unknown key `operater` in a node (allowed: id, description, ope
 
 #[test]
 fn unknown_key_in_long_form_input() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, qeueu: { depth: 4 } }
-"#;
+"#].concat();
     let expected = r#"error: node `s`: unknown key `qeueu` in input `in` (allowed: from, timer, queue, passing)
   --> g.yaml:11:33
    |
@@ -102,18 +98,11 @@ nodes:
 
 #[test]
 fn unknown_key_in_queue() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 4, polcy: latest } }
-"#;
+"#].concat();
     let expected = r#"error: node `s`: unknown key `polcy` in the queue of input `in` (allowed: depth, policy)
   --> g.yaml:11:52
    |
@@ -126,16 +115,9 @@ nodes:
 
 #[test]
 fn duplicate_node_ids() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: ticker
+    let yaml = &[BASE, r#"  - id: ticker
     operator: recorder
-"#;
+"#].concat();
     let expected = r#"error: node id `ticker` is used twice (first at line 3)
   --> g.yaml:8:9
   |
@@ -148,18 +130,11 @@ nodes:
 
 #[test]
 fn unknown_node_in_from() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: tickr/count
-"#;
+"#].concat();
     let expected = r#"error: node `s`, port `in`: unknown node `tickr` (nodes: ticker, s)
   --> g.yaml:11:11
    |
@@ -172,18 +147,11 @@ nodes:
 
 #[test]
 fn unlisted_output_in_from() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: ticker/cnt
-"#;
+"#].concat();
     let expected = r#"error: node `s`, port `in`: node `ticker` does not list output `cnt` in its `outputs:` (it lists: count)
   --> g.yaml:11:18
    |
@@ -219,16 +187,9 @@ nodes:
 
 #[test]
 fn missing_operator_library() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: nope
-"#;
+"#].concat();
     let expected = r#"error: node `s`: operator `nope` not found: looked for libnope.so in <target>, . (set QUIVER_OPERATOR_PATH, build the operator, or give `path:`)
   --> g.yaml:9:15
   |
@@ -241,16 +202,9 @@ nodes:
 
 #[test]
 fn abi_mismatch() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     path: <target>/libwrong_abi.so
-"#;
+"#].concat();
     let expected = r#"error: node `s`: host ABI 1, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 1)
   --> g.yaml:9:11
   |
@@ -263,18 +217,11 @@ nodes:
 
 #[test]
 fn type_mismatch_names_both_ends() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: p
+    let yaml = &[BASE, r#"  - id: p
     operator: probe
     inputs:
       s: ticker/count
-"#;
+"#].concat();
     let expected = r#"error: node `p`, port `s`: type mismatch: `ticker/count` sends std_msgs/Int64 but `p/s` expects std_msgs/String
   --> g.yaml:11:7
    |
@@ -352,18 +299,11 @@ error: node `x`, port `value`: `value` is a data input of operator `scale` (type
 
 #[test]
 fn latest_with_depth() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 3, policy: latest } }
-"#;
+"#].concat();
     let expected = r#"error: node `s`, port `in`: policy `latest` keeps exactly one message, so its depth is 1 (got 3); use `drop_oldest` to keep 3
   --> g.yaml:11:49
    |
@@ -405,18 +345,11 @@ fn empty_file() {
 
 #[test]
 fn bad_queue_values() {
-    let yaml = r#"name: t
-nodes:
-  - id: ticker
-    operator: counter
-    inputs:
-      tick: { timer: 10ms }
-    outputs: [count]
-  - id: s
+    let yaml = &[BASE, r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
-"#;
+"#].concat();
     let expected = r#"error: node `s`, port `in`: invalid value for `depth`: `0` is not a whole number of at least 1
   --> g.yaml:11:49
    |
