@@ -58,9 +58,13 @@ error: missing key `nodes` in the graph
 
 #[test]
 fn unknown_node_key() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operater: recorder
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`: missing `operator:` (a name found on the operator path) or `path:` (a library file)
   --> g.yaml:8:9
   |
@@ -78,11 +82,15 @@ error: node `s`: unknown key `operater` in a node (allowed: id, description, ope
 
 #[test]
 fn unknown_key_in_long_form_input() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, qeueu: { depth: 4 } }
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`: unknown key `qeueu` in input `in` (allowed: from, timer, queue, passing)
   --> g.yaml:11:33
    |
@@ -98,11 +106,15 @@ fn unknown_key_in_long_form_input() {
 
 #[test]
 fn unknown_key_in_queue() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 4, polcy: latest } }
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`: unknown key `polcy` in the queue of input `in` (allowed: depth, policy)
   --> g.yaml:11:52
    |
@@ -115,9 +127,13 @@ fn unknown_key_in_queue() {
 
 #[test]
 fn duplicate_node_ids() {
-    let yaml = &[BASE, r#"  - id: ticker
+    let yaml = &[
+        BASE,
+        r#"  - id: ticker
     operator: recorder
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node id `ticker` is used twice (first at line 3)
   --> g.yaml:8:9
   |
@@ -130,11 +146,15 @@ fn duplicate_node_ids() {
 
 #[test]
 fn unknown_node_in_from() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: tickr/count
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`, port `in`: unknown node `tickr` (nodes: ticker, s)
   --> g.yaml:11:11
    |
@@ -147,11 +167,15 @@ fn unknown_node_in_from() {
 
 #[test]
 fn unlisted_output_in_from() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: ticker/cnt
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`, port `in`: node `ticker` does not list output `cnt` in its `outputs:` (it lists: count)
   --> g.yaml:11:18
    |
@@ -187,9 +211,13 @@ nodes:
 
 #[test]
 fn missing_operator_library() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: nope
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`: operator `nope` not found: looked for libnope.so in <target>, . (set QUIVER_OPERATOR_PATH, build the operator, or give `path:`)
   --> g.yaml:9:15
   |
@@ -202,9 +230,13 @@ fn missing_operator_library() {
 
 #[test]
 fn abi_mismatch() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     path: <target>/libwrong_abi.so
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`: host ABI 1, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 1)
   --> g.yaml:9:11
   |
@@ -217,11 +249,15 @@ fn abi_mismatch() {
 
 #[test]
 fn type_mismatch_names_both_ends() {
-    let yaml = &[BASE, r#"  - id: p
+    let yaml = &[
+        BASE,
+        r#"  - id: p
     operator: probe
     inputs:
       s: ticker/count
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `p`, port `s`: type mismatch: `ticker/count` sends std_msgs/Int64 but `p/s` expects std_msgs/String
   --> g.yaml:11:7
    |
@@ -299,11 +335,15 @@ error: node `x`, port `value`: `value` is a data input of operator `scale` (type
 
 #[test]
 fn latest_with_depth() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 3, policy: latest } }
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`, port `in`: policy `latest` keeps exactly one message, so its depth is 1 (got 3); use `drop_oldest` to keep 3
   --> g.yaml:11:49
    |
@@ -345,11 +385,15 @@ fn empty_file() {
 
 #[test]
 fn bad_queue_values() {
-    let yaml = &[BASE, r#"  - id: s
+    let yaml = &[
+        BASE,
+        r#"  - id: s
     operator: recorder
     inputs:
       in: { from: ticker/count, queue: { depth: 0, policy: fastest } , passing: by_magic }
-"#].concat();
+"#,
+    ]
+    .concat();
     let expected = r#"error: node `s`, port `in`: invalid value for `depth`: `0` is not a whole number of at least 1
   --> g.yaml:11:49
    |
@@ -368,4 +412,44 @@ error: node `s`, port `in`: invalid value for `passing`: `by_magic` is not one o
 3 error(s) in g.yaml
 "#;
     assert_eq!(check_fails("bad_queue_values", yaml), expected);
+}
+
+#[test]
+fn a_cycle_of_block_queues_is_a_warning_not_an_error() {
+    let dir = temp_dir("warning-block-cycle");
+    let yaml = [
+        BASE,
+        r#"  - id: a
+    operator: probe
+    inputs:
+      a: ticker/count
+      b: c/value
+    outputs: [out]
+  - id: c
+    operator: scale
+    inputs: { value: a/out }
+    outputs: [value]
+"#,
+    ]
+    .concat();
+    write(&dir, "g.yaml", &yaml);
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "warning: nodes a, c form a cycle of `block` queues: if every queue on it fills up, each node waits for the \
+         next for ever; give one edge of the loop `queue: { policy: latest }` or `drop_oldest`\n  --> g.yaml:12:7\n"
+    );
+    // With one lossy edge the loop cannot wait on itself.
+    write(
+        &dir,
+        "g.yaml",
+        &yaml.replace(
+            "b: c/value",
+            "b: { from: c/value, queue: { policy: latest } }",
+        ),
+    );
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
 }

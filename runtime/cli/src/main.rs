@@ -103,6 +103,7 @@ fn main() -> ExitCode {
             let registry = registry_for(&graph);
             match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => {
+                    report::graph_warnings(&g);
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
                     println!(
                         "{}: ok ({} nodes, {} edges)",
@@ -145,6 +146,7 @@ fn main() -> ExitCode {
                 Ok(g) => g,
                 Err(errors) => return report::graph_errors(&errors),
             };
+            report::graph_warnings(&g);
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             let handler = ctrlc::set_handler(move || {

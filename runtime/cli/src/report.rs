@@ -5,6 +5,19 @@ use std::process::ExitCode;
 use quiver_graph::{Errors, OperatorSpec};
 use quiver_runtime::Registry;
 
+/// Prints warnings (the graph still runs).
+pub fn graph_warnings(graph: &quiver_graph::Graph) {
+    for w in quiver_graph::warnings(graph) {
+        eprintln!(
+            "warning: {}\n  --> {}:{}:{}",
+            w.message,
+            w.file.display(),
+            w.span.line,
+            w.span.col
+        );
+    }
+}
+
 /// Prints each error rustc-style: message, location, the source line with a caret.
 pub fn graph_errors(errors: &Errors) -> ExitCode {
     let mut sources = std::collections::HashMap::new();

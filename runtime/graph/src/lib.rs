@@ -13,6 +13,7 @@ mod raw;
 mod render;
 mod spec;
 mod validate;
+mod warn;
 mod yaml;
 
 pub use error::{ErrorKind, Errors, GraphError};
@@ -27,4 +28,5 @@ pub use spec::{
     ANY_TYPE, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match,
 };
 pub use validate::{Resolver, operator_ref, validate};
+pub use warn::{GraphWarning, warnings};
 pub use yaml::Span;
