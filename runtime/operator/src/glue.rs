@@ -30,6 +30,27 @@ struct Instance<T> {
     out_types: Vec<Option<DataType>>,
 }
 
+impl<T: Operator> Instance<T> {
+    /// Calls `f` with the operator, a context for this call and the manifest.
+    fn call(
+        &mut self,
+        host: &abi::HostApi,
+        ctx: *mut abi::HostCtx,
+        f: impl FnOnce(&mut T, &mut Context<'_>, &Manifest) -> Result<()>,
+    ) -> Result<()> {
+        let Instance {
+            op,
+            manifest,
+            node,
+            latest,
+            out_types,
+            ..
+        } = self;
+        let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
+        f(op, &mut cx, manifest)
+    }
+}
+
 /// The identity in `pack`, reusing `cached` when it is the same.
 ///
 /// # Safety
@@ -258,19 +279,12 @@ unsafe extern "C" fn on_timer<T: Operator>(
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance {
-                op,
-                manifest,
-                node,
-                latest,
-                out_types,
-                ..
-            } = inst;
-            let Some(name) = manifest.timers.get(timer as usize).map(|t| t.name.as_str()) else {
-                return Err(Error::msg(format!("host fired unknown timer #{timer}")));
-            };
-            let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
-            op.on_timer(&mut cx, name)
+            inst.call(host, ctx, |op, cx, manifest| {
+                match manifest.timers.get(timer as usize) {
+                    Some(t) => op.on_timer(cx, &t.name),
+                    None => Err(Error::msg(format!("host fired unknown timer #{timer}"))),
+                }
+            })
         })
     }
 }
@@ -292,16 +306,7 @@ unsafe extern "C" fn on_param<T: Operator>(
                     param.value.kind
                 ))
             })?;
-            let Instance {
-                op,
-                manifest,
-                node,
-                latest,
-                out_types,
-                ..
-            } = inst;
-            let mut cx = Context::new(host, ctx, node, manifest, latest, out_types);
-            op.on_param(&mut cx, &name, &value)
+            inst.call(host, ctx, |op, cx, _| op.on_param(cx, &name, &value))
         })
     }
 }
@@ -314,17 +319,7 @@ unsafe extern "C" fn stop<T: Operator>(
     // SAFETY: the host passes a live instance, its api and context.
     unsafe {
         with_instance::<T>(instance, host, ctx, false, |inst, host| {
-            let Instance {
-                op,
-                manifest,
-                node,
-                latest,
-                out_types,
-                ..
-            } = inst;
-            op.stop(&mut Context::new(
-                host, ctx, node, manifest, latest, out_types,
-            ))
+            inst.call(host, ctx, |op, cx, _| op.stop(cx))
         })
     }
 }
