@@ -70,7 +70,14 @@ impl Primitive {
     }
 
     fn is_integer(self) -> bool {
-        !matches!(self, Primitive::Bool | Primitive::Float32 | Primitive::Float64 | Primitive::String | Primitive::WString)
+        !matches!(
+            self,
+            Primitive::Bool
+                | Primitive::Float32
+                | Primitive::Float64
+                | Primitive::String
+                | Primitive::WString
+        )
     }
 
     /// Inclusive integer range of the type.
@@ -216,7 +223,9 @@ fn strip_comment(line: &str) -> &str {
 fn valid_field_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.clone().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && chars
+            .clone()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.ends_with('_')
         && !name.contains("__")
 }
@@ -232,7 +241,12 @@ fn valid_constant_name(name: &str) -> bool {
 /// `other_pkg/Type` or `other_pkg/msg/Type` name another package.
 pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
     let package = name.split('/').next().unwrap_or_default().to_string();
-    let mut def = MsgDef { name: name.into(), fields: Vec::new(), constants: Vec::new(), file: file.into() };
+    let mut def = MsgDef {
+        name: name.into(),
+        fields: Vec::new(),
+        constants: Vec::new(),
+        file: file.into(),
+    };
     for (index, raw_line) in text.lines().enumerate() {
         let line_no = index + 1;
         let content = strip_comment(raw_line);
@@ -240,7 +254,12 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
             continue;
         }
         let indent = content.len() - content.trim_start().len();
-        let err = |col: usize, message: String| MsgError { file: file.into(), line: line_no, col: col + 1, message };
+        let err = |col: usize, message: String| MsgError {
+            file: file.into(),
+            line: line_no,
+            col: col + 1,
+            message,
+        };
         let rest = &content[indent..];
         let type_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let type_text = &rest[..type_end];
@@ -248,51 +267,87 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
         let name_start = indent + type_end + (after_type.len() - after_type.trim_start().len());
         let after_type = after_type.trim_start();
         if after_type.is_empty() {
-            return Err(err(indent, format!("`{type_text}` has no field name (write `<type> <name>`)")));
+            return Err(err(
+                indent,
+                format!("`{type_text}` has no field name (write `<type> <name>`)"),
+            ));
         }
         // A constant: `TYPE NAME=value` (spaces around `=` allowed).
         let (field_name, value_text, is_constant) = match after_type.find('=') {
-            Some(eq) if !after_type[..eq].trim().is_empty() && !after_type[..eq].trim().contains(char::is_whitespace) => {
+            Some(eq)
+                if !after_type[..eq].trim().is_empty()
+                    && !after_type[..eq].trim().contains(char::is_whitespace) =>
+            {
                 (after_type[..eq].trim(), after_type[eq + 1..].trim(), true)
             }
             _ => {
-                let n_end = after_type.find(char::is_whitespace).unwrap_or(after_type.len());
+                let n_end = after_type
+                    .find(char::is_whitespace)
+                    .unwrap_or(after_type.len());
                 (&after_type[..n_end], after_type[n_end..].trim(), false)
             }
         };
         let ty = parse_type(type_text, &package).map_err(|m| err(indent, m))?;
         if is_constant {
             if !valid_constant_name(field_name) {
-                return Err(err(name_start, format!("constant name `{field_name}` must be UPPER_CASE")));
+                return Err(err(
+                    name_start,
+                    format!("constant name `{field_name}` must be UPPER_CASE"),
+                ));
             }
             let BaseType::Primitive(p) = ty.base else {
-                return Err(err(indent, format!("constant `{field_name}` must have a primitive type, not {ty}")));
+                return Err(err(
+                    indent,
+                    format!("constant `{field_name}` must have a primitive type, not {ty}"),
+                ));
             };
             if ty.array != ArrayKind::Single {
-                return Err(err(indent, format!("constant `{field_name}` cannot be an array")));
+                return Err(err(
+                    indent,
+                    format!("constant `{field_name}` cannot be an array"),
+                ));
             }
             if def.constants.iter().any(|c| c.name == field_name) {
-                return Err(err(name_start, format!("constant `{field_name}` is defined twice")));
+                return Err(err(
+                    name_start,
+                    format!("constant `{field_name}` is defined twice"),
+                ));
             }
             let value = parse_literal(value_text, p, true).map_err(|m| err(name_start, m))?;
-            def.constants.push(Constant { name: field_name.into(), ty: p, value, line: line_no });
+            def.constants.push(Constant {
+                name: field_name.into(),
+                ty: p,
+                value,
+                line: line_no,
+            });
             continue;
         }
         if !valid_field_name(field_name) {
             return Err(err(
                 name_start,
-                format!("field name `{field_name}` must be lower_snake_case (start with a letter, no double or trailing _)"),
+                format!(
+                    "field name `{field_name}` must be lower_snake_case (start with a letter, no double or trailing _)"
+                ),
             ));
         }
         if def.fields.iter().any(|f| f.name == field_name) {
-            return Err(err(name_start, format!("field `{field_name}` is defined twice")));
+            return Err(err(
+                name_start,
+                format!("field `{field_name}` is defined twice"),
+            ));
         }
         let default = if value_text.is_empty() {
             None
         } else {
-            let value_col = content.len() - content[name_start..].trim_start()[field_name.len()..].trim_start().len();
+            let value_col = content.len()
+                - content[name_start..].trim_start()[field_name.len()..]
+                    .trim_start()
+                    .len();
             let BaseType::Primitive(p) = ty.base else {
-                return Err(err(value_col, format!("field `{field_name}` of message type {ty} cannot have a default")));
+                return Err(err(
+                    value_col,
+                    format!("field `{field_name}` of message type {ty} cannot have a default"),
+                ));
             };
             let lit = if ty.array == ArrayKind::Single {
                 parse_literal(value_text, p, false).map_err(|m| err(value_col, m))?
@@ -300,37 +355,68 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
                 let inner = value_text
                     .strip_prefix('[')
                     .and_then(|v| v.strip_suffix(']'))
-                    .ok_or_else(|| err(value_col, format!("the default of array field `{field_name}` must be `[a, b, ...]`")))?;
+                    .ok_or_else(|| {
+                        err(
+                            value_col,
+                            format!(
+                                "the default of array field `{field_name}` must be `[a, b, ...]`"
+                            ),
+                        )
+                    })?;
                 let items = if inner.trim().is_empty() {
                     Vec::new()
                 } else {
-                    inner.split(',').map(|v| parse_literal(v.trim(), p, false)).collect::<Result<Vec<_>, _>>().map_err(|m| err(value_col, m))?
+                    inner
+                        .split(',')
+                        .map(|v| parse_literal(v.trim(), p, false))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|m| err(value_col, m))?
                 };
                 match ty.array {
                     ArrayKind::Fixed(n) if items.len() != n => {
-                        return Err(err(value_col, format!("`{field_name}` has {n} elements but its default has {}", items.len())));
+                        return Err(err(
+                            value_col,
+                            format!(
+                                "`{field_name}` has {n} elements but its default has {}",
+                                items.len()
+                            ),
+                        ));
                     }
                     ArrayKind::Bounded(n) if items.len() > n => {
-                        return Err(err(value_col, format!("`{field_name}` holds at most {n} elements but its default has {}", items.len())));
+                        return Err(err(
+                            value_col,
+                            format!(
+                                "`{field_name}` holds at most {n} elements but its default has {}",
+                                items.len()
+                            ),
+                        ));
                     }
                     _ => {}
                 }
                 Literal::Array(items)
             };
-            if let (Some(bound), Literal::String(s)) = (ty.string_bound, &lit) {
-                if s.chars().count() > bound {
-                    return Err(err(value_col, format!("the default of `{field_name}` is longer than its bound {bound}")));
+            if let (Some(bound), Literal::String(s)) = (ty.string_bound, &lit)
+                && s.chars().count() > bound {
+                    return Err(err(
+                        value_col,
+                        format!("the default of `{field_name}` is longer than its bound {bound}"),
+                    ));
                 }
-            }
             Some(lit)
         };
-        def.fields.push(Field { name: field_name.into(), ty, default, line: line_no });
+        def.fields.push(Field {
+            name: field_name.into(),
+            ty,
+            default,
+            line: line_no,
+        });
     }
     Ok(def)
 }
 
 fn parse_size(text: &str, what: &str) -> Result<usize, String> {
-    text.parse::<usize>().map_err(|_| format!("`{text}` is not a valid {what}"))
+    text.parse::<usize>()
+        .map_err(|_| format!("`{text}` is not a valid {what}"))
 }
 
 fn parse_type(text: &str, package: &str) -> Result<FieldType, String> {
@@ -346,7 +432,9 @@ fn parse_type(text: &str, package: &str) -> Result<FieldType, String> {
             } else {
                 let n = parse_size(inner, "array size")?;
                 if n == 0 {
-                    return Err(format!("`{text}`: a fixed array needs at least one element"));
+                    return Err(format!(
+                        "`{text}`: a fixed array needs at least one element"
+                    ));
                 }
                 ArrayKind::Fixed(n)
             };
@@ -365,16 +453,23 @@ fn parse_type(text: &str, package: &str) -> Result<FieldType, String> {
     if string_bound.is_some() && !matches!(base, BaseType::Primitive(p) if p.is_string()) {
         return Err(format!("`{text}`: only strings take a `<=N` bound"));
     }
-    Ok(FieldType { base, string_bound, array })
+    Ok(FieldType {
+        base,
+        string_bound,
+        array,
+    })
 }
 
 fn valid_type_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn valid_package(pkg: &str) -> bool {
     pkg.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && pkg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && pkg
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// `Type` -> `pkg/Type`; `Header` -> `std_msgs/Header`; `p/Type` and `p/msg/Type` -> `p/Type`.
@@ -387,7 +482,9 @@ pub fn resolve_type(text: &str, package: &str) -> Result<String, String> {
         _ => return Err(format!("`{text}` is not a type (write `pkg/Type`)")),
     };
     if !valid_package(pkg) || !valid_type_name(ty) {
-        return Err(format!("`{text}` is not a known primitive type nor a `pkg/Type` message name"));
+        return Err(format!(
+            "`{text}` is not a known primitive type nor a `pkg/Type` message name"
+        ));
     }
     Ok(format!("{pkg}/{ty}"))
 }
@@ -403,13 +500,19 @@ fn parse_literal(text: &str, ty: Primitive, constant: bool) -> Result<Literal, S
             "false" | "False" | "0" => Ok(Literal::Bool(false)),
             _ => Err(format!("`{text}` is not a bool {what} (true or false)")),
         },
-        Primitive::Float32 | Primitive::Float64 => {
-            text.parse::<f64>().map(Literal::Float).map_err(|_| format!("`{text}` is not a {} {what}", ty.name()))
-        }
+        Primitive::Float32 | Primitive::Float64 => text
+            .parse::<f64>()
+            .map(Literal::Float)
+            .map_err(|_| format!("`{text}` is not a {} {what}", ty.name())),
         Primitive::String | Primitive::WString => {
-            let unquoted = ['"', '\''].iter().find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)));
+            let unquoted = ['"', '\'']
+                .iter()
+                .find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)));
             Ok(Literal::String(match unquoted {
-                Some(inner) => inner.replace("\\\"", "\"").replace("\\'", "'").replace("\\\\", "\\"),
+                Some(inner) => inner
+                    .replace("\\\"", "\"")
+                    .replace("\\'", "'")
+                    .replace("\\\\", "\\"),
                 None => text.to_string(),
             }))
         }
@@ -452,8 +555,19 @@ mod tests {
             Header header\n\
             geometry_msgs/msg/Pose pose\n")
         .unwrap();
-        assert_eq!(def.constants[0], Constant { name: "A".into(), ty: Primitive::Int32, value: Literal::Int(5), line: 2 });
-        assert_eq!(def.constants[1].value, Literal::String("x # not a comment".into()));
+        assert_eq!(
+            def.constants[0],
+            Constant {
+                name: "A".into(),
+                ty: Primitive::Int32,
+                value: Literal::Int(5),
+                line: 2
+            }
+        );
+        assert_eq!(
+            def.constants[1].value,
+            Literal::String("x # not a comment".into())
+        );
         let f = |n: &str| def.field(n).unwrap();
         assert_eq!(f("x").default, Some(Literal::Float(1.5)));
         assert_eq!(f("data").ty.array, ArrayKind::Unbounded);
@@ -461,24 +575,57 @@ mod tests {
         assert_eq!(f("small").ty.array, ArrayKind::Bounded(4));
         assert_eq!(f("label").ty.string_bound, Some(8));
         assert_eq!(f("p").ty.base, BaseType::Message("test_msgs/Point".into()));
-        assert_eq!(f("header").ty.base, BaseType::Message("std_msgs/Header".into()));
-        assert_eq!(f("pose").ty.base, BaseType::Message("geometry_msgs/Pose".into()));
+        assert_eq!(
+            f("header").ty.base,
+            BaseType::Message("std_msgs/Header".into())
+        );
+        assert_eq!(
+            f("pose").ty.base,
+            BaseType::Message("geometry_msgs/Pose".into())
+        );
         assert_eq!(f("v").ty.to_string(), "float32[3]");
     }
 
     #[test]
     fn malformed_files_give_located_errors() {
         let cases = [
-            ("int32\n", "T.msg:1:1: `int32` has no field name (write `<type> <name>`)"),
-            ("int32 x\nflaot32 y\n", "T.msg:2:1: `flaot32` is not a known primitive type nor a `pkg/Type` message name"),
-            ("int32 BadName\n", "T.msg:1:7: field name `BadName` must be lower_snake_case (start with a letter, no double or trailing _)"),
-            ("int32 x\nint32 x\n", "T.msg:2:7: field `x` is defined twice"),
-            ("uint8 BIG=300\n", "T.msg:1:7: 300 does not fit in uint8 [0, 255]"),
-            ("  float32[2] v [1, 2, 3]\n", "T.msg:1:16: `v` has 2 elements but its default has 3"),
+            (
+                "int32\n",
+                "T.msg:1:1: `int32` has no field name (write `<type> <name>`)",
+            ),
+            (
+                "int32 x\nflaot32 y\n",
+                "T.msg:2:1: `flaot32` is not a known primitive type nor a `pkg/Type` message name",
+            ),
+            (
+                "int32 BadName\n",
+                "T.msg:1:7: field name `BadName` must be lower_snake_case (start with a letter, no double or trailing _)",
+            ),
+            (
+                "int32 x\nint32 x\n",
+                "T.msg:2:7: field `x` is defined twice",
+            ),
+            (
+                "uint8 BIG=300\n",
+                "T.msg:1:7: 300 does not fit in uint8 [0, 255]",
+            ),
+            (
+                "  float32[2] v [1, 2, 3]\n",
+                "T.msg:1:16: `v` has 2 elements but its default has 3",
+            ),
             ("int32[x] v\n", "T.msg:1:1: `x` is not a valid array size"),
-            ("int32<=3 v\n", "T.msg:1:1: `int32<=3`: only strings take a `<=N` bound"),
-            ("Point[] p 5\n", "T.msg:1:11: field `p` of message type test_msgs/Point[] cannot have a default"),
-            ("bool flag maybe\n", "T.msg:1:11: `maybe` is not a bool default (true or false)"),
+            (
+                "int32<=3 v\n",
+                "T.msg:1:1: `int32<=3`: only strings take a `<=N` bound",
+            ),
+            (
+                "Point[] p 5\n",
+                "T.msg:1:11: field `p` of message type test_msgs/Point[] cannot have a default",
+            ),
+            (
+                "bool flag maybe\n",
+                "T.msg:1:11: `maybe` is not a bool default (true or false)",
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(p(text).unwrap_err().to_string(), want, "for {text:?}");

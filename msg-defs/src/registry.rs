@@ -10,18 +10,51 @@ use crate::parse::{ArrayKind, BaseType, MsgDef, MsgError, Primitive, parse, reso
 
 /// The definitions shipped in `msg-defs/msg/<pkg>/<Type>.msg`.
 const SHIPPED: &[(&str, &str)] = &[
-    ("builtin_interfaces/Time", include_str!("../msg/builtin_interfaces/Time.msg")),
-    ("std_msgs/Header", include_str!("../msg/std_msgs/Header.msg")),
-    ("std_msgs/String", include_str!("../msg/std_msgs/String.msg")),
+    (
+        "builtin_interfaces/Time",
+        include_str!("../msg/builtin_interfaces/Time.msg"),
+    ),
+    (
+        "std_msgs/Header",
+        include_str!("../msg/std_msgs/Header.msg"),
+    ),
+    (
+        "std_msgs/String",
+        include_str!("../msg/std_msgs/String.msg"),
+    ),
     ("std_msgs/Int64", include_str!("../msg/std_msgs/Int64.msg")),
-    ("geometry_msgs/Vector3", include_str!("../msg/geometry_msgs/Vector3.msg")),
-    ("geometry_msgs/Twist", include_str!("../msg/geometry_msgs/Twist.msg")),
-    ("geometry_msgs/Point", include_str!("../msg/geometry_msgs/Point.msg")),
-    ("geometry_msgs/Quaternion", include_str!("../msg/geometry_msgs/Quaternion.msg")),
-    ("geometry_msgs/Pose", include_str!("../msg/geometry_msgs/Pose.msg")),
-    ("sensor_msgs/LaserScan", include_str!("../msg/sensor_msgs/LaserScan.msg")),
-    ("sensor_msgs/Image", include_str!("../msg/sensor_msgs/Image.msg")),
-    ("quiver_msgs/Classification", include_str!("../msg/quiver_msgs/Classification.msg")),
+    (
+        "geometry_msgs/Vector3",
+        include_str!("../msg/geometry_msgs/Vector3.msg"),
+    ),
+    (
+        "geometry_msgs/Twist",
+        include_str!("../msg/geometry_msgs/Twist.msg"),
+    ),
+    (
+        "geometry_msgs/Point",
+        include_str!("../msg/geometry_msgs/Point.msg"),
+    ),
+    (
+        "geometry_msgs/Quaternion",
+        include_str!("../msg/geometry_msgs/Quaternion.msg"),
+    ),
+    (
+        "geometry_msgs/Pose",
+        include_str!("../msg/geometry_msgs/Pose.msg"),
+    ),
+    (
+        "sensor_msgs/LaserScan",
+        include_str!("../msg/sensor_msgs/LaserScan.msg"),
+    ),
+    (
+        "sensor_msgs/Image",
+        include_str!("../msg/sensor_msgs/Image.msg"),
+    ),
+    (
+        "quiver_msgs/Classification",
+        include_str!("../msg/quiver_msgs/Classification.msg"),
+    ),
 ];
 
 /// `pkg/msg/Type` or `pkg/Type` -> `pkg/Type`.
@@ -49,10 +82,12 @@ impl Registry {
                 let file = format!("msg-defs/msg/{name}.msg");
                 // The shipped files are tested (`every_shipped_definition_...`); a broken one is
                 // a build of ours, not user input.
-                let def = parse(name, &file, text).unwrap_or_else(|e| panic!("shipped message definition: {e}"));
+                let def = parse(name, &file, text)
+                    .unwrap_or_else(|e| panic!("shipped message definition: {e}"));
                 r.defs.insert(def.name.clone(), Arc::new(def));
             }
-            r.resolve_all().unwrap_or_else(|e| panic!("shipped message definitions: {e}"));
+            r.resolve_all()
+                .unwrap_or_else(|e| panic!("shipped message definitions: {e}"));
             r
         })
     }
@@ -61,7 +96,12 @@ impl Registry {
     /// uses is known.
     pub fn add(&mut self, name: &str, file: &str, text: &str) -> Result<(), MsgError> {
         let name = normalize(name);
-        resolve_type(&name, "").map_err(|message| MsgError { file: file.into(), line: 1, col: 1, message })?;
+        resolve_type(&name, "").map_err(|message| MsgError {
+            file: file.into(),
+            line: 1,
+            col: 1,
+            message,
+        })?;
         let def = parse(&name, file, text)?;
         let previous = self.defs.insert(name.clone(), Arc::new(def));
         let result = self.resolve_all();
@@ -129,13 +169,24 @@ impl Registry {
             let element = match &f.ty.base {
                 BaseType::Primitive(p) => primitive_type(*p),
                 BaseType::Message(m) => {
-                    let located = |message: String| MsgError { file: def.file.clone(), line: f.line, col: 1, message };
+                    let located = |message: String| MsgError {
+                        file: def.file.clone(),
+                        line: f.line,
+                        col: 1,
+                        message,
+                    };
                     if visiting.contains(m) {
-                        return Err(located(format!("{m} contains itself (through field `{}`)", f.name)));
+                        return Err(located(format!(
+                            "{m} contains itself (through field `{}`)",
+                            f.name
+                        )));
                     }
                     if !self.defs.contains_key(m) {
                         let known: Vec<&str> = self.defs.keys().map(String::as_str).collect();
-                        return Err(located(format!("unknown message type {m} (known: {})", known.join(", "))));
+                        return Err(located(format!(
+                            "unknown message type {m} (known: {})",
+                            known.join(", ")
+                        )));
                     }
                     self.resolve(m, visiting)?
                 }
@@ -182,20 +233,50 @@ mod tests {
         let r = Registry::builtin();
         assert_eq!(r.names().count(), SHIPPED.len());
         let scan = r.fields("sensor_msgs/msg/LaserScan").unwrap();
-        assert_eq!(scan.find("ranges").unwrap().1.data_type(), &DataType::List(Arc::new(Field::new("item", DataType::Float32, false))));
+        assert_eq!(
+            scan.find("ranges").unwrap().1.data_type(),
+            &DataType::List(Arc::new(Field::new("item", DataType::Float32, false)))
+        );
         let header = r.fields("std_msgs/Header").unwrap();
-        assert!(matches!(header.find("stamp").unwrap().1.data_type(), DataType::Struct(_)));
-        assert_eq!(r.get("quiver_msgs/Classification").unwrap().constant("OBSTACLE_RIGHT").unwrap().value, crate::Literal::Int(2));
+        assert!(matches!(
+            header.find("stamp").unwrap().1.data_type(),
+            DataType::Struct(_)
+        ));
+        assert_eq!(
+            r.get("quiver_msgs/Classification")
+                .unwrap()
+                .constant("OBSTACLE_RIGHT")
+                .unwrap()
+                .value,
+            crate::Literal::Int(2)
+        );
     }
 
     #[test]
     fn unknown_and_recursive_types_are_refused_with_location() {
         let mut r = Registry::builtin().clone();
-        let e = r.add("my_msgs/Robot", "Robot.msg", "string name\nmy_msgs/Wheel[4] wheels\n").unwrap_err();
-        assert!(e.to_string().starts_with("Robot.msg:2:1: unknown message type my_msgs/Wheel (known: builtin_interfaces/Time"), "{e}");
-        let e = r.add("my_msgs/Loop", "Loop.msg", "Loop next\n").unwrap_err();
-        assert_eq!(e.to_string(), "Loop.msg:1:1: my_msgs/Loop contains itself (through field `next`)");
-        r.add("my_msgs/Wheel", "Wheel.msg", "float64 radius 0.1\n").unwrap();
+        let e = r
+            .add(
+                "my_msgs/Robot",
+                "Robot.msg",
+                "string name\nmy_msgs/Wheel[4] wheels\n",
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "Robot.msg:2:1: unknown message type my_msgs/Wheel (known: builtin_interfaces/Time"
+            ),
+            "{e}"
+        );
+        let e = r
+            .add("my_msgs/Loop", "Loop.msg", "Loop next\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Loop.msg:1:1: my_msgs/Loop contains itself (through field `next`)"
+        );
+        r.add("my_msgs/Wheel", "Wheel.msg", "float64 radius 0.1\n")
+            .unwrap();
         assert!(r.contains("my_msgs/Wheel"));
     }
 }

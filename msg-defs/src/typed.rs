@@ -9,8 +9,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type, UInt8Type, UInt32Type};
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, ListArray,
-    PrimitiveArray, StringArray, StructArray,
+    Array, ArrayRef, ArrowPrimitiveType, ListArray, PrimitiveArray, StringArray, StructArray,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::Field;
@@ -26,7 +25,10 @@ pub struct MsgDataError {
 }
 
 fn err(msg_type: &str, message: impl Into<String>) -> MsgDataError {
-    MsgDataError { msg_type: msg_type.into(), message: message.into() }
+    MsgDataError {
+        msg_type: msg_type.into(),
+        message: message.into(),
+    }
 }
 
 /// A message type with a Rust struct.
@@ -49,7 +51,9 @@ pub trait Message: Sized {
 
 /// Builds a one-row struct of message type `ty` from its columns, in definition order.
 pub fn build(ty: &str, columns: Vec<ArrayRef>) -> Result<StructArray, MsgDataError> {
-    let fields = Registry::builtin().fields(ty).ok_or_else(|| err(ty, "not a known message type"))?;
+    let fields = Registry::builtin()
+        .fields(ty)
+        .ok_or_else(|| err(ty, "not a known message type"))?;
     StructArray::try_new(fields.clone(), columns, None).map_err(|e| err(ty, e.to_string()))
 }
 
@@ -66,7 +70,12 @@ pub fn col_list<T: ArrowPrimitiveType>(values: Vec<T::Native>) -> ArrayRef {
     let item = Arc::new(Field::new("item", T::DATA_TYPE, false));
     let len = values.len();
     let values: ArrayRef = Arc::new(PrimitiveArray::<T>::new(values.into(), None));
-    Arc::new(ListArray::new(item, OffsetBuffer::from_lengths([len]), values, None))
+    Arc::new(ListArray::new(
+        item,
+        OffsetBuffer::from_lengths([len]),
+        values,
+        None,
+    ))
 }
 
 /// One message inside a struct array.
@@ -79,22 +88,40 @@ pub struct Row<'a> {
 impl<'a> Row<'a> {
     /// The only row of `array`, which must be a struct.
     pub fn single(ty: &'a str, array: &'a dyn Array) -> Result<Row<'a>, MsgDataError> {
-        let s = array.as_struct_opt().ok_or_else(|| err(ty, format!("expected a struct array, found {}", array.data_type())))?;
+        let s = array.as_struct_opt().ok_or_else(|| {
+            err(
+                ty,
+                format!("expected a struct array, found {}", array.data_type()),
+            )
+        })?;
         if s.len() != 1 {
             return Err(err(ty, format!("expected one message, found {}", s.len())));
         }
-        Ok(Row { ty, array: s, row: 0 })
+        Ok(Row {
+            ty,
+            array: s,
+            row: 0,
+        })
     }
 
     fn column(&self, name: &str) -> Result<&'a ArrayRef, MsgDataError> {
-        self.array.column_by_name(name).ok_or_else(|| err(self.ty, format!("no field `{name}`")))
+        self.array
+            .column_by_name(name)
+            .ok_or_else(|| err(self.ty, format!("no field `{name}`")))
     }
 
     fn prim<T: ArrowPrimitiveType>(&self, name: &str) -> Result<T::Native, MsgDataError> {
         let c = self.column(name)?;
-        let a = c
-            .as_primitive_opt::<T>()
-            .ok_or_else(|| err(self.ty, format!("field `{name}` is {}, expected {}", c.data_type(), T::DATA_TYPE)))?;
+        let a = c.as_primitive_opt::<T>().ok_or_else(|| {
+            err(
+                self.ty,
+                format!(
+                    "field `{name}` is {}, expected {}",
+                    c.data_type(),
+                    T::DATA_TYPE
+                ),
+            )
+        })?;
         Ok(a.value(self.row))
     }
 
@@ -119,26 +146,55 @@ impl<'a> Row<'a> {
 
     pub fn str(&self, name: &str) -> Result<&'a str, MsgDataError> {
         let c = self.column(name)?;
-        let a = c.as_string_opt::<i32>().ok_or_else(|| err(self.ty, format!("field `{name}` is {}, expected Utf8", c.data_type())))?;
+        let a = c.as_string_opt::<i32>().ok_or_else(|| {
+            err(
+                self.ty,
+                format!("field `{name}` is {}, expected Utf8", c.data_type()),
+            )
+        })?;
         Ok(a.value(self.row))
     }
 
     /// A nested message field.
     pub fn nested(&self, name: &str, ty: &'a str) -> Result<Row<'a>, MsgDataError> {
         let c = self.column(name)?;
-        let s = c.as_struct_opt().ok_or_else(|| err(self.ty, format!("field `{name}` is {}, expected a struct", c.data_type())))?;
-        Ok(Row { ty, array: s, row: self.row })
+        let s = c.as_struct_opt().ok_or_else(|| {
+            err(
+                self.ty,
+                format!("field `{name}` is {}, expected a struct", c.data_type()),
+            )
+        })?;
+        Ok(Row {
+            ty,
+            array: s,
+            row: self.row,
+        })
     }
 
     /// A list field of primitives, in place: no copy.
-    pub fn slice<T: ArrowPrimitiveType>(&self, name: &str) -> Result<&'a [T::Native], MsgDataError> {
+    pub fn slice<T: ArrowPrimitiveType>(
+        &self,
+        name: &str,
+    ) -> Result<&'a [T::Native], MsgDataError> {
         let c = self.column(name)?;
-        let wrong = || err(self.ty, format!("field `{name}` is {}, expected List<{}>", c.data_type(), T::DATA_TYPE));
+        let wrong = || {
+            err(
+                self.ty,
+                format!(
+                    "field `{name}` is {}, expected List<{}>",
+                    c.data_type(),
+                    T::DATA_TYPE
+                ),
+            )
+        };
         let list = c.as_list_opt::<i32>().ok_or_else(wrong)?;
         let values = list.values().as_primitive_opt::<T>().ok_or_else(wrong)?;
         let offsets = list.value_offsets();
         let (start, end) = (offsets[self.row] as usize, offsets[self.row + 1] as usize);
-        values.values().get(start..end).ok_or_else(|| err(self.ty, format!("field `{name}`: offsets out of bounds")))
+        values
+            .values()
+            .get(start..end)
+            .ok_or_else(|| err(self.ty, format!("field `{name}`: offsets out of bounds")))
     }
 }
 
@@ -184,14 +240,24 @@ pub struct Quaternion {
 
 impl Default for Quaternion {
     fn default() -> Self {
-        Quaternion { x: 0.0, y: 0.0, z: 0.0, w: 1.0 }
+        Quaternion {
+            x: 0.0,
+            y: 0.0,
+            z: 0.0,
+            w: 1.0,
+        }
     }
 }
 
 impl Quaternion {
     /// A rotation of `yaw` radians about z.
     pub fn from_yaw(yaw: f64) -> Self {
-        Quaternion { x: 0.0, y: 0.0, z: (yaw / 2.0).sin(), w: (yaw / 2.0).cos() }
+        Quaternion {
+            x: 0.0,
+            y: 0.0,
+            z: (yaw / 2.0).sin(),
+            w: (yaw / 2.0).cos(),
+        }
     }
     /// The rotation about z.
     pub fn yaw(&self) -> f64 {
@@ -202,10 +268,23 @@ impl Quaternion {
 impl Message for Quaternion {
     const TYPE: &'static str = "geometry_msgs/Quaternion";
     fn to_struct(self) -> Result<StructArray, MsgDataError> {
-        build(Self::TYPE, vec![col::<Float64Type>(self.x), col::<Float64Type>(self.y), col::<Float64Type>(self.z), col::<Float64Type>(self.w)])
+        build(
+            Self::TYPE,
+            vec![
+                col::<Float64Type>(self.x),
+                col::<Float64Type>(self.y),
+                col::<Float64Type>(self.z),
+                col::<Float64Type>(self.w),
+            ],
+        )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
-        Ok(Quaternion { x: row.f64("x")?, y: row.f64("y")?, z: row.f64("z")?, w: row.f64("w")? })
+        Ok(Quaternion {
+            x: row.f64("x")?,
+            y: row.f64("y")?,
+            z: row.f64("z")?,
+            w: row.f64("w")?,
+        })
     }
 }
 
@@ -221,7 +300,9 @@ impl Message for StringMsg {
         build(Self::TYPE, vec![col_str(&self.data)])
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
-        Ok(StringMsg { data: row.str("data")?.into() })
+        Ok(StringMsg {
+            data: row.str("data")?.into(),
+        })
     }
 }
 
@@ -236,7 +317,10 @@ impl Header {
     /// A header stamped `ns` nanoseconds after the epoch (e.g. `ctx.now_ns()`).
     pub fn at_ns(ns: u64, frame_id: &str) -> Self {
         Header {
-            stamp: Time { sec: (ns / 1_000_000_000) as i32, nanosec: (ns % 1_000_000_000) as u32 },
+            stamp: Time {
+                sec: (ns / 1_000_000_000) as i32,
+                nanosec: (ns % 1_000_000_000) as u32,
+            },
             frame_id: frame_id.into(),
         }
     }
@@ -248,10 +332,16 @@ impl Header {
 impl Message for Header {
     const TYPE: &'static str = "std_msgs/Header";
     fn to_struct(self) -> Result<StructArray, MsgDataError> {
-        build(Self::TYPE, vec![Arc::new(self.stamp.to_struct()?), col_str(&self.frame_id)])
+        build(
+            Self::TYPE,
+            vec![Arc::new(self.stamp.to_struct()?), col_str(&self.frame_id)],
+        )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
-        Ok(Header { stamp: Time::read(&row.nested("stamp", Time::TYPE)?)?, frame_id: row.str("frame_id")?.into() })
+        Ok(Header {
+            stamp: Time::read(&row.nested("stamp", Time::TYPE)?)?,
+            frame_id: row.str("frame_id")?.into(),
+        })
     }
 }
 
@@ -265,7 +355,13 @@ pub struct Twist {
 impl Message for Twist {
     const TYPE: &'static str = "geometry_msgs/Twist";
     fn to_struct(self) -> Result<StructArray, MsgDataError> {
-        build(Self::TYPE, vec![Arc::new(self.linear.to_struct()?), Arc::new(self.angular.to_struct()?)])
+        build(
+            Self::TYPE,
+            vec![
+                Arc::new(self.linear.to_struct()?),
+                Arc::new(self.angular.to_struct()?),
+            ],
+        )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
         Ok(Twist {
@@ -285,7 +381,13 @@ pub struct Pose {
 impl Message for Pose {
     const TYPE: &'static str = "geometry_msgs/Pose";
     fn to_struct(self) -> Result<StructArray, MsgDataError> {
-        build(Self::TYPE, vec![Arc::new(self.position.to_struct()?), Arc::new(self.orientation.to_struct()?)])
+        build(
+            Self::TYPE,
+            vec![
+                Arc::new(self.position.to_struct()?),
+                Arc::new(self.orientation.to_struct()?),
+            ],
+        )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
         Ok(Pose {
@@ -330,8 +432,16 @@ impl Message for LaserScan {
         )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
-        let v = LaserScanView::from_row(Row { ty: row.ty, array: row.array, row: row.row })?;
-        Ok(LaserScan { ranges: v.ranges.to_vec(), intensities: v.intensities.to_vec(), ..v.scalars })
+        let v = LaserScanView::from_row(Row {
+            ty: row.ty,
+            array: row.array,
+            row: row.row,
+        })?;
+        Ok(LaserScan {
+            ranges: v.ranges.to_vec(),
+            intensities: v.intensities.to_vec(),
+            ..v.scalars
+        })
     }
 }
 
@@ -384,7 +494,15 @@ pub struct Image {
 impl Image {
     /// An rgb8 image of `width` x `height` owning `data` (`width * height * 3` bytes).
     pub fn rgb8(header: Header, width: u32, height: u32, data: Vec<u8>) -> Self {
-        Image { header, height, width, encoding: "rgb8".into(), is_bigendian: 0, step: width * 3, data }
+        Image {
+            header,
+            height,
+            width,
+            encoding: "rgb8".into(),
+            is_bigendian: 0,
+            step: width * 3,
+            data,
+        }
     }
 }
 
@@ -405,8 +523,15 @@ impl Message for Image {
         )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
-        let v = ImageView::from_row(Row { ty: row.ty, array: row.array, row: row.row })?;
-        Ok(Image { data: v.data.to_vec(), ..v.scalars })
+        let v = ImageView::from_row(Row {
+            ty: row.ty,
+            array: row.array,
+            row: row.row,
+        })?;
+        Ok(Image {
+            data: v.data.to_vec(),
+            ..v.scalars
+        })
     }
 }
 
@@ -436,7 +561,15 @@ impl<'a> ImageView<'a> {
         let data = row.slice::<UInt8Type>("data")?;
         let need = scalars.step as u64 * scalars.height as u64;
         if (data.len() as u64) < need {
-            return Err(err(Image::TYPE, format!("{} bytes of data for step {} x height {}", data.len(), scalars.step, scalars.height)));
+            return Err(err(
+                Image::TYPE,
+                format!(
+                    "{} bytes of data for step {} x height {}",
+                    data.len(),
+                    scalars.step,
+                    scalars.height
+                ),
+            ));
         }
         Ok(ImageView { scalars, data })
     }
@@ -476,4 +609,3 @@ impl Message for Classification {
         })
     }
 }
-

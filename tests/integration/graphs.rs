@@ -294,3 +294,42 @@ fn operators_are_listed_and_their_manifests_shown() {
         stderr(&o)
     );
 }
+
+#[test]
+fn data_that_does_not_match_the_declared_message_type_is_refused() {
+    let dir = temp_dir("layout-mismatch");
+    write(
+        &dir,
+        "g.yaml",
+        "nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 3 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: sloppy
+    operator: probe
+    params: { raw_addr: true }
+    inputs: { a: ticker/count }
+    outputs: [addr]
+  - id: sink
+    operator: recorder
+    inputs: { in: sloppy/addr }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "error: node `sloppy` reported 3 error(s); first: input `a`: output `addr` not sent: declared as \
+             std_msgs/Int64 but the data is Int64; build it with quiver_msgs::Int64 (layout Struct("
+        ),
+        "{err}"
+    );
+    assert!(
+        stdout(&o).contains("out=3 addr=0"),
+        "no `addr` pack was sent:\n{}",
+        stdout(&o)
+    );
+}

@@ -2,8 +2,7 @@
 //! ...) on `count`, one std_msgs/Int64 DataPack each; after `limit` numbers it finishes.
 #![deny(unsafe_code)]
 
-use std::sync::Arc;
-
+use quiver_msgs::{Int64, Message};
 use quiver_operator::prelude::*;
 
 pub struct Counter {
@@ -52,7 +51,7 @@ impl Operator for Counter {
             if self.limit > 0 && self.sent >= self.limit {
                 break;
             }
-            ctx.emit("count", Arc::new(Int64Array::from(vec![self.next])))?;
+            ctx.emit("count", Int64 { data: self.next }.to_arrow()?)?;
             self.next = self.next.wrapping_add(self.step);
             self.sent += 1;
         }
@@ -83,7 +82,11 @@ mod tests {
             h.timer("tick").unwrap();
             for (port, pack) in h.take_outputs() {
                 assert_eq!(port, "count");
-                seen.push(pack.data().unwrap().as_primitive::<Int64Type>().value(0));
+                seen.push(
+                    Int64::from_arrow(pack.data().unwrap().as_ref())
+                        .unwrap()
+                        .data,
+                );
             }
         }
         assert_eq!(seen, vec![10, 11, 12, 13, 14]);

@@ -19,22 +19,63 @@ pub struct Recorder {
     last_seq: Option<(String, u64)>,
 }
 
+/// At most this many leaf values are written per pack (then `...`).
+const MAX_VALUES: usize = 32;
+
+/// The leaf values of every row, in field order, separated by spaces: a `std_msgs/Int64` is `5`,
+/// a `geometry_msgs/Twist` is six floats, strings are quoted.
 fn values(array: &dyn Array) -> String {
-    if let Some(a) = array.as_primitive_opt::<Int64Type>() {
-        let v: Vec<String> = a
-            .iter()
-            .map(|x| x.map_or("null".into(), |x| x.to_string()))
-            .collect();
-        return v.join(" ");
+    let mut out = Vec::new();
+    for row in 0..array.len() {
+        leaves(array, row, &mut out);
     }
-    if let Some(a) = array.as_primitive_opt::<Float64Type>() {
-        let v: Vec<String> = a
-            .iter()
-            .map(|x| x.map_or("null".into(), |x| x.to_string()))
-            .collect();
-        return v.join(" ");
+    if out.len() > MAX_VALUES {
+        out.truncate(MAX_VALUES);
+        out.push("...".into());
     }
-    format!("<{} x {}>", array.len(), array.data_type())
+    out.join(" ")
+}
+
+fn leaves(array: &dyn Array, row: usize, out: &mut Vec<String>) {
+    macro_rules! primitive {
+        ($($t:ty),*) => {
+            $(if let Some(a) = array.as_primitive_opt::<$t>() {
+                out.push(if a.is_null(row) { "null".into() } else { a.value(row).to_string() });
+                return;
+            })*
+        };
+    }
+    if out.len() > MAX_VALUES {
+        return;
+    }
+    primitive!(
+        Int8Type,
+        Int16Type,
+        Int32Type,
+        Int64Type,
+        UInt8Type,
+        UInt16Type,
+        UInt32Type,
+        UInt64Type,
+        Float32Type,
+        Float64Type
+    );
+    if let Some(a) = array.as_struct_opt() {
+        for c in a.columns() {
+            leaves(c.as_ref(), row, out);
+        }
+    } else if let Some(a) = array.as_list_opt::<i32>() {
+        let items = a.value(row);
+        for i in 0..items.len() {
+            leaves(items.as_ref(), i, out);
+        }
+    } else if let Some(a) = array.as_string_opt::<i32>() {
+        out.push(format!("{:?}", a.value(row)));
+    } else if let Some(a) = array.as_boolean_opt() {
+        out.push(a.value(row).to_string());
+    } else {
+        out.push(format!("<{}>", array.data_type()));
+    }
 }
 
 impl Operator for Recorder {
@@ -128,15 +169,31 @@ mod tests {
         let mut h =
             Harness::<Recorder>::new(&[("path", ParamValue::String(path.display().to_string()))])
                 .unwrap();
+        let twist = quiver_msgs::Twist {
+            linear: quiver_msgs::Vector3 {
+                x: 0.5,
+                y: 0.0,
+                z: 0.0,
+            },
+            angular: quiver_msgs::Vector3 {
+                x: 0.0,
+                y: 0.0,
+                z: -1.0,
+            },
+        };
         h.input("in", Some(Arc::new(Int64Array::from(vec![1, 2]))))
+            .unwrap();
+        h.input("in", Some(quiver_msgs::Message::to_arrow(twist).unwrap()))
             .unwrap();
         h.input("in", None).unwrap();
         h.stop().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "upstream/out seq=0 t=0 at=0 updated=true 1 2\nupstream/out seq=1 t=0 at=0 updated=true <empty>\n"
+            "upstream/out seq=0 t=0 at=0 updated=true 1 2\n\
+             upstream/out seq=1 t=0 at=0 updated=true 0.5 0 0 0 0 -1\n\
+             upstream/out seq=2 t=0 at=0 updated=true <empty>\n"
         );
-        assert_eq!(h.logs(), ["recorded 2 packs, 0 missing sequence numbers"]);
+        assert_eq!(h.logs(), ["recorded 3 packs, 0 missing sequence numbers"]);
     }
 }

@@ -2,8 +2,7 @@
 //! change while running; a factor of 0 is refused (it would erase the signal).
 #![deny(unsafe_code)]
 
-use std::sync::Arc;
-
+use quiver_msgs::{Int64, Message};
 use quiver_operator::prelude::*;
 
 pub struct Scale {
@@ -40,15 +39,11 @@ impl Operator for Scale {
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
-        let values = pack
-            .data()?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| Error::msg("expected Int64 data"))?;
-        let out: Int64Array = values
-            .iter()
-            .map(|v| v.map(|v| v.wrapping_mul(self.factor).wrapping_add(self.offset)))
-            .collect();
-        ctx.emit("value", Arc::new(out))
+        let value = Int64::from_arrow(pack.data()?.as_ref())?.data;
+        let out = Int64 {
+            data: value.wrapping_mul(self.factor).wrapping_add(self.offset),
+        };
+        ctx.emit("value", out.to_arrow()?)
     }
 
     fn on_param(&mut self, _ctx: &mut Context<'_>, name: &str, value: &ParamValue) -> Result<()> {
@@ -76,17 +71,11 @@ mod tests {
             ("offset", ParamValue::Int(1)),
         ])
         .unwrap();
-        h.input("value", Some(Arc::new(Int64Array::from(vec![2, 5]))))
+        h.input("value", Some(Int64 { data: 5 }.to_arrow().unwrap()))
             .unwrap();
         let out = h.take_outputs();
-        let v = out[0]
-            .1
-            .data()
-            .unwrap()
-            .as_primitive::<Int64Type>()
-            .values()
-            .to_vec();
-        assert_eq!(v, vec![7, 16]);
+        let v = Int64::from_arrow(out[0].1.data().unwrap().as_ref()).unwrap();
+        assert_eq!(v.data, 16);
         assert_eq!(
             h.set_param("factor", ParamValue::Int(0)).unwrap_err(),
             CallError::Error("factor 0 would erase the signal".into())

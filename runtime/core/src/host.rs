@@ -142,16 +142,16 @@ unsafe extern "C" fn host_emit(
                         let mut schema = take_schema(&mut *schema);
                         let parsed = schema_type(&schema);
                         release_schema(&mut schema);
-                        match parsed {
+                        match parsed
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| check_layout(&route.id, t))
+                        {
                             Ok(t) => {
                                 *last = Some(t.clone());
                                 t
                             }
                             Err(e) => {
-                                cx.error = format!(
-                                    "malformed Arrow schema on output `{}`: {e}",
-                                    route.id.source_port
-                                );
+                                cx.error = e;
                                 return abi::STATUS_ERROR;
                             }
                         }
@@ -208,6 +208,19 @@ unsafe extern "C" fn host_emit(
             abi::STATUS_OK
         }
     })
+}
+
+/// A port declared with a msg-defs type must carry that type's Arrow layout. Checked when a
+/// schema arrives (the first pack and every type change), not per pack.
+fn check_layout(id: &PackId, got: DataType) -> Result<DataType, String> {
+    match quiver_msgs::Registry::builtin().data_type(&id.msg_type) {
+        Some(want) if *want != got => Err(format!(
+            "declared as {} but the data is {got}; build it with quiver_msgs::{} (layout {want})",
+            id.msg_type,
+            id.msg_type.rsplit('/').next().unwrap_or_default()
+        )),
+        _ => Ok(got),
+    }
 }
 
 unsafe extern "C" fn host_now(ctx: *mut abi::HostCtx) -> u64 {

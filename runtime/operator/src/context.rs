@@ -87,7 +87,7 @@ impl<'a> Context<'a> {
                 .map(|p| p.name.as_str())
                 .collect();
             return Err(Error::msg(format!(
-                "operator '{}' has no output '{output}' (outputs: {})",
+                "operator `{}` has no output `{output}` (outputs: {})",
                 self.manifest.name,
                 if known.is_empty() {
                     "none".to_string()
@@ -108,7 +108,7 @@ impl<'a> Context<'a> {
                     None
                 } else {
                     Some(export_schema(data_type).map_err(|e| {
-                        Error::from(e).context(format!("exporting output '{output}'"))
+                        Error::from(e).context(format!("exporting output `{output}`"))
                     })?)
                 };
                 let mut array = export_array_only(data);
@@ -152,7 +152,7 @@ impl<'a> Context<'a> {
             _ => {
                 // SAFETY: the host's last error stays valid until the next host call.
                 let why = unsafe { read_str((self.host.last_error)(self.ctx)) };
-                Err(Error::msg(format!("output '{output}' not sent: {why}")))
+                Err(Error::msg(format!("output `{output}` not sent: {why}")))
             }
         }
     }

@@ -166,7 +166,7 @@ unsafe extern "C" fn create<T: Operator>(
                 let name = read_str(p.name);
                 let value = param_from_c(&p.value).ok_or_else(|| {
                     Error::msg(format!(
-                        "parameter '{name}' has unknown kind {}",
+                        "parameter `{name}` has unknown kind {}",
                         p.value.kind
                     ))
                 })?;
@@ -249,13 +249,13 @@ unsafe extern "C" fn on_input<T: Operator>(
                     Ok(t) => t,
                     Err(e) => {
                         release_array(&mut array);
-                        return Err(Error::msg(format!("input '{input}': {e}")));
+                        return Err(Error::msg(format!("input `{input}`: {e}")));
                     }
                 };
                 in_types[port] = Some(data_type.clone());
                 let imported = import_array_typed(array, data_type);
                 Some(imported.map_err(|e| {
-                    Error::from(e).context(format!("input '{input}': malformed Arrow data"))
+                    Error::from(e).context(format!("input `{input}`: malformed Arrow data"))
                 })?)
             } else {
                 None
@@ -302,7 +302,7 @@ unsafe extern "C" fn on_param<T: Operator>(
             let name = read_str(param.name);
             let value = param_from_c(&param.value).ok_or_else(|| {
                 Error::msg(format!(
-                    "parameter '{name}' has unknown kind {}",
+                    "parameter `{name}` has unknown kind {}",
                     param.value.kind
                 ))
             })?;

@@ -81,20 +81,20 @@ pub trait Operator: Send + Sized + 'static {
     /// A DataPack arrived on `input`.
     fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
         let _ = (ctx, pack);
-        bail!("operator declares input '{input}' but does not implement on_input")
+        bail!("operator declares input `{input}` but does not implement on_input")
     }
 
     /// The timer named `timer` fired.
     fn on_timer(&mut self, ctx: &mut Context<'_>, timer: &str) -> Result<()> {
         let _ = ctx;
-        bail!("operator declares timer '{timer}' but does not implement on_timer")
+        bail!("operator declares timer `{timer}` but does not implement on_timer")
     }
 
     /// A parameter changes while running. Return `Err(reason)` to refuse the value; the host has
     /// already checked kind and range against the manifest.
     fn on_param(&mut self, ctx: &mut Context<'_>, name: &str, value: &ParamValue) -> Result<()> {
         let _ = (ctx, value);
-        bail!("parameter '{name}' cannot be changed while running")
+        bail!("parameter `{name}` cannot be changed while running")
     }
 
     /// The graph stops. Outputs are no longer accepted.

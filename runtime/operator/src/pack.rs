@@ -49,7 +49,7 @@ impl fmt::Display for EmptyPackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "DataPack '{}' is empty: it carries no data (check `is_empty()` first)",
+            "DataPack `{}` is empty: it carries no data (check `is_empty()` first)",
             self.name
         )
     }
@@ -146,7 +146,7 @@ mod tests {
         let err = empty.data().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "DataPack 'cam/image' is empty: it carries no data (check `is_empty()` first)"
+            "DataPack `cam/image` is empty: it carries no data (check `is_empty()` first)"
         );
         let full = DataPack::new(id, header, Some(Arc::new(Int64Array::from(vec![1, 2]))));
         assert_eq!(full.data().unwrap().len(), 2);

@@ -28,12 +28,12 @@ impl Params {
     fn require(&self, name: &str) -> Result<&ParamValue> {
         self.values
             .get(name)
-            .ok_or_else(|| Error::msg(format!("parameter '{name}' is not set")))
+            .ok_or_else(|| Error::msg(format!("parameter `{name}` is not set")))
     }
 
     fn wrong(name: &str, want: &str, got: &ParamValue) -> Error {
         Error::msg(format!(
-            "parameter '{name}' is of kind {}, not {want}",
+            "parameter `{name}` is of kind {}, not {want}",
             got.kind().name()
         ))
     }
@@ -88,11 +88,11 @@ mod tests {
         assert_eq!(p.float("n").unwrap(), 3.0);
         assert_eq!(
             p.bool("n").unwrap_err().message(),
-            "parameter 'n' is of kind int, not bool"
+            "parameter `n` is of kind int, not bool"
         );
         assert_eq!(
             p.int("m").unwrap_err().message(),
-            "parameter 'm' is not set"
+            "parameter `m` is not set"
         );
     }
 }

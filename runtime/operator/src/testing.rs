@@ -249,7 +249,7 @@ impl<T: Operator> Harness<T> {
             .inputs
             .iter()
             .position(|p| p.name == input)
-            .ok_or_else(|| CallError::Error(format!("operator has no input '{input}'")))?;
+            .ok_or_else(|| CallError::Error(format!("operator has no input `{input}`")))?;
         let msg_type = self.manifest.inputs[port].msg_type.clone();
         let (array, schema) = match &data {
             Some(d) => export_array(d).map_err(|e| CallError::Error(e.to_string()))?,
@@ -290,7 +290,7 @@ impl<T: Operator> Harness<T> {
             .timers
             .iter()
             .position(|t| t.name == name)
-            .ok_or_else(|| CallError::Error(format!("operator has no timer '{name}'")))?;
+            .ok_or_else(|| CallError::Error(format!("operator has no timer `{name}`")))?;
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host and ctx.
         let status =
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(
             err,
             CallError::Error(
-                "DataPack 'upstream/out' is empty: it carries no data (check `is_empty()` first)"
+                "DataPack `upstream/out` is empty: it carries no data (check `is_empty()` first)"
                     .into()
             )
         );
@@ -432,7 +432,7 @@ mod tests {
         let err = h.timer("tick").unwrap_err();
         assert_eq!(
             err,
-            CallError::Error("operator 'echo' has no output 'nope' (outputs: y)".into())
+            CallError::Error("operator `echo` has no output `nope` (outputs: y)".into())
         );
 
         // A parameter change can be refused with a reason.

@@ -1,12 +1,9 @@
 //! `abi-compat`: negates integers, built against arrow 55 while the host uses a newer arrow.
 #![deny(unsafe_code)]
 
-use std::sync::Arc;
-
-use arrow_array::Int64Array;
-use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
-use quiver_operator::{Context, DataPack, Error, Manifest, Operator, Params, Result, export_operator};
+use arrow_array::Array;
+use quiver_msgs::{Int64, Message};
+use quiver_operator::{Context, DataPack, Manifest, Operator, Params, Result, export_operator};
 
 pub struct Negate;
 
@@ -22,9 +19,11 @@ impl Operator for Negate {
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
-        let values = pack.data()?.as_primitive_opt::<Int64Type>().ok_or_else(|| Error::msg("expected Int64"))?;
-        let out: Int64Array = values.iter().map(|v| v.map(|v| -v)).collect();
-        ctx.emit("value", Arc::new(out))
+        let data = pack.data()?;
+        // The array was made by the host's arrow (60) and is read here with arrow 55.
+        let value = Int64::from_arrow(data.as_ref())?.data;
+        debug_assert_eq!(data.len(), 1);
+        ctx.emit("value", Int64 { data: -value }.to_arrow()?)
     }
 }
 

@@ -3,13 +3,13 @@
 //! original timestamp. Misbehaves on request: panics, errors, fails to start.
 #![deny(unsafe_code)]
 
-use std::sync::Arc;
-
+use quiver_msgs::{Int64, Message};
 use quiver_operator::prelude::*;
 
 pub struct Probe {
     panic_on: i64,
     error_on: i64,
+    raw_addr: bool,
 }
 
 impl Operator for Probe {
@@ -40,6 +40,10 @@ impl Operator for Probe {
         .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
         .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
         .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
+        .param(
+            ParamSpec::bool("raw_addr", false)
+                .doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -49,6 +53,7 @@ impl Operator for Probe {
         Ok(Probe {
             panic_on: p.int("panic_on")?,
             error_on: p.int("error_on")?,
+            raw_addr: p.bool("raw_addr")?,
         })
     }
 
@@ -57,20 +62,24 @@ impl Operator for Probe {
             return Ok(());
         }
         let data = pack.data()?.clone();
-        let first = data
-            .as_primitive_opt::<Int64Type>()
-            .and_then(|a| a.values().first().copied());
+        let first = Int64::from_arrow(data.as_ref())?.data;
         match input {
             "a" => {
-                if first == Some(self.panic_on) {
+                if first == self.panic_on {
                     panic!("probe asked to panic on {}", self.panic_on);
                 }
-                if first == Some(self.error_on) {
+                if first == self.error_on {
                     bail!("probe asked to fail on {}", self.error_on);
                 }
-                let addr = data.to_data().buffers()[0].as_ptr() as i64;
+                // Where the `data` field's values live.
+                let field = data.as_struct().column(0).to_data();
+                let addr = field.buffers()[0].as_ptr() as i64;
                 ctx.emit("out", data)?;
-                ctx.emit("addr", Arc::new(Int64Array::from(vec![addr])))
+                if self.raw_addr {
+                    ctx.emit("addr", std::sync::Arc::new(Int64Array::from(vec![addr])))
+                } else {
+                    ctx.emit("addr", Int64 { data: addr }.to_arrow()?)
+                }
             }
             _ => ctx.emit_stamped("seen_b", data, pack.timestamp_ns()),
         }
