@@ -58,8 +58,7 @@ struct SinkFile {
 }
 
 fn read_sink(path: &Path) -> Result<SinkFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
     let head: Vec<u64> = lines
         .next()
@@ -94,12 +93,7 @@ fn run_graph(registry: &Registry, dir: &Path, yaml: &str) -> Result<()> {
 }
 
 /// One hop between two operators in one process; the receiver idles between packs.
-fn quiver_latency(
-    registry: &Registry,
-    dir: &Path,
-    size: usize,
-    samples: usize,
-) -> Result<Vec<u64>> {
+fn quiver_latency(registry: &Registry, dir: &Path, size: usize, samples: usize) -> Result<Vec<u64>> {
     let out = dir.join("latency.txt");
     let yaml = format!(
         "name: latency
@@ -217,18 +211,12 @@ fn main() -> Result<()> {
     let count = if quick { 20_000 } else { 2_000_000 };
     let only_throughput = std::env::args().any(|a| a == "--throughput");
     build_plugins()?;
-    let registry = Registry::new(SearchPath {
-        dirs: vec![exe_dir()?],
-    });
+    let registry = Registry::new(SearchPath { dirs: vec![exe_dir()?] });
     let dir = exe_dir()?.join("bench-tmp");
     std::fs::create_dir_all(&dir)?;
 
-    println!(
-        "One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n"
-    );
-    println!(
-        "| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |"
-    );
+    println!("One hop, one process, receiver idle between packs ({samples} samples per size, one every {PERIOD:?}):\n");
+    println!("| payload | quiver p50 (µs) | quiver p99 (µs) | crossbeam p50 (µs) | crossbeam p99 (µs) |");
     println!("|---|---:|---:|---:|---:|");
     for &(size, label) in if only_throughput { &[][..] } else { SIZES } {
         let ours = quiver_latency(&registry, &dir, size, samples)?;

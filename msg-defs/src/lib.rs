@@ -11,11 +11,10 @@ mod registry;
 pub mod typed;
 
 pub use parse::{
-    ArrayKind, BaseType, Constant, Field, FieldType, Literal, MsgDef, MsgError, Primitive, parse,
-    resolve_type,
+    ArrayKind, BaseType, Constant, Field, FieldType, Literal, MsgDef, MsgError, Primitive, parse, resolve_type,
 };
 pub use registry::{Registry, normalize, primitive_type};
 pub use typed::{
-    Classification, Header, Image, ImageView, Int64, LaserScan, LaserScanView, Message,
-    MsgDataError, Point, Pose, Quaternion, StringMsg, Time, Twist, Vector3,
+    Classification, Header, Image, ImageView, Int64, LaserScan, LaserScanView, Message, MsgDataError, Point, Pose,
+    Quaternion, StringMsg, Time, Twist, Vector3,
 };

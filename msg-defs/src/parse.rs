@@ -72,11 +72,7 @@ impl Primitive {
     fn is_integer(self) -> bool {
         !matches!(
             self,
-            Primitive::Bool
-                | Primitive::Float32
-                | Primitive::Float64
-                | Primitive::String
-                | Primitive::WString
+            Primitive::Bool | Primitive::Float32 | Primitive::Float64 | Primitive::String | Primitive::WString
         )
     }
 
@@ -275,15 +271,12 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
         // A constant: `TYPE NAME=value` (spaces around `=` allowed).
         let (field_name, value_text, is_constant) = match after_type.find('=') {
             Some(eq)
-                if !after_type[..eq].trim().is_empty()
-                    && !after_type[..eq].trim().contains(char::is_whitespace) =>
+                if !after_type[..eq].trim().is_empty() && !after_type[..eq].trim().contains(char::is_whitespace) =>
             {
                 (after_type[..eq].trim(), after_type[eq + 1..].trim(), true)
             }
             _ => {
-                let n_end = after_type
-                    .find(char::is_whitespace)
-                    .unwrap_or(after_type.len());
+                let n_end = after_type.find(char::is_whitespace).unwrap_or(after_type.len());
                 (&after_type[..n_end], after_type[n_end..].trim(), false)
             }
         };
@@ -302,16 +295,10 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
                 ));
             };
             if ty.array != ArrayKind::Single {
-                return Err(err(
-                    indent,
-                    format!("constant `{field_name}` cannot be an array"),
-                ));
+                return Err(err(indent, format!("constant `{field_name}` cannot be an array")));
             }
             if def.constants.iter().any(|c| c.name == field_name) {
-                return Err(err(
-                    name_start,
-                    format!("constant `{field_name}` is defined twice"),
-                ));
+                return Err(err(name_start, format!("constant `{field_name}` is defined twice")));
             }
             let value = parse_literal(value_text, p, true).map_err(|m| err(name_start, m))?;
             def.constants.push(Constant {
@@ -331,10 +318,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
             ));
         }
         if def.fields.iter().any(|f| f.name == field_name) {
-            return Err(err(
-                name_start,
-                format!("field `{field_name}` is defined twice"),
-            ));
+            return Err(err(name_start, format!("field `{field_name}` is defined twice")));
         }
         let default = if value_text.is_empty() {
             None
@@ -358,9 +342,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
                     .ok_or_else(|| {
                         err(
                             value_col,
-                            format!(
-                                "the default of array field `{field_name}` must be `[a, b, ...]`"
-                            ),
+                            format!("the default of array field `{field_name}` must be `[a, b, ...]`"),
                         )
                     })?;
                 let items = if inner.trim().is_empty() {
@@ -376,10 +358,7 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
                     ArrayKind::Fixed(n) if items.len() != n => {
                         return Err(err(
                             value_col,
-                            format!(
-                                "`{field_name}` has {n} elements but its default has {}",
-                                items.len()
-                            ),
+                            format!("`{field_name}` has {n} elements but its default has {}", items.len()),
                         ));
                     }
                     ArrayKind::Bounded(n) if items.len() > n => {
@@ -396,12 +375,13 @@ pub fn parse(name: &str, file: &str, text: &str) -> Result<MsgDef, MsgError> {
                 Literal::Array(items)
             };
             if let (Some(bound), Literal::String(s)) = (ty.string_bound, &lit)
-                && s.chars().count() > bound {
-                    return Err(err(
-                        value_col,
-                        format!("the default of `{field_name}` is longer than its bound {bound}"),
-                    ));
-                }
+                && s.chars().count() > bound
+            {
+                return Err(err(
+                    value_col,
+                    format!("the default of `{field_name}` is longer than its bound {bound}"),
+                ));
+            }
             Some(lit)
         };
         def.fields.push(Field {
@@ -432,9 +412,7 @@ fn parse_type(text: &str, package: &str) -> Result<FieldType, String> {
             } else {
                 let n = parse_size(inner, "array size")?;
                 if n == 0 {
-                    return Err(format!(
-                        "`{text}`: a fixed array needs at least one element"
-                    ));
+                    return Err(format!("`{text}`: a fixed array needs at least one element"));
                 }
                 ArrayKind::Fixed(n)
             };
@@ -461,8 +439,7 @@ fn parse_type(text: &str, package: &str) -> Result<FieldType, String> {
 }
 
 fn valid_type_name(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-        && name.chars().all(|c| c.is_ascii_alphanumeric())
+    name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn valid_package(pkg: &str) -> bool {
@@ -509,10 +486,7 @@ fn parse_literal(text: &str, ty: Primitive, constant: bool) -> Result<Literal, S
                 .iter()
                 .find_map(|q| text.strip_prefix(*q).and_then(|t| t.strip_suffix(*q)));
             Ok(Literal::String(match unquoted {
-                Some(inner) => inner
-                    .replace("\\\"", "\"")
-                    .replace("\\'", "'")
-                    .replace("\\\\", "\\"),
+                Some(inner) => inner.replace("\\\"", "\"").replace("\\'", "'").replace("\\\\", "\\"),
                 None => text.to_string(),
             }))
         }
@@ -564,10 +538,7 @@ mod tests {
                 line: 2
             }
         );
-        assert_eq!(
-            def.constants[1].value,
-            Literal::String("x # not a comment".into())
-        );
+        assert_eq!(def.constants[1].value, Literal::String("x # not a comment".into()));
         let f = |n: &str| def.field(n).unwrap();
         assert_eq!(f("x").default, Some(Literal::Float(1.5)));
         assert_eq!(f("data").ty.array, ArrayKind::Unbounded);
@@ -575,14 +546,8 @@ mod tests {
         assert_eq!(f("small").ty.array, ArrayKind::Bounded(4));
         assert_eq!(f("label").ty.string_bound, Some(8));
         assert_eq!(f("p").ty.base, BaseType::Message("test_msgs/Point".into()));
-        assert_eq!(
-            f("header").ty.base,
-            BaseType::Message("std_msgs/Header".into())
-        );
-        assert_eq!(
-            f("pose").ty.base,
-            BaseType::Message("geometry_msgs/Pose".into())
-        );
+        assert_eq!(f("header").ty.base, BaseType::Message("std_msgs/Header".into()));
+        assert_eq!(f("pose").ty.base, BaseType::Message("geometry_msgs/Pose".into()));
         assert_eq!(f("v").ty.to_string(), "float32[3]");
     }
 
@@ -601,23 +566,14 @@ mod tests {
                 "int32 BadName\n",
                 "T.msg:1:7: field name `BadName` must be lower_snake_case (start with a letter, no double or trailing _)",
             ),
-            (
-                "int32 x\nint32 x\n",
-                "T.msg:2:7: field `x` is defined twice",
-            ),
-            (
-                "uint8 BIG=300\n",
-                "T.msg:1:7: 300 does not fit in uint8 [0, 255]",
-            ),
+            ("int32 x\nint32 x\n", "T.msg:2:7: field `x` is defined twice"),
+            ("uint8 BIG=300\n", "T.msg:1:7: 300 does not fit in uint8 [0, 255]"),
             (
                 "  float32[2] v [1, 2, 3]\n",
                 "T.msg:1:16: `v` has 2 elements but its default has 3",
             ),
             ("int32[x] v\n", "T.msg:1:1: `x` is not a valid array size"),
-            (
-                "int32<=3 v\n",
-                "T.msg:1:1: `int32<=3`: only strings take a `<=N` bound",
-            ),
+            ("int32<=3 v\n", "T.msg:1:1: `int32<=3`: only strings take a `<=N` bound"),
             (
                 "Point[] p 5\n",
                 "T.msg:1:11: field `p` of message type test_msgs/Point[] cannot have a default",

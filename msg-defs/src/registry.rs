@@ -14,43 +14,25 @@ const SHIPPED: &[(&str, &str)] = &[
         "builtin_interfaces/Time",
         include_str!("../msg/builtin_interfaces/Time.msg"),
     ),
-    (
-        "std_msgs/Header",
-        include_str!("../msg/std_msgs/Header.msg"),
-    ),
-    (
-        "std_msgs/String",
-        include_str!("../msg/std_msgs/String.msg"),
-    ),
+    ("std_msgs/Header", include_str!("../msg/std_msgs/Header.msg")),
+    ("std_msgs/String", include_str!("../msg/std_msgs/String.msg")),
     ("std_msgs/Int64", include_str!("../msg/std_msgs/Int64.msg")),
     (
         "geometry_msgs/Vector3",
         include_str!("../msg/geometry_msgs/Vector3.msg"),
     ),
-    (
-        "geometry_msgs/Twist",
-        include_str!("../msg/geometry_msgs/Twist.msg"),
-    ),
-    (
-        "geometry_msgs/Point",
-        include_str!("../msg/geometry_msgs/Point.msg"),
-    ),
+    ("geometry_msgs/Twist", include_str!("../msg/geometry_msgs/Twist.msg")),
+    ("geometry_msgs/Point", include_str!("../msg/geometry_msgs/Point.msg")),
     (
         "geometry_msgs/Quaternion",
         include_str!("../msg/geometry_msgs/Quaternion.msg"),
     ),
-    (
-        "geometry_msgs/Pose",
-        include_str!("../msg/geometry_msgs/Pose.msg"),
-    ),
+    ("geometry_msgs/Pose", include_str!("../msg/geometry_msgs/Pose.msg")),
     (
         "sensor_msgs/LaserScan",
         include_str!("../msg/sensor_msgs/LaserScan.msg"),
     ),
-    (
-        "sensor_msgs/Image",
-        include_str!("../msg/sensor_msgs/Image.msg"),
-    ),
+    ("sensor_msgs/Image", include_str!("../msg/sensor_msgs/Image.msg")),
     (
         "quiver_msgs/Classification",
         include_str!("../msg/quiver_msgs/Classification.msg"),
@@ -82,8 +64,7 @@ impl Registry {
                 let file = format!("msg-defs/msg/{name}.msg");
                 // The shipped files are tested (`every_shipped_definition_...`); a broken one is
                 // a build of ours, not user input.
-                let def = parse(name, &file, text)
-                    .unwrap_or_else(|e| panic!("shipped message definition: {e}"));
+                let def = parse(name, &file, text).unwrap_or_else(|e| panic!("shipped message definition: {e}"));
                 r.defs.insert(def.name.clone(), Arc::new(def));
             }
             r.resolve_all()
@@ -176,10 +157,7 @@ impl Registry {
                         message,
                     };
                     if visiting.contains(m) {
-                        return Err(located(format!(
-                            "{m} contains itself (through field `{}`)",
-                            f.name
-                        )));
+                        return Err(located(format!("{m} contains itself (through field `{}`)", f.name)));
                     }
                     if !self.defs.contains_key(m) {
                         let known: Vec<&str> = self.defs.keys().map(String::as_str).collect();
@@ -256,27 +234,19 @@ mod tests {
     fn unknown_and_recursive_types_are_refused_with_location() {
         let mut r = Registry::builtin().clone();
         let e = r
-            .add(
-                "my_msgs/Robot",
-                "Robot.msg",
-                "string name\nmy_msgs/Wheel[4] wheels\n",
-            )
+            .add("my_msgs/Robot", "Robot.msg", "string name\nmy_msgs/Wheel[4] wheels\n")
             .unwrap_err();
         assert!(
-            e.to_string().starts_with(
-                "Robot.msg:2:1: unknown message type my_msgs/Wheel (known: builtin_interfaces/Time"
-            ),
+            e.to_string()
+                .starts_with("Robot.msg:2:1: unknown message type my_msgs/Wheel (known: builtin_interfaces/Time"),
             "{e}"
         );
-        let e = r
-            .add("my_msgs/Loop", "Loop.msg", "Loop next\n")
-            .unwrap_err();
+        let e = r.add("my_msgs/Loop", "Loop.msg", "Loop next\n").unwrap_err();
         assert_eq!(
             e.to_string(),
             "Loop.msg:1:1: my_msgs/Loop contains itself (through field `next`)"
         );
-        r.add("my_msgs/Wheel", "Wheel.msg", "float64 radius 0.1\n")
-            .unwrap();
+        r.add("my_msgs/Wheel", "Wheel.msg", "float64 radius 0.1\n").unwrap();
         assert!(r.contains("my_msgs/Wheel"));
     }
 }

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int32Type, Int64Type, UInt8Type, UInt32Type};
-use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, ListArray, PrimitiveArray, StringArray, StructArray,
-};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, ListArray, PrimitiveArray, StringArray, StructArray};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::Field;
 
@@ -70,12 +68,7 @@ pub fn col_list<T: ArrowPrimitiveType>(values: Vec<T::Native>) -> ArrayRef {
     let item = Arc::new(Field::new("item", T::DATA_TYPE, false));
     let len = values.len();
     let values: ArrayRef = Arc::new(PrimitiveArray::<T>::new(values.into(), None));
-    Arc::new(ListArray::new(
-        item,
-        OffsetBuffer::from_lengths([len]),
-        values,
-        None,
-    ))
+    Arc::new(ListArray::new(item, OffsetBuffer::from_lengths([len]), values, None))
 }
 
 /// One message inside a struct array.
@@ -88,20 +81,13 @@ pub struct Row<'a> {
 impl<'a> Row<'a> {
     /// The only row of `array`, which must be a struct.
     pub fn single(ty: &'a str, array: &'a dyn Array) -> Result<Row<'a>, MsgDataError> {
-        let s = array.as_struct_opt().ok_or_else(|| {
-            err(
-                ty,
-                format!("expected a struct array, found {}", array.data_type()),
-            )
-        })?;
+        let s = array
+            .as_struct_opt()
+            .ok_or_else(|| err(ty, format!("expected a struct array, found {}", array.data_type())))?;
         if s.len() != 1 {
             return Err(err(ty, format!("expected one message, found {}", s.len())));
         }
-        Ok(Row {
-            ty,
-            array: s,
-            row: 0,
-        })
+        Ok(Row { ty, array: s, row: 0 })
     }
 
     fn column(&self, name: &str) -> Result<&'a ArrayRef, MsgDataError> {
@@ -115,11 +101,7 @@ impl<'a> Row<'a> {
         let a = c.as_primitive_opt::<T>().ok_or_else(|| {
             err(
                 self.ty,
-                format!(
-                    "field `{name}` is {}, expected {}",
-                    c.data_type(),
-                    T::DATA_TYPE
-                ),
+                format!("field `{name}` is {}, expected {}", c.data_type(), T::DATA_TYPE),
             )
         })?;
         Ok(a.value(self.row))
@@ -146,12 +128,9 @@ impl<'a> Row<'a> {
 
     pub fn str(&self, name: &str) -> Result<&'a str, MsgDataError> {
         let c = self.column(name)?;
-        let a = c.as_string_opt::<i32>().ok_or_else(|| {
-            err(
-                self.ty,
-                format!("field `{name}` is {}, expected Utf8", c.data_type()),
-            )
-        })?;
+        let a = c
+            .as_string_opt::<i32>()
+            .ok_or_else(|| err(self.ty, format!("field `{name}` is {}, expected Utf8", c.data_type())))?;
         Ok(a.value(self.row))
     }
 
@@ -172,19 +151,12 @@ impl<'a> Row<'a> {
     }
 
     /// A list field of primitives, in place: no copy.
-    pub fn slice<T: ArrowPrimitiveType>(
-        &self,
-        name: &str,
-    ) -> Result<&'a [T::Native], MsgDataError> {
+    pub fn slice<T: ArrowPrimitiveType>(&self, name: &str) -> Result<&'a [T::Native], MsgDataError> {
         let c = self.column(name)?;
         let wrong = || {
             err(
                 self.ty,
-                format!(
-                    "field `{name}` is {}, expected List<{}>",
-                    c.data_type(),
-                    T::DATA_TYPE
-                ),
+                format!("field `{name}` is {}, expected List<{}>", c.data_type(), T::DATA_TYPE),
             )
         };
         let list = c.as_list_opt::<i32>().ok_or_else(wrong)?;
@@ -357,10 +329,7 @@ impl Message for Twist {
     fn to_struct(self) -> Result<StructArray, MsgDataError> {
         build(
             Self::TYPE,
-            vec![
-                Arc::new(self.linear.to_struct()?),
-                Arc::new(self.angular.to_struct()?),
-            ],
+            vec![Arc::new(self.linear.to_struct()?), Arc::new(self.angular.to_struct()?)],
         )
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {

@@ -29,35 +29,21 @@ fn every_shipped_type_round_trips() {
         nanosec: 999_999_999,
     }));
     covered.extend(round_trip(header()));
-    covered.extend(round_trip(StringMsg {
-        data: "héllo".into(),
-    }));
+    covered.extend(round_trip(StringMsg { data: "héllo".into() }));
     covered.extend(round_trip(Int64 { data: i64::MIN }));
     covered.extend(round_trip(Vector3 {
         x: 1.0,
         y: -2.5,
         z: f64::MAX,
     }));
-    covered.extend(round_trip(Point {
-        x: 0.1,
-        y: 0.2,
-        z: 0.3,
-    }));
+    covered.extend(round_trip(Point { x: 0.1, y: 0.2, z: 0.3 }));
     covered.extend(round_trip(Quaternion::from_yaw(0.7)));
     covered.extend(round_trip(Pose {
-        position: Point {
-            x: 1.0,
-            y: 2.0,
-            z: 0.0,
-        },
+        position: Point { x: 1.0, y: 2.0, z: 0.0 },
         orientation: Quaternion::from_yaw(-1.0),
     }));
     covered.extend(round_trip(Twist {
-        linear: Vector3 {
-            x: 0.5,
-            y: 0.0,
-            z: 0.0,
-        },
+        linear: Vector3 { x: 0.5, y: 0.0, z: 0.0 },
         angular: Vector3 {
             x: 0.0,
             y: 0.0,

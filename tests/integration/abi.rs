@@ -72,13 +72,6 @@ fn an_operator_built_against_another_arrow_major_exchanges_data() {
     );
     let o = quiver(&dir, &["run", "g.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let got: Vec<i64> = record(&dir.join("rec.txt"))
-        .iter()
-        .flat_map(|l| values(l))
-        .collect();
-    assert_eq!(
-        got,
-        vec![-1, -2, -3, -4, -5],
-        "negated by the arrow {theirs} plugin"
-    );
+    let got: Vec<i64> = record(&dir.join("rec.txt")).iter().flat_map(|l| values(l)).collect();
+    assert_eq!(got, vec![-1, -2, -3, -4, -5], "negated by the arrow {theirs} plugin");
 }

@@ -19,12 +19,7 @@ fn check_fails(name: &str, yaml: &str) -> String {
     let target = target_dir().display().to_string();
     write(&dir, "g.yaml", &yaml.replace("<target>", &target));
     let o = quiver(&dir, &["check", "g.yaml"]);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "exit code; stderr:\n{}",
-        stderr(&o)
-    );
+    assert_eq!(o.status.code(), Some(2), "exit code; stderr:\n{}", stderr(&o));
     stderr(&o).replace(&target, "<target>")
 }
 
@@ -98,10 +93,7 @@ fn unknown_key_in_long_form_input() {
    |                                 ^
 1 error(s) in g.yaml
 "#;
-    assert_eq!(
-        check_fails("unknown_key_in_long_form_input", yaml),
-        expected
-    );
+    assert_eq!(check_fails("unknown_key_in_long_form_input", yaml), expected);
 }
 
 #[test]
@@ -203,10 +195,7 @@ nodes:
   |                      ^
 1 error(s) in g.yaml
 "#;
-    assert_eq!(
-        check_fails("output_not_declared_by_operator", yaml),
-        expected
-    );
+    assert_eq!(check_fails("output_not_declared_by_operator", yaml), expected);
 }
 
 #[test]
@@ -237,7 +226,7 @@ fn abi_mismatch() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: host ABI 1, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 1)
+    let expected = r#"error: node `s`: host ABI 2, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 2)
   --> g.yaml:9:11
   |
 9 |     path: <target>/libwrong_abi.so
@@ -444,10 +433,7 @@ fn a_cycle_of_block_queues_is_a_warning_not_an_error() {
     write(
         &dir,
         "g.yaml",
-        &yaml.replace(
-            "b: c/value",
-            "b: { from: c/value, queue: { policy: latest } }",
-        ),
+        &yaml.replace("b: c/value", "b: { from: c/value, queue: { policy: latest } }"),
     );
     let o = quiver(&dir, &["check", "g.yaml"]);
     assert!(o.status.success());

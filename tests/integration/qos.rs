@@ -55,11 +55,7 @@ fn block_loses_nothing_into_a_slow_consumer() {
     let lines = record(&dir.join("rec.txt"));
     assert_eq!(lines.len(), 100_000);
     for (i, line) in lines.iter().enumerate() {
-        assert_eq!(
-            field(line, "seq"),
-            i.to_string(),
-            "every sequence number, in order"
-        );
+        assert_eq!(field(line, "seq"), i.to_string(), "every sequence number, in order");
         assert_eq!(values(line), vec![i as i64]);
     }
 }
@@ -73,10 +69,7 @@ fn drop_oldest_counts_every_drop() {
     );
     let input = &summary.node("slow").expect("slow").inputs[0];
     assert_eq!(input.received, 20_000, "{summary}");
-    assert!(
-        input.dropped > 0,
-        "a slow consumer must have dropped some: {summary}"
-    );
+    assert!(input.dropped > 0, "a slow consumer must have dropped some: {summary}");
     assert_eq!(input.handled + input.dropped, input.received, "{summary}");
     assert!(input.max_queued <= 4);
     let seqs: Vec<u64> = record(&dir.join("rec.txt"))
@@ -96,10 +89,7 @@ fn drop_oldest_counts_every_drop() {
 #[test]
 fn latest_keeps_the_newest() {
     let dir = temp_dir("qos-latest");
-    let summary = run_file(
-        &graph(&dir, 20_000, "{ policy: latest }", "50us"),
-        &realtime(),
-    );
+    let summary = run_file(&graph(&dir, 20_000, "{ policy: latest }", "50us"), &realtime());
     let input = &summary.node("slow").expect("slow").inputs[0];
     assert_eq!((input.depth, input.received), (1, 20_000), "{summary}");
     assert!(input.dropped > 0, "{summary}");

@@ -37,16 +37,9 @@ fn two_stepped_runs_give_identical_outputs() {
     let second = std::fs::read_to_string(dir.join("rec.txt")).expect("record");
     assert_eq!(stdout(&a), stdout(&b), "summaries");
     assert_eq!(first, second, "recorded packs, timestamps included");
-    assert!(
-        stdout(&a).contains("(all sources finished)"),
-        "{}",
-        stdout(&a)
-    );
+    assert!(stdout(&a).contains("(all sources finished)"), "{}", stdout(&a));
     // Simulated timestamps: the first pack is produced at the first tick, 10 ms.
-    assert_eq!(
-        field(&first.lines().next().expect("a line"), "t"),
-        "10000000"
-    );
+    assert_eq!(field(&first.lines().next().expect("a line"), "t"), "10000000");
 }
 
 #[test]
@@ -55,11 +48,7 @@ fn a_message_sent_around_a_cycle_arrives_one_step_later() {
     write(&dir, "g.yaml", &CYCLE);
     let o = quiver(&dir, &["run", "g.yaml", "--stepped"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("(all sources finished)"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("(all sources finished)"), "{}", stdout(&o));
     let lines = record(&dir.join("rec.txt"));
     assert_eq!(lines.len(), 30, "nothing lost around the loop");
     for (i, line) in lines.iter().enumerate() {
@@ -75,18 +64,7 @@ fn a_message_sent_around_a_cycle_arrives_one_step_later() {
 fn steps_are_counted_and_the_step_size_can_be_set() {
     let dir = temp_dir("stepped-steps");
     write(&dir, "g.yaml", &CYCLE);
-    let o = quiver(
-        &dir,
-        &[
-            "run",
-            "g.yaml",
-            "--stepped",
-            "--steps",
-            "7",
-            "--step",
-            "5ms",
-        ],
-    );
+    let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--steps", "7", "--step", "5ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("stepped, 7 steps, 0.035s simulated (duration reached)"),

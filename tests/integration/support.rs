@@ -7,14 +7,7 @@ use std::sync::OnceLock;
 use quiver_runtime::{Registry, RunOptions, SearchPath, Summary};
 
 /// The packages the tests load or run.
-const PACKAGES: &[&str] = &[
-    "quiver",
-    "counter",
-    "scale",
-    "recorder",
-    "probe",
-    "wrong-abi",
-];
+const PACKAGES: &[&str] = &["quiver", "counter", "scale", "recorder", "probe", "wrong-abi"];
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -96,8 +89,7 @@ pub fn registry() -> Registry {
 /// Loads and runs a graph file through the library API.
 pub fn run_file(path: &Path, options: &RunOptions) -> Summary {
     let registry = registry();
-    let graph = quiver_runtime::load_graph(path, &registry)
-        .unwrap_or_else(|e| panic!("invalid graph:\n{e}"));
+    let graph = quiver_runtime::load_graph(path, &registry).unwrap_or_else(|e| panic!("invalid graph:\n{e}"));
     quiver_runtime::run(&graph, &registry, options).unwrap_or_else(|e| panic!("run failed: {e}"))
 }
 
@@ -121,9 +113,6 @@ pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
 pub fn values(line: &str) -> Vec<i64> {
     line.split(' ')
         .skip(5)
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("not an int: {v} in {line}"))
-        })
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("not an int: {v} in {line}")))
         .collect()
 }

@@ -55,6 +55,7 @@ impl Operator for Counter {
             self.next = self.next.wrapping_add(self.step);
             self.sent += 1;
         }
+        ctx.report("sent", self.sent);
         if self.limit > 0 && self.sent >= self.limit {
             ctx.finish();
         }
@@ -82,14 +83,11 @@ mod tests {
             h.timer("tick").unwrap();
             for (port, pack) in h.take_outputs() {
                 assert_eq!(port, "count");
-                seen.push(
-                    Int64::from_arrow(pack.data().unwrap().as_ref())
-                        .unwrap()
-                        .data,
-                );
+                seen.push(Int64::from_arrow(pack.data().unwrap().as_ref()).unwrap().data);
             }
         }
         assert_eq!(seen, vec![10, 11, 12, 13, 14]);
         assert!(h.finished());
+        assert_eq!(h.report("sent"), Some("5"));
     }
 }

@@ -86,10 +86,7 @@ impl Operator for Recorder {
             "Records every DataPack it receives; writes them at stop",
         )
         .input("in", "any", "packs of any type")
-        .param(
-            ParamSpec::string("path", "")
-                .doc("file the record is written to at stop (empty: none)"),
-        )
+        .param(ParamSpec::string("path", "").doc("file the record is written to at stop (empty: none)"))
         .param(
             ParamSpec::duration("delay", Duration::ZERO)
                 .range_duration(Duration::ZERO, Duration::from_secs(1))
@@ -166,23 +163,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("quiver-recorder-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("rec.txt");
-        let mut h =
-            Harness::<Recorder>::new(&[("path", ParamValue::String(path.display().to_string()))])
-                .unwrap();
+        let mut h = Harness::<Recorder>::new(&[("path", ParamValue::String(path.display().to_string()))]).unwrap();
         let twist = quiver_msgs::Twist {
-            linear: quiver_msgs::Vector3 {
-                x: 0.5,
-                y: 0.0,
-                z: 0.0,
-            },
+            linear: quiver_msgs::Vector3 { x: 0.5, y: 0.0, z: 0.0 },
             angular: quiver_msgs::Vector3 {
                 x: 0.0,
                 y: 0.0,
                 z: -1.0,
             },
         };
-        h.input("in", Some(Arc::new(Int64Array::from(vec![1, 2]))))
-            .unwrap();
+        h.input("in", Some(Arc::new(Int64Array::from(vec![1, 2])))).unwrap();
         h.input("in", Some(quiver_msgs::Message::to_arrow(twist).unwrap()))
             .unwrap();
         h.input("in", None).unwrap();

@@ -12,19 +12,15 @@ pub struct Scale {
 
 impl Operator for Scale {
     fn manifest() -> Manifest {
-        Manifest::new(
-            "scale",
-            env!("CARGO_PKG_VERSION"),
-            "Multiplies and offsets integers",
-        )
-        .input("value", "std_msgs/Int64", "values in")
-        .output("value", "std_msgs/Int64", "value * factor + offset")
-        .param(
-            ParamSpec::int("factor", 2)
-                .range_int(-1_000_000, 1_000_000)
-                .doc("multiplier (not 0)"),
-        )
-        .param(ParamSpec::int("offset", 0).doc("added after multiplying"))
+        Manifest::new("scale", env!("CARGO_PKG_VERSION"), "Multiplies and offsets integers")
+            .input("value", "std_msgs/Int64", "values in")
+            .output("value", "std_msgs/Int64", "value * factor + offset")
+            .param(
+                ParamSpec::int("factor", 2)
+                    .range_int(-1_000_000, 1_000_000)
+                    .doc("multiplier (not 0)"),
+            )
+            .param(ParamSpec::int("offset", 0).doc("added after multiplying"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -66,13 +62,8 @@ mod tests {
 
     #[test]
     fn scales_and_refuses_a_zero_factor() {
-        let mut h = Harness::<Scale>::new(&[
-            ("factor", ParamValue::Int(3)),
-            ("offset", ParamValue::Int(1)),
-        ])
-        .unwrap();
-        h.input("value", Some(Int64 { data: 5 }.to_arrow().unwrap()))
-            .unwrap();
+        let mut h = Harness::<Scale>::new(&[("factor", ParamValue::Int(3)), ("offset", ParamValue::Int(1))]).unwrap();
+        h.input("value", Some(Int64 { data: 5 }.to_arrow().unwrap())).unwrap();
         let out = h.take_outputs();
         let v = Int64::from_arrow(out[0].1.data().unwrap().as_ref()).unwrap();
         assert_eq!(v.data, 16);

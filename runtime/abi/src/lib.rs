@@ -22,7 +22,7 @@
 use core::ffi::{c_char, c_void};
 
 /// The ABI version this crate describes. Bump on any change to a type or function below.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `static QUIVER_ABI_VERSION: u32`: read first, before anything else in the library.
 pub const SYMBOL_ABI_VERSION: &[u8] = b"QUIVER_ABI_VERSION\0";
@@ -312,6 +312,9 @@ pub struct HostApi {
     /// Why the last host call of this `ctx` failed (empty if it did not). Valid until the next
     /// host call.
     pub last_error: unsafe extern "C" fn(ctx: *mut HostCtx) -> StrRef,
+    /// Sets a named figure of this node (e.g. `distance` = `12.3 m`), shown in the run's live
+    /// status line and final summary. Setting a key again replaces its value.
+    pub report: unsafe extern "C" fn(ctx: *mut HostCtx, key: StrRef, value: StrRef),
 }
 
 /// The operator's callbacks. `instance` is what `create` returned.
@@ -338,12 +341,8 @@ pub struct VTable {
         pack: *mut InputPack,
     ) -> Status,
     /// Timer `timer` (index into the manifest's timers) fired.
-    pub on_timer: unsafe extern "C" fn(
-        instance: *mut c_void,
-        host: *const HostApi,
-        ctx: *mut HostCtx,
-        timer: u32,
-    ) -> Status,
+    pub on_timer:
+        unsafe extern "C" fn(instance: *mut c_void, host: *const HostApi, ctx: *mut HostCtx, timer: u32) -> Status,
     /// A parameter changes at run time; `STATUS_REJECTED` refuses it (reason via `set_error`).
     pub on_param: unsafe extern "C" fn(
         instance: *mut c_void,
@@ -352,11 +351,7 @@ pub struct VTable {
         param: *const NamedParam,
     ) -> Status,
     /// The graph stops; last chance to flush. Outputs are not accepted any more.
-    pub stop: unsafe extern "C" fn(
-        instance: *mut c_void,
-        host: *const HostApi,
-        ctx: *mut HostCtx,
-    ) -> Status,
+    pub stop: unsafe extern "C" fn(instance: *mut c_void, host: *const HostApi, ctx: *mut HostCtx) -> Status,
     /// Frees the instance. Never fails, never calls the host.
     pub destroy: unsafe extern "C" fn(instance: *mut c_void),
 }

@@ -2,6 +2,7 @@
 
 mod report;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,11 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
 #[derive(Parser)]
-#[command(
-    name = "quiver",
-    version,
-    about = "Dataflow graphs of operator plugins, zero copy"
-)]
+#[command(name = "quiver", version, about = "Dataflow graphs of operator plugins, zero copy")]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -105,12 +102,7 @@ fn main() -> ExitCode {
                 Ok(g) => {
                     report::graph_warnings(&g);
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
-                    println!(
-                        "{}: ok ({} nodes, {} edges)",
-                        graph.display(),
-                        g.nodes.len(),
-                        edges
-                    );
+                    println!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
                     ExitCode::SUCCESS
                 }
                 Err(errors) => report::graph_errors(&errors),
@@ -160,20 +152,33 @@ fn main() -> ExitCode {
                 tracing::warn!("cannot install the Ctrl-C handler: {e}");
             }
             let mode = if stepped {
-                Mode::Stepped {
-                    steps,
-                    duration,
-                    step,
-                }
+                Mode::Stepped { steps, duration, step }
             } else {
                 Mode::RealTime { duration }
             };
+            // A live status line on a terminal: every operator's reported figures, drops, errors.
+            let status: Option<(quiver_runtime::StatusHook, Duration)> = if std::io::stderr().is_terminal() {
+                let hook: quiver_runtime::StatusHook = Arc::new(|s: &quiver_runtime::Summary| {
+                    let mut line = s.status_line();
+                    line.truncate(200);
+                    eprint!("\r\x1b[2K{line}");
+                });
+                Some((hook, Duration::from_millis(500)))
+            } else {
+                None
+            };
+            let live = status.is_some();
             let options = RunOptions {
                 mode,
                 stop: Some(stop),
+                status,
                 ..RunOptions::default()
             };
-            match quiver_runtime::run(&g, &registry, &options) {
+            let result = quiver_runtime::run(&g, &registry, &options);
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            match result {
                 Ok(summary) => {
                     print!("{summary}");
                     let failed = summary.failed_nodes();

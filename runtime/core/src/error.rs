@@ -15,14 +15,8 @@ pub enum LoadError {
     Open { path: PathBuf, reason: String },
     #[error("{path} is not a quiver operator: it exports no QUIVER_ABI_VERSION")]
     NotAPlugin { path: PathBuf },
-    #[error(
-        "host ABI {host}, plugin ABI {plugin}: {path} (rebuild the operator with a quiver-operator of ABI {host})"
-    )]
-    AbiMismatch {
-        host: u32,
-        plugin: u32,
-        path: PathBuf,
-    },
+    #[error("host ABI {host}, plugin ABI {plugin}: {path} (rebuild the operator with a quiver-operator of ABI {host})")]
+    AbiMismatch { host: u32, plugin: u32, path: PathBuf },
     #[error("{path}: bad manifest: {reason}")]
     Manifest { path: PathBuf, reason: String },
     #[error("{path} declares operator `{found}`, not `{wanted}`")]

@@ -13,8 +13,8 @@ use arrow_schema::DataType;
 use quiver_abi as abi;
 use quiver_graph::{ParamValue, Passing};
 use quiver_operator::ffi::{
-    export_array_only, export_schema, param_to_c, read_str, release_array, release_schema,
-    schema_type, str_ref, take_array, take_schema,
+    export_array_only, export_schema, param_to_c, read_str, release_array, release_schema, schema_type, str_ref,
+    take_array, take_schema,
 };
 use quiver_operator::{Header, PackId};
 
@@ -157,11 +157,7 @@ unsafe extern "C" fn host_emit(
                         }
                     }
                 };
-                let adopted = ForeignArray::adopt(
-                    take_array(&mut *array),
-                    data_type,
-                    cx.node.library.clone(),
-                );
+                let adopted = ForeignArray::adopt(take_array(&mut *array), data_type, cx.node.library.clone());
                 // A new schema: check the whole layout once (later packs of the same type get
                 // the cheap structural check only; consumers' imports validate them too).
                 let checked = adopted.and_then(|a| {
@@ -174,10 +170,7 @@ unsafe extern "C" fn host_emit(
                 match checked {
                     Ok(a) => Some(a),
                     Err(e) => {
-                        cx.error = format!(
-                            "malformed Arrow array on output `{}`: {e}",
-                            route.id.source_port
-                        );
+                        cx.error = format!("malformed Arrow array on output `{}`: {e}", route.id.source_port);
                         return abi::STATUS_ERROR;
                     }
                 }
@@ -252,11 +245,17 @@ unsafe extern "C" fn host_finish(ctx: *mut abi::HostCtx) {
     no_unwind((), || unsafe { call_ctx(ctx).finish_requested = true })
 }
 
+unsafe extern "C" fn host_report(ctx: *mut abi::HostCtx, key: abi::StrRef, value: abi::StrRef) {
+    no_unwind((), || {
+        // SAFETY: ctx is the current call's CallCtx; the strings are valid for the call.
+        let (cx, key, value) = unsafe { (call_ctx(ctx), read_str(key), read_str(value)) };
+        cx.node.stats.set_report(key, value);
+    })
+}
+
 unsafe extern "C" fn host_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
     // SAFETY: ctx is the current call's CallCtx; the string lives until the next host call.
-    no_unwind(abi::StrRef::EMPTY, || unsafe {
-        str_ref(&call_ctx(ctx).error)
-    })
+    no_unwind(abi::StrRef::EMPTY, || unsafe { str_ref(&call_ctx(ctx).error) })
 }
 
 static HOST_API: abi::HostApi = abi::HostApi {
@@ -267,6 +266,7 @@ static HOST_API: abi::HostApi = abi::HostApi {
     set_error: host_set_error,
     finish: host_finish,
     last_error: host_last_error,
+    report: host_report,
 };
 
 /// A new array with its own buffers (passing by value).
@@ -407,9 +407,8 @@ impl Instance {
             schema,
         };
         // SAFETY: live instance of this library; the pack is valid for the call.
-        let status = unsafe {
-            (self.library.vtable.on_input)(self.ptr, &HOST_API, cx.as_host_ctx(), port, &mut c_pack)
-        };
+        let status =
+            unsafe { (self.library.vtable.on_input)(self.ptr, &HOST_API, cx.as_host_ctx(), port, &mut c_pack) };
         // SAFETY: whatever the plugin did not take is released by us.
         unsafe {
             release_array(&mut c_pack.array);
@@ -420,8 +419,7 @@ impl Instance {
 
     pub fn on_timer(&mut self, cx: &mut CallCtx<'_>, timer: u32) -> Result<(), CallFailure> {
         // SAFETY: live instance of this library.
-        let status =
-            unsafe { (self.library.vtable.on_timer)(self.ptr, &HOST_API, cx.as_host_ctx(), timer) };
+        let status = unsafe { (self.library.vtable.on_timer)(self.ptr, &HOST_API, cx.as_host_ctx(), timer) };
         status_result(status, cx)
     }
 

@@ -44,13 +44,28 @@ pub enum Mode {
     },
 }
 
-#[derive(Clone, Debug)]
+/// Called now and then with the run's figures so far (`EndReason::Running`).
+pub type StatusHook = Arc<dyn Fn(&Summary) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct RunOptions {
     pub mode: Mode,
     /// Set to stop the run (Ctrl-C).
     pub stop: Option<Arc<AtomicBool>>,
     /// How long stopping waits for queues to drain.
     pub drain_timeout: Duration,
+    /// A live status callback and how often (wall time) it is called.
+    pub status: Option<(StatusHook, Duration)>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("mode", &self.mode)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("status", &self.status.as_ref().map(|(_, every)| every))
+            .finish()
+    }
 }
 
 impl Default for RunOptions {
@@ -59,6 +74,7 @@ impl Default for RunOptions {
             mode: Mode::RealTime { duration: None },
             stop: None,
             drain_timeout: Duration::from_secs(10),
+            status: None,
         }
     }
 }
@@ -79,18 +95,18 @@ pub fn run(graph: &Graph, registry: &Registry, options: &RunOptions) -> Result<S
     let plan = plan::Plan::new(graph, registry)?;
     let stop = options.stop.as_deref();
     match &options.mode {
-        Mode::RealTime { duration } => {
-            realtime::run(graph, plan, *duration, stop, options.drain_timeout)
-        }
-        Mode::Stepped {
-            steps,
-            duration,
-            step,
-        } => {
+        Mode::RealTime { duration } => realtime::run(
+            graph,
+            plan,
+            *duration,
+            stop,
+            options.drain_timeout,
+            options.status.as_ref(),
+        ),
+        Mode::Stepped { steps, duration, step } => {
             let dt = stepped::step_size(graph, *step);
-            let steps = steps
-                .or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));
-            stepped::run(graph, plan, dt, steps, stop)
+            let steps = steps.or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));
+            stepped::run(graph, plan, dt, steps, stop, options.status.as_ref())
         }
     }
 }

@@ -180,8 +180,7 @@ impl Registry {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(std::env::consts::DLL_PREFIX)
-                            && n.ends_with(std::env::consts::DLL_SUFFIX)
+                        n.starts_with(std::env::consts::DLL_PREFIX) && n.ends_with(std::env::consts::DLL_SUFFIX)
                     })
                 })
                 .collect();
@@ -236,22 +235,20 @@ fn load_library(path: &Path) -> Result<Library, LoadError> {
 
     // Step 2: the manifest.
     // SAFETY: with the ABI version checked, the symbol has the declared signature.
-    let manifest_fn = unsafe { lib.get::<abi::ManifestFn>(abi::SYMBOL_MANIFEST) }
-        .map_err(|_| bad("no quiver_manifest function"))?;
+    let manifest_fn =
+        unsafe { lib.get::<abi::ManifestFn>(abi::SYMBOL_MANIFEST) }.map_err(|_| bad("no quiver_manifest function"))?;
     // SAFETY: the function takes no arguments and returns a pointer valid for the library's life.
     let manifest = unsafe { manifest_fn() };
     if manifest.is_null() {
-        return Err(bad(
-            "the manifest function failed (the operator's manifest() panicked)",
-        ));
+        return Err(bad("the manifest function failed (the operator's manifest() panicked)"));
     }
     // SAFETY: non-null and valid for the library's life (ABI contract).
     let spec = unsafe { read_manifest(&*manifest) }.map_err(|r| bad(&r))?;
 
     // Step 3: the vtable.
     // SAFETY: as for the manifest.
-    let vtable_fn = unsafe { lib.get::<abi::VTableFn>(abi::SYMBOL_VTABLE) }
-        .map_err(|_| bad("no quiver_vtable function"))?;
+    let vtable_fn =
+        unsafe { lib.get::<abi::VTableFn>(abi::SYMBOL_VTABLE) }.map_err(|_| bad("no quiver_vtable function"))?;
     // SAFETY: as for the manifest.
     let vtable = unsafe { vtable_fn() };
     if vtable.is_null() {
@@ -320,15 +317,14 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
             if present == 0 {
                 return Ok(None);
             }
-            Ok(Some(param_from_c(v).ok_or_else(|| {
-                format!("unknown parameter kind {}", v.kind)
-            })?))
+            Ok(Some(
+                param_from_c(v).ok_or_else(|| format!("unknown parameter kind {}", v.kind))?,
+            ))
         };
         let mut param_specs = Vec::new();
         for p in params {
             let name = read_str(p.name);
-            let kind = kind_from_c(p.kind)
-                .ok_or_else(|| format!("parameter `{name}` has unknown kind {}", p.kind))?;
+            let kind = kind_from_c(p.kind).ok_or_else(|| format!("parameter `{name}` has unknown kind {}", p.kind))?;
             param_specs.push(ParamSpec {
                 kind,
                 doc: read_str(p.doc),

@@ -41,9 +41,7 @@ unsafe extern "C" fn release_shared(array: *mut abi::ArrowArray) {
     // the ForeignArray, given back exactly once (release is nulled below).
     unsafe {
         let a = &mut *array;
-        drop(Arc::from_raw(
-            a.private_data.cast::<ForeignArray>().cast_const(),
-        ));
+        drop(Arc::from_raw(a.private_data.cast::<ForeignArray>().cast_const()));
         a.release = None;
         a.private_data = std::ptr::null_mut();
     }

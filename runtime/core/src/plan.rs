@@ -41,10 +41,7 @@ pub(crate) struct Plan {
 impl PlannedNode {
     /// Fresh, empty queues for this node's data inputs.
     pub fn make_queues(&self) -> Vec<Queue> {
-        self.inputs
-            .iter()
-            .map(|i| Queue::new(i.depth, i.policy))
-            .collect()
+        self.inputs.iter().map(|i| Queue::new(i.depth, i.policy)).collect()
     }
 
     /// Whether a timer drives this node.
@@ -57,12 +54,10 @@ impl Plan {
     pub fn new(graph: &Graph, registry: &Registry) -> Result<Plan, RunError> {
         let mut nodes = Vec::new();
         for (ni, node) in graph.nodes.iter().enumerate() {
-            let library = registry
-                .resolve(&node.operator)
-                .map_err(|e| RunError::Create {
-                    node: node.id.clone(),
-                    message: e.to_string(),
-                })?;
+            let library = registry.resolve(&node.operator).map_err(|e| RunError::Create {
+                node: node.id.clone(),
+                message: e.to_string(),
+            })?;
             let spec = &library.spec;
             let routes = spec
                 .outputs
@@ -77,10 +72,7 @@ impl Plan {
                                 .iter()
                                 .filter(|i| matches!(i.source, Source::Edge(_)))
                                 .count();
-                            Target {
-                                node: consumer,
-                                slot,
-                            }
+                            Target { node: consumer, slot }
                         })
                         .collect();
                     OutputRoute {
@@ -96,14 +88,14 @@ impl Plan {
             for input in &node.inputs {
                 match &input.source {
                     Source::Edge(e) => {
-                        let port = spec
-                            .inputs
-                            .iter()
-                            .position(|p| p.name == input.name)
-                            .ok_or_else(|| RunError::Create {
-                                node: node.id.clone(),
-                                message: format!("no input `{}`", input.name),
-                            })?;
+                        let port =
+                            spec.inputs
+                                .iter()
+                                .position(|p| p.name == input.name)
+                                .ok_or_else(|| RunError::Create {
+                                    node: node.id.clone(),
+                                    message: format!("no input `{}`", input.name),
+                                })?;
                         let from = format!("{}/{}", graph.nodes[e.node].id, e.port);
                         queues.push(InputPlan {
                             name: input.name.clone(),
@@ -120,14 +112,14 @@ impl Plan {
                     }
                     Source::Timer(period) => {
                         // Checked by validation; the lookup gives the manifest index.
-                        let t = spec
-                            .timers
-                            .iter()
-                            .position(|t| t.name == input.name)
-                            .ok_or_else(|| RunError::Create {
-                                node: node.id.clone(),
-                                message: format!("no timer `{}`", input.name),
-                            })?;
+                        let t =
+                            spec.timers
+                                .iter()
+                                .position(|t| t.name == input.name)
+                                .ok_or_else(|| RunError::Create {
+                                    node: node.id.clone(),
+                                    message: format!("no timer `{}`", input.name),
+                                })?;
                         timers.push((t as u32, *period));
                     }
                 }
@@ -152,21 +144,19 @@ impl Plan {
 
     /// Creates every instance in declaration order; on a failure the ones already made are
     /// destroyed and the node is named.
-    pub fn create_instances(
-        &self,
-        graph: &Graph,
-        engine: &dyn Engine,
-    ) -> Result<Vec<Instance>, RunError> {
+    pub fn create_instances(&self, graph: &Graph, engine: &dyn Engine) -> Result<Vec<Instance>, RunError> {
         let mut out = Vec::new();
         for (node, planned) in graph.nodes.iter().zip(&self.nodes) {
             let mut cx = CallCtx::new(&planned.shared, engine);
             // Outputs from `new` would reach queues nobody drives yet: refuse them.
             cx.accepting_outputs = false;
-            let inst = Instance::create(&planned.shared.library, &node.id, &node.params, &mut cx)
-                .map_err(|message| RunError::Create {
-                node: node.id.clone(),
-                message,
-            })?;
+            let inst =
+                Instance::create(&planned.shared.library, &node.id, &node.params, &mut cx).map_err(|message| {
+                    RunError::Create {
+                        node: node.id.clone(),
+                        message,
+                    }
+                })?;
             out.push(inst);
         }
         Ok(out)
@@ -206,12 +196,9 @@ impl Plan {
                         })
                         .collect(),
                     errors: s.errors.load(Ordering::Relaxed),
-                    first_error: s
-                        .first_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
+                    first_error: s.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                     undelivered: s.undelivered.load(Ordering::Relaxed),
+                    reports: s.reports.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }
             })
             .collect()

@@ -31,11 +31,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub fn new(depth: usize, policy: Policy) -> Self {
-        let depth = if policy == Policy::Latest {
-            1
-        } else {
-            depth.max(1)
-        };
+        let depth = if policy == Policy::Latest { 1 } else { depth.max(1) };
         Queue {
             items: VecDeque::with_capacity(depth.min(1024)),
             depth,
@@ -70,12 +66,7 @@ pub(crate) fn oldest(queues: &[Queue], limit: u64) -> Option<usize> {
     queues
         .iter()
         .enumerate()
-        .filter_map(|(i, q)| {
-            q.items
-                .front()
-                .filter(|it| it.ticket < limit)
-                .map(|it| (it.ticket, i))
-        })
+        .filter_map(|(i, q)| q.items.front().filter(|it| it.ticket < limit).map(|it| (it.ticket, i)))
         .min()
         .map(|(_, i)| i)
 }

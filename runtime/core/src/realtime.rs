@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quiver_graph::Graph;
 
+use crate::StatusHook;
 use crate::error::RunError;
 use crate::host::{CallCtx, CallFailure, Closed, Engine, Instance, Target};
 use crate::pack::Pack;
@@ -253,9 +254,7 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 if deadlines[t] <= now {
                     // The callback overran one or more periods: skip the missed ticks.
                     let behind = (now - deadlines[t]).as_nanos() / period.as_nanos().max(1) + 1;
-                    node.stats
-                        .timer_missed
-                        .fetch_add(behind as u64, Ordering::Relaxed);
+                    node.stats.timer_missed.fetch_add(behind as u64, Ordering::Relaxed);
                     deadlines[t] += period * behind as u32;
                 }
             }
@@ -278,9 +277,7 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                     &mut sent_types[slot],
                 );
                 drop(item);
-                node.stats.inputs[slot]
-                    .handled
-                    .fetch_add(1, Ordering::Relaxed);
+                node.stats.inputs[slot].handled.fetch_add(1, Ordering::Relaxed);
                 if let Err(f) = result {
                     report(shared, ni, &format!("input `{}`", input.name), f);
                 }
@@ -308,6 +305,7 @@ pub(crate) fn run(
     duration: Option<Duration>,
     stop: Option<&AtomicBool>,
     drain_timeout: Duration,
+    status: Option<&(StatusHook, Duration)>,
 ) -> Result<Summary, RunError> {
     let nodes = plan
         .nodes
@@ -327,11 +325,7 @@ pub(crate) fn run(
             },
         })
         .collect();
-    let finished = plan
-        .nodes
-        .iter()
-        .map(|p| AtomicBool::new(!p.has_timers()))
-        .collect();
+    let finished = plan.nodes.iter().map(|p| AtomicBool::new(!p.has_timers())).collect();
     let shared = Arc::new(Shared {
         plan,
         nodes,
@@ -357,11 +351,23 @@ pub(crate) fn run(
         handles.push(handle);
     }
 
-    let idle = |s: &Shared| {
-        s.pending.load(Ordering::SeqCst) == 0 && s.active_timers.load(Ordering::SeqCst) == 0
-    };
+    let idle = |s: &Shared| s.pending.load(Ordering::SeqCst) == 0 && s.active_timers.load(Ordering::SeqCst) == 0;
+    let mut next_status = started + status.map_or(Duration::MAX / 4, |(_, every)| *every);
     let end = loop {
         std::thread::sleep(Duration::from_millis(2));
+        if let Some((hook, every)) = status
+            && Instant::now() >= next_status
+        {
+            next_status += *every;
+            hook(&Summary {
+                graph: shared.plan.name.clone(),
+                stepped: false,
+                elapsed: started.elapsed(),
+                steps: None,
+                end: EndReason::Running,
+                nodes: shared.plan.summaries(),
+            });
+        }
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             break EndReason::Interrupted;
         }

@@ -32,6 +32,8 @@ pub(crate) struct NodeStats {
     pub first_error: Mutex<Option<String>>,
     /// Outputs refused because the graph was stopping.
     pub undelivered: AtomicU64,
+    /// Figures the operator reported (`Context::report`), in first-report order.
+    pub reports: Mutex<Vec<(String, String)>>,
 }
 
 impl NodeStats {
@@ -44,6 +46,15 @@ impl NodeStats {
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
             undelivered: AtomicU64::new(0),
+            reports: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_report(&self, key: String, value: String) {
+        let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        match reports.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => reports.push((key, value)),
         }
     }
 
@@ -65,6 +76,8 @@ pub enum EndReason {
     Duration,
     /// Ctrl-C.
     Interrupted,
+    /// Still running (a live status).
+    Running,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +105,15 @@ pub struct NodeSummary {
     pub errors: u64,
     pub first_error: Option<String>,
     pub undelivered: u64,
+    /// Figures the operator reported, in first-report order.
+    pub reports: Vec<(String, String)>,
+}
+
+impl NodeSummary {
+    /// The value the operator last reported for `key`.
+    pub fn report(&self, key: &str) -> Option<&str> {
+        self.reports.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 /// What happened in a run, per node and per input.
@@ -107,6 +129,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// One line for a live status: time, each node's reported figures, drops and errors so far.
+    pub fn status_line(&self) -> String {
+        let mut parts = vec![format!("t={:.1}s", self.elapsed.as_secs_f64())];
+        for n in &self.nodes {
+            if !n.reports.is_empty() {
+                let figures: Vec<String> = n.reports.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                parts.push(format!("{}: {}", n.id, figures.join(" ")));
+            }
+        }
+        parts.push(format!("drops={}", self.total_dropped()));
+        let errors: u64 = self.nodes.iter().map(|n| n.errors).sum();
+        if errors > 0 {
+            parts.push(format!("errors={errors}"));
+        }
+        parts.join(" | ")
+    }
+
     /// Nodes that reported errors.
     pub fn failed_nodes(&self) -> Vec<&NodeSummary> {
         self.nodes.iter().filter(|n| n.errors > 0).collect()
@@ -117,11 +156,7 @@ impl Summary {
     }
 
     pub fn total_dropped(&self) -> u64 {
-        self.nodes
-            .iter()
-            .flat_map(|n| &n.inputs)
-            .map(|i| i.dropped)
-            .sum()
+        self.nodes.iter().flat_map(|n| &n.inputs).map(|i| i.dropped).sum()
     }
 }
 
@@ -131,6 +166,7 @@ impl fmt::Display for Summary {
             EndReason::Finished => "all sources finished",
             EndReason::Duration => "duration reached",
             EndReason::Interrupted => "interrupted",
+            EndReason::Running => "running",
         };
         if let Some(steps) = self.steps {
             writeln!(
@@ -163,11 +199,7 @@ impl fmt::Display for Summary {
                 handled,
                 n.timer_fires,
                 n.errors,
-                if outs.is_empty() {
-                    "-".into()
-                } else {
-                    outs.join(" ")
-                }
+                if outs.is_empty() { "-".into() } else { outs.join(" ") }
             )?;
         }
         let inputs: Vec<(&NodeSummary, &InputSummary)> = self
@@ -193,6 +225,12 @@ impl fmt::Display for Summary {
                     i.dropped,
                     i.max_queued
                 )?;
+            }
+        }
+        for n in &self.nodes {
+            if !n.reports.is_empty() {
+                let figures: Vec<String> = n.reports.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                writeln!(f, "node `{}`: {}", n.id, figures.join(", "))?;
             }
         }
         for n in &self.nodes {

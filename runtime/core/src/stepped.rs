@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use quiver_graph::Graph;
 
+use crate::StatusHook;
 use crate::error::RunError;
 use crate::host::{CallCtx, CallFailure, Closed, Engine, Target};
 use crate::pack::Pack;
@@ -95,17 +96,12 @@ pub(crate) fn run(
     dt: Duration,
     steps: Option<u64>,
     stop: Option<&AtomicBool>,
+    status: Option<&(StatusHook, Duration)>,
 ) -> Result<Summary, RunError> {
     if dt.is_zero() {
-        return Err(RunError::Options(
-            "the step size must be greater than zero".into(),
-        ));
+        return Err(RunError::Options("the step size must be greater than zero".into()));
     }
-    let queues = plan
-        .nodes
-        .iter()
-        .map(|p| RefCell::new(p.make_queues()))
-        .collect();
+    let queues = plan.nodes.iter().map(|p| RefCell::new(p.make_queues())).collect();
     let engine = Stepped {
         plan,
         queues,
@@ -120,28 +116,34 @@ pub(crate) fn run(
         .plan
         .nodes
         .iter()
-        .map(|p| {
-            p.timers
-                .iter()
-                .map(|(_, period)| period.as_nanos() as u64)
-                .collect()
-        })
+        .map(|p| p.timers.iter().map(|(_, period)| period.as_nanos() as u64).collect())
         .collect();
     let mut finished: Vec<bool> = engine.plan.nodes.iter().map(|p| !p.has_timers()).collect();
-    let mut sent_types: Vec<Vec<Option<arrow_schema::DataType>>> = engine
-        .plan
-        .nodes
-        .iter()
-        .map(|p| vec![None; p.inputs.len()])
-        .collect();
+    let mut sent_types: Vec<Vec<Option<arrow_schema::DataType>>> =
+        engine.plan.nodes.iter().map(|p| vec![None; p.inputs.len()]).collect();
 
     let mut step = 0u64;
+    let wall = std::time::Instant::now();
+    let mut next_status = wall + status.map_or(Duration::MAX / 4, |(_, every)| *every);
     let end = loop {
         if steps.is_some_and(|s| step >= s) {
             break EndReason::Duration;
         }
         if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             break EndReason::Interrupted;
+        }
+        if let Some((hook, every)) = status
+            && std::time::Instant::now() >= next_status
+        {
+            next_status += *every;
+            hook(&Summary {
+                graph: engine.plan.name.clone(),
+                stepped: true,
+                elapsed: Duration::from_nanos(step * dt_ns),
+                steps: Some(step),
+                end: EndReason::Running,
+                nodes: engine.plan.summaries(),
+            });
         }
         let now = step * dt_ns;
         engine.step.set(step);
@@ -154,8 +156,7 @@ pub(crate) fn run(
             loop {
                 let next = {
                     let mut qs = engine.queues[ni].borrow_mut();
-                    oldest(&qs, limit)
-                        .and_then(|slot| qs[slot].items.pop_front().map(|it| (slot, it)))
+                    oldest(&qs, limit).and_then(|slot| qs[slot].items.pop_front().map(|it| (slot, it)))
                 };
                 let Some((slot, item)) = next else { break };
                 let input = &planned.inputs[slot];
@@ -168,9 +169,7 @@ pub(crate) fn run(
                     item.step == step,
                     &mut sent_types[ni][slot],
                 );
-                node.stats.inputs[slot]
-                    .handled
-                    .fetch_add(1, Ordering::Relaxed);
+                node.stats.inputs[slot].handled.fetch_add(1, Ordering::Relaxed);
                 if let Err(f) = result {
                     report(&engine.plan, ni, &format!("input `{}`", input.name), f);
                 }

@@ -22,11 +22,7 @@ pub enum ErrorKind {
         found: &'static str,
     },
     #[error("unknown key `{key}` in {what} (allowed: {allowed})")]
-    UnknownKey {
-        key: String,
-        what: String,
-        allowed: String,
-    },
+    UnknownKey { key: String, what: String, allowed: String },
     #[error("key `{key}` appears twice in {what}")]
     DuplicateKey { key: String, what: String },
     #[error("missing key `{key}` in {what}")]
@@ -46,11 +42,7 @@ pub enum ErrorKind {
     #[error("unknown node `{node}` (nodes: {known})")]
     UnknownNode { node: String, known: String },
     #[error("node `{node}` does not list output `{port}` in its `outputs:` (it lists: {listed})")]
-    UnlistedOutput {
-        node: String,
-        port: String,
-        listed: String,
-    },
+    UnlistedOutput { node: String, port: String, listed: String },
     #[error("{0}")]
     Operator(String),
     #[error("operator `{operator}` has no output `{port}` (its outputs: {known})")]
@@ -59,26 +51,20 @@ pub enum ErrorKind {
         port: String,
         known: String,
     },
-    #[error(
-        "operator `{operator}` has no input `{port}` (its inputs: {inputs}; its timers: {timers})"
-    )]
+    #[error("operator `{operator}` has no input `{port}` (its inputs: {inputs}; its timers: {timers})")]
     UndeclaredInput {
         operator: String,
         port: String,
         inputs: String,
         timers: String,
     },
-    #[error(
-        "`{port}` is a timer of operator `{operator}`: bind it as `{{ timer: 100ms }}`, not to `{from}`"
-    )]
+    #[error("`{port}` is a timer of operator `{operator}`: bind it as `{{ timer: 100ms }}`, not to `{from}`")]
     TimerBoundToData {
         operator: String,
         port: String,
         from: String,
     },
-    #[error(
-        "`{port}` is a data input of operator `{operator}` (type {msg_type}): it cannot be a timer"
-    )]
+    #[error("`{port}` is a data input of operator `{operator}` (type {msg_type}): it cannot be a timer")]
     DataBoundToTimer {
         operator: String,
         port: String,
@@ -100,11 +86,7 @@ pub enum ErrorKind {
     #[error("parameter `{param}`: {reason}")]
     BadParam { param: String, reason: String },
     #[error("parameter `{param}` is required (a {kind}: {doc})")]
-    MissingParam {
-        param: String,
-        kind: String,
-        doc: String,
-    },
+    MissingParam { param: String, kind: String, doc: String },
     #[error(
         "policy `latest` keeps exactly one message, so its depth is 1 (got {depth}); use `drop_oldest` to keep {depth}"
     )]
@@ -123,13 +105,7 @@ pub struct GraphError {
 
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: ",
-            self.file.display(),
-            self.span.line,
-            self.span.col
-        )?;
+        write!(f, "{}:{}:{}: ", self.file.display(), self.span.line, self.span.col)?;
         match (&self.node, &self.port) {
             (Some(n), Some(p)) => write!(f, "node `{n}`, port `{p}`: ")?,
             (Some(n), None) => write!(f, "node `{n}`: ")?,

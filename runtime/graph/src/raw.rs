@@ -103,15 +103,7 @@ impl RawGraph {
 }
 
 const GRAPH_KEYS: &[&str] = &["name", "description", "nodes"];
-const NODE_KEYS: &[&str] = &[
-    "id",
-    "description",
-    "operator",
-    "path",
-    "params",
-    "inputs",
-    "outputs",
-];
+const NODE_KEYS: &[&str] = &["id", "description", "operator", "path", "params", "inputs", "outputs"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
@@ -121,12 +113,7 @@ pub fn load(file: &Path) -> Result<RawGraph, Errors> {
         Ok(text) => parse(file, &text),
         Err(e) => {
             let mut sink = Sink::new(file.to_path_buf());
-            sink.push(
-                Span { line: 1, col: 1 },
-                None,
-                None,
-                ErrorKind::Io(e.to_string()),
-            );
+            sink.push(Span { line: 1, col: 1 }, None, None, ErrorKind::Io(e.to_string()));
             sink.finish(RawGraph {
                 file: file.to_path_buf(),
                 name: None,
@@ -183,12 +170,7 @@ impl Cx<'_> {
     }
 
     /// The entries of a mapping with string keys, refusing unknown and duplicate keys.
-    fn fields<'n>(
-        &mut self,
-        node: &'n Node,
-        what: &str,
-        allowed: &[&str],
-    ) -> Vec<(&'n str, Span, &'n Node)> {
+    fn fields<'n>(&mut self, node: &'n Node, what: &str, allowed: &[&str]) -> Vec<(&'n str, Span, &'n Node)> {
         let Value::Map(entries) = &node.value else {
             self.shape(node, what, "a mapping");
             return Vec::new();
@@ -436,11 +418,7 @@ fn read_inputs(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
             continue;
         };
         if node.inputs.iter().any(|i| i.name.value == name) {
-            cx.err(
-                k.span,
-                Some(name),
-                ErrorKind::DuplicateInput { input: name.into() },
-            );
+            cx.err(k.span, Some(name), ErrorKind::DuplicateInput { input: name.into() });
             continue;
         }
         let name = Spanned {
@@ -453,11 +431,7 @@ fn read_inputs(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
     }
 }
 
-fn split_from(
-    cx: &mut Cx<'_>,
-    s: &Spanned<String>,
-    port: &str,
-) -> Option<(Spanned<String>, Spanned<String>)> {
+fn split_from(cx: &mut Cx<'_>, s: &Spanned<String>, port: &str) -> Option<(Spanned<String>, Spanned<String>)> {
     match s.value.split_once('/') {
         Some((n, p)) if !n.is_empty() && !p.is_empty() && !p.contains('/') => Some((
             Spanned {
@@ -474,13 +448,7 @@ fn split_from(
             },
         )),
         _ => {
-            cx.err(
-                s.span,
-                Some(port),
-                ErrorKind::BadFrom {
-                    text: s.value.clone(),
-                },
-            );
+            cx.err(s.span, Some(port), ErrorKind::BadFrom { text: s.value.clone() });
             None
         }
     }
@@ -498,11 +466,15 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
         });
     }
     if !matches!(v.value, Value::Map(_)) {
-        cx.err(v.span, Some(port), ErrorKind::Shape {
-            what: format!("input `{port}`"),
-            expected: "`node/output`, `{ from: node/output, queue: {...} }` or `{ timer: 100ms }`",
-            found: v.kind(),
-        });
+        cx.err(
+            v.span,
+            Some(port),
+            ErrorKind::Shape {
+                what: format!("input `{port}`"),
+                expected: "`node/output`, `{ from: node/output, queue: {...} }` or `{ timer: 100ms }`",
+                found: v.kind(),
+            },
+        );
         return None;
     }
     let what = format!("input `{port}`");
@@ -529,12 +501,7 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
                                 reason: "a timer period must be greater than zero".into(),
                             },
                         ),
-                        Ok(d) => {
-                            timer = Some(Spanned {
-                                value: d,
-                                span: s.span,
-                            })
-                        }
+                        Ok(d) => timer = Some(Spanned { value: d, span: s.span }),
                         Err(reason) => cx.err(
                             s.span,
                             Some(port),
@@ -548,30 +515,20 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             }
             "queue" => {
                 has_queue = Some(span);
-                for (qkey, _qspan, qvalue) in
-                    cx.fields(value, &format!("the queue of input `{port}`"), QUEUE_KEYS)
-                {
+                for (qkey, _qspan, qvalue) in cx.fields(value, &format!("the queue of input `{port}`"), QUEUE_KEYS) {
                     match qkey {
                         "depth" => {
                             let Some(s) = cx.string(qvalue, "`depth`") else {
                                 continue;
                             };
                             match s.value.parse::<usize>() {
-                                Ok(d) if d > 0 => {
-                                    queue.depth = Some(Spanned {
-                                        value: d,
-                                        span: s.span,
-                                    })
-                                }
+                                Ok(d) if d > 0 => queue.depth = Some(Spanned { value: d, span: s.span }),
                                 _ => cx.err(
                                     s.span,
                                     Some(port),
                                     ErrorKind::BadValue {
                                         what: "`depth`".into(),
-                                        reason: format!(
-                                            "`{}` is not a whole number of at least 1",
-                                            s.value
-                                        ),
+                                        reason: format!("`{}` is not a whole number of at least 1", s.value),
                                     },
                                 ),
                             }
@@ -590,9 +547,7 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
                                         Some(port),
                                         ErrorKind::BadValue {
                                             what: "`policy`".into(),
-                                            reason: format!(
-                                                "`{other}` is not one of block, drop_oldest, latest"
-                                            ),
+                                            reason: format!("`{other}` is not one of block, drop_oldest, latest"),
                                         },
                                     );
                                     continue;
@@ -626,28 +581,20 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
                         continue;
                     }
                 };
-                passing = Some(Spanned {
-                    value: p,
-                    span: s.span,
-                });
+                passing = Some(Spanned { value: p, span: s.span });
             }
             _ => {}
         }
     }
     if let (
         Some(Spanned {
-            value: Policy::Latest,
-            ..
+            value: Policy::Latest, ..
         }),
         Some(depth),
     ) = (&queue.policy, &queue.depth)
         && depth.value != 1
     {
-        cx.err(
-            depth.span,
-            Some(port),
-            ErrorKind::LatestDepth { depth: depth.value },
-        );
+        cx.err(depth.span, Some(port), ErrorKind::LatestDepth { depth: depth.value });
     }
     match (from, timer) {
         (Some((node, port_name)), None) => Some(RawSource::From {

@@ -14,11 +14,7 @@ pub enum Format {
 
 fn edge_label(msg_type: &str, depth: usize, policy: Policy, passing: Passing) -> String {
     let mut label = msg_type.to_string();
-    let default_depth = if policy == Policy::Latest {
-        1
-    } else {
-        DEFAULT_DEPTH
-    };
+    let default_depth = if policy == Policy::Latest { 1 } else { DEFAULT_DEPTH };
     if policy != Policy::Block || depth != default_depth {
         let _ = write!(label, " [{} {}]", policy.name(), depth);
     }
@@ -42,11 +38,7 @@ pub fn render(graph: &Graph, format: Format) -> String {
             let _ = writeln!(out, "digraph \"{}\" {{", graph.name.replace('"', "'"));
             let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
             for n in &graph.nodes {
-                let _ = writeln!(
-                    out,
-                    "  \"{}\" [label=\"{}\\n({})\"];",
-                    n.id, n.id, n.spec.name
-                );
+                let _ = writeln!(out, "  \"{}\" [label=\"{}\\n({})\"];", n.id, n.id, n.spec.name);
                 for (input, period) in n.timers() {
                     let t = format!("{}.{}", n.id, input.name);
                     let _ = writeln!(
@@ -76,13 +68,7 @@ pub fn render(graph: &Graph, format: Format) -> String {
         Format::Mermaid => {
             out.push_str("flowchart LR\n");
             for n in &graph.nodes {
-                let _ = writeln!(
-                    out,
-                    "  {}[\"{}<br/>({})\"]",
-                    mermaid_id(&n.id),
-                    n.id,
-                    n.spec.name
-                );
+                let _ = writeln!(out, "  {}[\"{}<br/>({})\"]", mermaid_id(&n.id), n.id, n.spec.name);
                 for (input, period) in n.timers() {
                     let t = mermaid_id(&format!("{}.{}", n.id, input.name));
                     let _ = writeln!(

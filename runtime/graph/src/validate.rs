@@ -14,11 +14,7 @@ pub type Resolver<'a> = dyn FnMut(&OperatorRef) -> Result<Arc<OperatorSpec>, Str
 
 fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
     let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
-    }
+    if v.is_empty() { "none".into() } else { v.join(", ") }
 }
 
 /// The operator reference a raw node names.
@@ -63,18 +59,11 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         .iter()
         .map(|n| {
             let r = operator_ref(raw, n)?;
-            let result = cache
-                .entry(r.clone())
-                .or_insert_with(|| resolve(&r))
-                .clone();
+            let result = cache.entry(r.clone()).or_insert_with(|| resolve(&r)).clone();
             match result {
                 Ok(spec) => Some(spec),
                 Err(message) => {
-                    let span = n
-                        .operator
-                        .as_ref()
-                        .or(n.path.as_ref())
-                        .map_or(n.span, |s| s.span);
+                    let span = n.operator.as_ref().or(n.path.as_ref()).map_or(n.span, |s| s.span);
                     sink.push(span, Some(&n.id.value), None, ErrorKind::Operator(message));
                     None
                 }
@@ -102,10 +91,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 }
             }
         }
-        let params = spec
-            .as_ref()
-            .map(|s| check_params(&mut sink, n, s))
-            .unwrap_or_default();
+        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s)).unwrap_or_default();
         let mut inputs = Vec::new();
         for input in &n.inputs {
             let port = input.name.value.as_str();
@@ -146,11 +132,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                         continue;
                     };
                     let producer_raw = &raw.nodes[producer];
-                    if !producer_raw
-                        .outputs
-                        .iter()
-                        .any(|o| o.value == from_port.value)
-                    {
+                    if !producer_raw.outputs.iter().any(|o| o.value == from_port.value) {
                         sink.push(
                             from_port.span,
                             Some(id),
@@ -178,12 +160,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                                     from: from_text.clone(),
                                 },
                             ),
-                            None => sink.push(
-                                input.name.span,
-                                Some(id),
-                                Some(port),
-                                undeclared_input(spec, port),
-                            ),
+                            None => sink.push(input.name.span, Some(id), Some(port), undeclared_input(spec, port)),
                             Some(to) => {
                                 if let Some(from_type) = &from_type
                                     && !types_match(from_type, &to.msg_type)
@@ -239,16 +216,12 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
             });
         }
     }
-    let name = raw
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_else(|| {
-            raw.file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "graph".into())
-        });
+    let name = raw.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| {
+        raw.file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "graph".into())
+    });
     sink.finish(Graph {
         name,
         file: raw.file.clone(),
@@ -260,11 +233,7 @@ fn undeclared_input(spec: &OperatorSpec, port: &str) -> ErrorKind {
     ErrorKind::UndeclaredInput {
         operator: spec.name.clone(),
         port: port.into(),
-        inputs: list(
-            spec.inputs
-                .iter()
-                .map(|p| format!("{} ({})", p.name, p.msg_type)),
-        ),
+        inputs: list(spec.inputs.iter().map(|p| format!("{} ({})", p.name, p.msg_type))),
         timers: list(spec.timers.iter().map(|t| &t.name)),
     }
 }
@@ -283,11 +252,7 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
                 ErrorKind::UnknownParam {
                     operator: spec.name.clone(),
                     param: name.value.clone(),
-                    known: list(
-                        spec.params
-                            .iter()
-                            .map(|p| format!("{} ({})", p.name, p.kind)),
-                    ),
+                    known: list(spec.params.iter().map(|p| format!("{} ({})", p.name, p.kind))),
                 },
             );
             continue;
@@ -344,9 +309,7 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
     let number = |t: &str| t.replace('_', "");
     match kind {
         ParamKind::String => Ok(ParamValue::String(text.into())),
-        _ if quoted && kind != ParamKind::Duration => {
-            Err(format!("expected a {kind}, got {shown}"))
-        }
+        _ if quoted && kind != ParamKind::Duration => Err(format!("expected a {kind}, got {shown}")),
         ParamKind::Bool => match text {
             "true" | "True" | "TRUE" => Ok(ParamValue::Bool(true)),
             "false" | "False" | "FALSE" => Ok(ParamValue::Bool(false)),

@@ -47,10 +47,7 @@ pub fn warnings(graph: &Graph) -> Vec<GraphWarning> {
         if !cyclic {
             continue;
         }
-        let mut ids: Vec<&str> = component
-            .iter()
-            .map(|&i| graph.nodes[i].id.as_str())
-            .collect();
+        let mut ids: Vec<&str> = component.iter().map(|&i| graph.nodes[i].id.as_str()).collect();
         ids.sort_unstable();
         // Point at the first block input of the cycle in file order.
         let span = component

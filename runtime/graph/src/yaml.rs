@@ -113,12 +113,11 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = style != TScalarStyle::Plain;
-                let value =
-                    if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
-                        Value::Null
-                    } else {
-                        Value::Scalar { text, quoted }
-                    };
+                let value = if !quoted && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") {
+                    Value::Null
+                } else {
+                    Value::Scalar { text, quoted }
+                };
                 self.finish(Node { value, span }, anchor);
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
@@ -133,11 +132,7 @@ impl MarkedEventReceiver for Builder {
                 key: None,
             }),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq {
-                    span,
-                    anchor,
-                    items,
-                }) => self.finish(
+                Some(Frame::Seq { span, anchor, items }) => self.finish(
                     Node {
                         value: Value::Seq(items),
                         span,
@@ -145,10 +140,7 @@ impl MarkedEventReceiver for Builder {
                     anchor,
                 ),
                 Some(Frame::Map {
-                    span,
-                    anchor,
-                    entries,
-                    ..
+                    span, anchor, entries, ..
                 }) => {
                     // A block mapping's start marker can sit past its first key; point at the key.
                     let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
@@ -177,11 +169,7 @@ impl MarkedEventReceiver for Builder {
                     });
                 }
             },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd => {}
         }
     }
 }

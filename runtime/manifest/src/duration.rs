@@ -5,9 +5,7 @@ use std::time::Duration;
 /// Parses `<number><unit>`; the unit is required.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let value: f64 = num
         .parse()
@@ -60,10 +58,7 @@ mod tests {
         assert_eq!(parse("250us").unwrap(), Duration::from_micros(250));
         assert_eq!(format(Duration::from_millis(100)), "100ms");
         assert_eq!(format(Duration::from_secs(2)), "2s");
-        assert_eq!(
-            parse("100").unwrap_err(),
-            "`100` needs a unit (ns, us, ms, s, min, h)"
-        );
+        assert_eq!(parse("100").unwrap_err(), "`100` needs a unit (ns, us, ms, s, min, h)");
         assert_eq!(
             parse("3 parsecs").unwrap_err(),
             "unknown unit `parsecs` in `3 parsecs` (use ns, us, ms, s, min, h)"

@@ -108,18 +108,10 @@ impl ParamSpec {
         Self::new(name, ParamKind::Float, Some(ParamValue::Float(default)))
     }
     pub fn string(name: &str, default: &str) -> Self {
-        Self::new(
-            name,
-            ParamKind::String,
-            Some(ParamValue::String(default.into())),
-        )
+        Self::new(name, ParamKind::String, Some(ParamValue::String(default.into())))
     }
     pub fn duration(name: &str, default: Duration) -> Self {
-        Self::new(
-            name,
-            ParamKind::Duration,
-            Some(ParamValue::Duration(default)),
-        )
+        Self::new(name, ParamKind::Duration, Some(ParamValue::Duration(default)))
     }
     /// A parameter the graph must set (no default).
     pub fn required(name: &str, kind: ParamKind) -> Self {
@@ -161,23 +153,11 @@ impl ParamSpec {
     /// Checks kind and range; the error names the allowed range.
     pub fn check(&self, value: &ParamValue) -> Result<(), String> {
         if value.kind() != self.kind {
-            return Err(format!(
-                "expected a {}, got {} `{value}`",
-                self.kind,
-                value.kind()
-            ));
+            return Err(format!("expected a {}, got {} `{value}`", self.kind, value.kind()));
         }
         if let Some(v) = value.as_f64() {
-            let below = self
-                .min
-                .as_ref()
-                .and_then(ParamValue::as_f64)
-                .is_some_and(|lo| v < lo);
-            let above = self
-                .max
-                .as_ref()
-                .and_then(ParamValue::as_f64)
-                .is_some_and(|hi| v > hi);
+            let below = self.min.as_ref().and_then(ParamValue::as_f64).is_some_and(|lo| v < lo);
+            let above = self.max.as_ref().and_then(ParamValue::as_f64).is_some_and(|hi| v > hi);
             if below || above || v.is_nan() {
                 return Err(format!("{value} is out of range {}", self.range_text()));
             }
@@ -193,20 +173,15 @@ mod tests {
     #[test]
     fn checks_kind_and_range() {
         let p = ParamSpec::int("burst", 1).range_int(1, 10);
-        assert_eq!(
-            p.check(&ParamValue::Int(0)).unwrap_err(),
-            "0 is out of range [1, 10]"
-        );
+        assert_eq!(p.check(&ParamValue::Int(0)).unwrap_err(), "0 is out of range [1, 10]");
         assert_eq!(
             p.check(&ParamValue::Float(2.0)).unwrap_err(),
             "expected a int, got float `2`"
         );
         assert!(p.check(&ParamValue::Int(10)).is_ok());
-        let d = ParamSpec::duration("delay", Duration::ZERO)
-            .range_duration(Duration::ZERO, Duration::from_secs(1));
+        let d = ParamSpec::duration("delay", Duration::ZERO).range_duration(Duration::ZERO, Duration::from_secs(1));
         assert_eq!(
-            d.check(&ParamValue::Duration(Duration::from_secs(2)))
-                .unwrap_err(),
+            d.check(&ParamValue::Duration(Duration::from_secs(2))).unwrap_err(),
             "2s is out of range [0s, 1s]"
         );
     }

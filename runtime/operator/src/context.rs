@@ -4,9 +4,7 @@ use arrow_array::ArrayRef;
 use arrow_schema::DataType;
 use quiver_abi as abi;
 
-use crate::ffi::{
-    export_array_only, export_schema, read_str, release_array, release_schema, str_ref,
-};
+use crate::ffi::{export_array_only, export_schema, read_str, release_array, release_schema, str_ref};
 use crate::{DataPack, Error, Manifest, Result};
 
 /// Log levels for [`Context::log`].
@@ -80,12 +78,7 @@ impl<'a> Context<'a> {
 
     fn send(&mut self, output: &str, data: Option<&ArrayRef>, stamp: Option<u64>) -> Result<()> {
         let Some(port) = self.manifest.output_index(output) else {
-            let known: Vec<&str> = self
-                .manifest
-                .outputs
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect();
+            let known: Vec<&str> = self.manifest.outputs.iter().map(|p| p.name.as_str()).collect();
             return Err(Error::msg(format!(
                 "operator `{}` has no output `{output}` (outputs: {})",
                 self.manifest.name,
@@ -107,9 +100,10 @@ impl<'a> Context<'a> {
                 let mut schema = if known {
                     None
                 } else {
-                    Some(export_schema(data_type).map_err(|e| {
-                        Error::from(e).context(format!("exporting output `{output}`"))
-                    })?)
+                    Some(
+                        export_schema(data_type)
+                            .map_err(|e| Error::from(e).context(format!("exporting output `{output}`")))?,
+                    )
                 };
                 let mut array = export_array_only(data);
                 let schema_ptr = schema
@@ -118,9 +112,7 @@ impl<'a> Context<'a> {
                 // SAFETY: `host`/`ctx` belong to the current callback; `array` (and `schema`, or
                 // null: same type as last time) are valid exported structs that the host moves
                 // out of, or leaves for us to release.
-                let status = unsafe {
-                    (self.host.emit)(self.ctx, port as u32, &mut array, schema_ptr, options)
-                };
+                let status = unsafe { (self.host.emit)(self.ctx, port as u32, &mut array, schema_ptr, options) };
                 // SAFETY: valid structs, released here only if the host did not take them.
                 unsafe {
                     release_array(&mut array);
@@ -183,6 +175,14 @@ impl<'a> Context<'a> {
 
     pub fn warn(&self, msg: &str) {
         self.log(LogLevel::Warn, msg)
+    }
+
+    /// Sets a named figure shown in the run's status line and final summary (`distance` =
+    /// `12.3 m`); setting a key again replaces its value.
+    pub fn report(&mut self, key: &str, value: impl std::fmt::Display) {
+        let value = value.to_string();
+        // SAFETY: `host`/`ctx` belong to the current callback; both strings outlive the call.
+        unsafe { (self.host.report)(self.ctx, str_ref(key), str_ref(&value)) }
     }
 
     /// This operator has nothing more to do: its timers stop. The run ends when every

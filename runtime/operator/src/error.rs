@@ -73,9 +73,6 @@ mod tests {
         let err: Error = "x".parse::<i32>().unwrap_err().into();
         assert_eq!(err.message(), "invalid digit found in string");
         let err = err.context("reading 'count'");
-        assert_eq!(
-            err.to_string(),
-            "reading 'count': invalid digit found in string"
-        );
+        assert_eq!(err.to_string(), "reading 'count': invalid digit found in string");
     }
 }

@@ -114,19 +114,12 @@ pub fn export_array(array: &ArrayRef) -> Result<(abi::ArrowArray, abi::ArrowSche
 /// # Safety
 /// `array` and `schema` must be valid, unreleased C Data Interface structs describing the same
 /// array.
-pub unsafe fn import_array(
-    array: abi::ArrowArray,
-    schema: &abi::ArrowSchema,
-) -> Result<ArrayRef, ArrowError> {
+pub unsafe fn import_array(array: abi::ArrowArray, schema: &abi::ArrowSchema) -> Result<ArrayRef, ArrowError> {
     if array.release.is_none() {
-        return Err(ArrowError::CDataInterface(
-            "the array was already released".into(),
-        ));
+        return Err(ArrowError::CDataInterface("the array was already released".into()));
     }
     if schema.release.is_none() {
-        return Err(ArrowError::CDataInterface(
-            "the schema was already released".into(),
-        ));
+        return Err(ArrowError::CDataInterface("the schema was already released".into()));
     }
     // SAFETY: same layout (see export_array); ownership of the array moves into arrow's type.
     let array = unsafe { std::mem::transmute::<abi::ArrowArray, FFI_ArrowArray>(array) };
@@ -194,10 +187,7 @@ fn export_flat(data: ArrayData) -> abi::ArrowArray {
         buffers[n] = b.as_ptr().cast();
         n += 1;
     }
-    let mut private = Box::new(FlatExport {
-        buffers,
-        _data: data,
-    });
+    let mut private = Box::new(FlatExport { buffers, _data: data });
     let d = &private._data;
     let (length, null_count, offset) = (d.len() as i64, d.null_count() as i64, d.offset() as i64);
     let buffers_ptr = private.buffers.as_mut_ptr();
@@ -228,9 +218,7 @@ pub fn export_schema(data_type: &DataType) -> Result<abi::ArrowSchema, ArrowErro
 /// `schema` must be a valid, unreleased C schema.
 pub unsafe fn schema_type(schema: &abi::ArrowSchema) -> Result<DataType, ArrowError> {
     if schema.release.is_none() {
-        return Err(ArrowError::CDataInterface(
-            "the schema was already released".into(),
-        ));
+        return Err(ArrowError::CDataInterface("the schema was already released".into()));
     }
     // SAFETY: same layout; a shared reference to one is a shared reference to the other.
     let schema = unsafe { &*(schema as *const abi::ArrowSchema).cast::<FFI_ArrowSchema>() };
@@ -242,14 +230,9 @@ pub unsafe fn schema_type(schema: &abi::ArrowSchema) -> Result<DataType, ArrowEr
 ///
 /// # Safety
 /// `array` must be a valid, unreleased C array of type `data_type`.
-pub unsafe fn import_array_typed(
-    array: abi::ArrowArray,
-    data_type: DataType,
-) -> Result<ArrayRef, ArrowError> {
+pub unsafe fn import_array_typed(array: abi::ArrowArray, data_type: DataType) -> Result<ArrayRef, ArrowError> {
     if array.release.is_none() {
-        return Err(ArrowError::CDataInterface(
-            "the array was already released".into(),
-        ));
+        return Err(ArrowError::CDataInterface("the array was already released".into()));
     }
     // SAFETY: same layout (see export_array); ownership of the array moves into arrow's type.
     let array = unsafe { std::mem::transmute::<abi::ArrowArray, FFI_ArrowArray>(array) };

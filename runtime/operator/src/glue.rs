@@ -10,8 +10,8 @@ use arrow_schema::DataType;
 use quiver_abi as abi;
 
 use crate::ffi::{
-    import_array_typed, panic_message, param_from_c, read_str, release_array, release_schema,
-    schema_type, str_ref, take_array, take_schema,
+    import_array_typed, panic_message, param_from_c, read_str, release_array, release_schema, schema_type, str_ref,
+    take_array, take_schema,
 };
 use crate::{Context, DataPack, Error, Header, Manifest, Operator, PackId, Params, Result};
 
@@ -164,12 +164,8 @@ unsafe extern "C" fn create<T: Operator>(
             };
             for p in raw {
                 let name = read_str(p.name);
-                let value = param_from_c(&p.value).ok_or_else(|| {
-                    Error::msg(format!(
-                        "parameter `{name}` has unknown kind {}",
-                        p.value.kind
-                    ))
-                })?;
+                let value = param_from_c(&p.value)
+                    .ok_or_else(|| Error::msg(format!("parameter `{name}` has unknown kind {}", p.value.kind)))?;
                 values.insert(name, value);
             }
             let manifest = T::manifest();
@@ -223,9 +219,7 @@ unsafe extern "C" fn on_input<T: Operator>(
                 out_types,
             } = inst;
             let Some(input) = manifest.inputs.get(port).map(|p| p.name.as_str()) else {
-                return Err(Error::msg(format!(
-                    "host delivered to unknown input #{port}"
-                )));
+                return Err(Error::msg(format!("host delivered to unknown input #{port}")));
             };
             let id = pack_id(&mut ids[port], pack);
             let header = Header {
@@ -254,9 +248,7 @@ unsafe extern "C" fn on_input<T: Operator>(
                 };
                 in_types[port] = Some(data_type.clone());
                 let imported = import_array_typed(array, data_type);
-                Some(imported.map_err(|e| {
-                    Error::from(e).context(format!("input `{input}`: malformed Arrow data"))
-                })?)
+                Some(imported.map_err(|e| Error::from(e).context(format!("input `{input}`: malformed Arrow data")))?)
             } else {
                 None
             };
@@ -300,12 +292,8 @@ unsafe extern "C" fn on_param<T: Operator>(
         with_instance::<T>(instance, host, ctx, true, |inst, host| {
             let param = &*param;
             let name = read_str(param.name);
-            let value = param_from_c(&param.value).ok_or_else(|| {
-                Error::msg(format!(
-                    "parameter `{name}` has unknown kind {}",
-                    param.value.kind
-                ))
-            })?;
+            let value = param_from_c(&param.value)
+                .ok_or_else(|| Error::msg(format!("parameter `{name}` has unknown kind {}", param.value.kind)))?;
             inst.call(host, ctx, |op, cx, _| op.on_param(cx, &name, &value))
         })
     }

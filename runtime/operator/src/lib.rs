@@ -44,14 +44,11 @@ pub use quiver_manifest::{Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, 
 /// What operator crates usually import.
 pub mod prelude {
     pub use crate::{
-        Context, DataPack, Error, Manifest, Operator, ParamSpec, ParamValue, Params, Result, bail,
-        export_operator,
+        Context, DataPack, Error, Manifest, Operator, ParamSpec, ParamValue, Params, Result, bail, export_operator,
     };
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::types::*;
-    pub use arrow_array::{
-        Array, ArrayRef, Float32Array, Float64Array, Int64Array, UInt8Array, UInt64Array,
-    };
+    pub use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, Int64Array, UInt8Array, UInt64Array};
 }
 
 /// Re-exported so operators use exactly the arrow the SDK was built with.

@@ -122,9 +122,7 @@ impl DataPack {
     /// Takes the data out; an error for an empty pack.
     pub fn into_data(self) -> Result<ArrayRef, EmptyPackError> {
         let DataPack { id, data, .. } = self;
-        data.ok_or_else(|| EmptyPackError {
-            name: id.name.clone(),
-        })
+        data.ok_or_else(|| EmptyPackError { name: id.name.clone() })
     }
 }
 

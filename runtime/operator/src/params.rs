@@ -90,9 +90,6 @@ mod tests {
             p.bool("n").unwrap_err().message(),
             "parameter `n` is of kind int, not bool"
         );
-        assert_eq!(
-            p.int("m").unwrap_err().message(),
-            "parameter `m` is not set"
-        );
+        assert_eq!(p.int("m").unwrap_err().message(), "parameter `m` is not set");
     }
 }

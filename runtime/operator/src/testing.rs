@@ -8,9 +8,7 @@ use std::sync::Arc;
 use arrow_array::ArrayRef;
 use quiver_abi as abi;
 
-use crate::ffi::{
-    export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref,
-};
+use crate::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref};
 use crate::{DataPack, Header, Manifest, Operator, PackId, ParamValue};
 
 /// What a harness call reports when the operator fails.
@@ -38,6 +36,7 @@ struct State {
     error: String,
     finished: bool,
     logs: Vec<String>,
+    reports: Vec<(String, String)>,
     outputs: Vec<(String, DataPack)>,
     output_ids: Vec<Arc<PackId>>,
     output_types: Vec<Option<arrow_schema::DataType>>,
@@ -159,6 +158,18 @@ unsafe extern "C" fn h_finish(ctx: *mut abi::HostCtx) {
     unsafe { state(ctx).finished = true }
 }
 
+unsafe extern "C" fn h_report(ctx: *mut abi::HostCtx, key: abi::StrRef, value: abi::StrRef) {
+    // SAFETY: ctx is our State; the strings are valid for the call.
+    unsafe {
+        let (key, value) = (read_str(key), read_str(value));
+        let st = state(ctx);
+        match st.reports.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => st.reports.push((key, value)),
+        }
+    }
+}
+
 unsafe extern "C" fn h_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
     // SAFETY: ctx is our State; the string lives until the next call.
     unsafe { str_ref(&state(ctx).error) }
@@ -207,13 +218,13 @@ impl<T: Operator> Harness<T> {
             set_error: h_set_error,
             finish: h_finish,
             last_error: h_last_error,
+            report: h_report,
         });
         let vtable = crate::glue::vtable::<T>();
         let node_ref = str_ref(&state.node);
         let ctx = ctx_of(&mut state);
         // SAFETY: host, ctx and params are valid for the call.
-        let instance =
-            unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
+        let instance = unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
         if instance.is_null() {
             return Err(CallError::Error(std::mem::take(&mut state.error)));
         }
@@ -272,9 +283,7 @@ impl<T: Operator> Harness<T> {
         self.seq_in += 1;
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host and ctx, a valid pack lent for the call.
-        let status = unsafe {
-            (self.vtable.on_input)(self.instance, &*self.host, ctx, port as u32, &mut pack)
-        };
+        let status = unsafe { (self.vtable.on_input)(self.instance, &*self.host, ctx, port as u32, &mut pack) };
         // SAFETY: whatever the plugin did not take is released here.
         unsafe {
             release_array(&mut pack.array);
@@ -293,8 +302,7 @@ impl<T: Operator> Harness<T> {
             .ok_or_else(|| CallError::Error(format!("operator has no timer `{name}`")))?;
         let ctx = ctx_of(&mut self.state);
         // SAFETY: live instance, valid host and ctx.
-        let status =
-            unsafe { (self.vtable.on_timer)(self.instance, &*self.host, ctx, index as u32) };
+        let status = unsafe { (self.vtable.on_timer)(self.instance, &*self.host, ctx, index as u32) };
         self.result(status)
     }
 
@@ -328,6 +336,20 @@ impl<T: Operator> Harness<T> {
         &self.state.logs
     }
 
+    /// The figures the operator reported (key, value), in first-report order.
+    pub fn reports(&self) -> &[(String, String)] {
+        &self.state.reports
+    }
+
+    /// The value the operator last reported for `key`.
+    pub fn report(&self, key: &str) -> Option<&str> {
+        self.state
+            .reports
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether the operator called `finish`.
     pub fn finished(&self) -> bool {
         self.state.finished
@@ -359,9 +381,7 @@ mod tests {
                 .param(ParamSpec::int("gain", 2).range_int(-10, 10))
         }
         fn new(_: &mut Context<'_>, p: &Params) -> Result<Self> {
-            Ok(Echo {
-                gain: p.int("gain")?,
-            })
+            Ok(Echo { gain: p.int("gain")? })
         }
         fn on_input(&mut self, ctx: &mut Context<'_>, _: &str, pack: DataPack) -> Result<()> {
             assert!(ctx.latest("x").is_some_and(|p| p.is_updated()));
@@ -372,10 +392,7 @@ mod tests {
             if v == 13 {
                 panic!("unlucky {v}");
             }
-            ctx.emit(
-                "y",
-                std::sync::Arc::new(Int64Array::from(vec![v * self.gain])),
-            )
+            ctx.emit("y", std::sync::Arc::new(Int64Array::from(vec![v * self.gain])))
         }
         fn on_timer(&mut self, ctx: &mut Context<'_>, _: &str) -> Result<()> {
             // The pack delivered in an earlier callback is stale now.
@@ -402,24 +419,13 @@ mod tests {
         let out = h.take_outputs();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, "y");
-        assert_eq!(
-            out[0]
-                .1
-                .data()
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .value(0),
-            15
-        );
+        assert_eq!(out[0].1.data().unwrap().as_primitive::<Int64Type>().value(0), 15);
 
         // An empty pack's data is an error, reported, not a panic.
         let err = h.input("x", None).unwrap_err();
         assert_eq!(
             err,
-            CallError::Error(
-                "DataPack `upstream/out` is empty: it carries no data (check `is_empty()` first)"
-                    .into()
-            )
+            CallError::Error("DataPack `upstream/out` is empty: it carries no data (check `is_empty()` first)".into())
         );
 
         // A panic is caught and reported with its message.

@@ -27,10 +27,7 @@ impl Operator for BenchSink {
         .output("out", "bench/Bytes", "the same packs (forward: true)")
         .param(ParamSpec::string("path", "").doc("results file written at stop"))
         .param(ParamSpec::bool("forward", false).doc("send every pack on to `out`"))
-        .param(
-            ParamSpec::bool("latencies", true)
-                .doc("keep per-pack latencies (off for throughput runs)"),
-        )
+        .param(ParamSpec::bool("latencies", true).doc("keep per-pack latencies (off for throughput runs)"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -70,8 +67,7 @@ impl Operator for BenchSink {
         for l in &self.latencies {
             let _ = writeln!(text, "{l}");
         }
-        std::fs::write(&self.path, text)
-            .map_err(|e| Error::from(e).context(format!("writing {}", self.path)))
+        std::fs::write(&self.path, text).map_err(|e| Error::from(e).context(format!("writing {}", self.path)))
     }
 }
 

@@ -23,11 +23,7 @@ impl Operator for BenchSource {
         )
         .timer("tick", "each tick sends `burst` packs")
         .output("out", "bench/Bytes", "the payload")
-        .param(
-            ParamSpec::int("size", 8)
-                .range_int(1, 1 << 32)
-                .doc("payload bytes"),
-        )
+        .param(ParamSpec::int("size", 8).range_int(1, 1 << 32).doc("payload bytes"))
         .param(
             ParamSpec::int("count", 1000)
                 .range_int(1, i64::MAX)

@@ -31,19 +31,12 @@ impl Operator for Probe {
             "ignored (a port of another type, for type checks)",
         )
         .output("out", "std_msgs/Int64", "what came in on `a`, same buffers")
-        .output(
-            "addr",
-            "std_msgs/Int64",
-            "address of the data buffer received on `a`",
-        )
+        .output("addr", "std_msgs/Int64", "address of the data buffer received on `a`")
         .output("seen_b", "std_msgs/Int64", "what came in on `b`")
         .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
         .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
         .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
-        .param(
-            ParamSpec::bool("raw_addr", false)
-                .doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"),
-        )
+        .param(ParamSpec::bool("raw_addr", false).doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
