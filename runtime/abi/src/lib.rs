@@ -155,6 +155,9 @@ pub const PARAM_FLOAT: ParamKind = 3;
 pub const PARAM_STRING: ParamKind = 4;
 /// A duration in nanoseconds, carried in `ParamValue::int`; written `100ms`, `2s` in YAML.
 pub const PARAM_DURATION: ParamKind = 5;
+/// A file the operator reads, carried in `ParamValue::string` as an absolute path (the host
+/// resolves it against the graph file's folder and checks that it exists).
+pub const PARAM_PATH: ParamKind = 6;
 
 /// A parameter value; only the field named by `kind` is meaningful.
 #[repr(C)]

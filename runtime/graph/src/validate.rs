@@ -91,7 +91,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 }
             }
         }
-        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s)).unwrap_or_default();
+        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s, raw.dir())).unwrap_or_default();
         let mut inputs = Vec::new();
         for input in &n.inputs {
             let port = input.name.value.as_str();
@@ -240,7 +240,7 @@ fn undeclared_input(spec: &OperatorSpec, port: &str) -> ErrorKind {
 
 /// Typed parameters in manifest order, defaults filled in; errors for unknown, mistyped,
 /// out-of-range and missing ones.
-fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(String, ParamValue)> {
+fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -> Vec<(String, ParamValue)> {
     let id = n.id.value.as_str();
     let mut given: HashMap<&str, ParamValue> = HashMap::new();
     for (name, value) in &n.params {
@@ -257,7 +257,9 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
             );
             continue;
         };
-        let typed = convert(value, p.kind).and_then(|v| p.check(&v).map(|()| v));
+        let typed = convert(value, p.kind)
+            .and_then(|v| resolve_path(v, dir))
+            .and_then(|v| p.check(&v).map(|()| v));
         match typed {
             Ok(v) => {
                 given.insert(&name.value, v);
@@ -278,7 +280,16 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
         if let Some(v) = given.remove(p.name.as_str()) {
             out.push((p.name.clone(), v));
         } else if let Some(d) = &p.default {
-            out.push((p.name.clone(), d.clone()));
+            // A default path is relative to the graph's folder too.
+            match resolve_path(d.clone(), dir) {
+                Ok(v) => out.push((p.name.clone(), v)),
+                Err(reason) => sink.push(
+                    n.id.span,
+                    Some(id),
+                    None,
+                    ErrorKind::BadParam { param: p.name.clone(), reason: format!("(default) {reason}") },
+                ),
+            }
         } else if !n.params.iter().any(|(name, _)| name.value == p.name) {
             sink.push(
                 n.id.span,
@@ -295,6 +306,17 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec) -> Vec<(Strin
     out
 }
 
+/// Makes a path parameter absolute (relative to the graph's folder) and checks the file exists.
+fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
+    let ParamValue::Path(p) = v else { return Ok(v) };
+    let full = if Path::new(&p).is_absolute() { p.clone().into() } else { dir.join(&p) };
+    let full = std::path::absolute(&full).unwrap_or(full);
+    if !full.exists() {
+        return Err(format!("no such file: {p} (looked for {}; relative paths start at the graph's folder)", full.display()));
+    }
+    Ok(ParamValue::Path(full.display().to_string()))
+}
+
 /// Reads a YAML scalar as a value of `kind`.
 pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue, String> {
     let (text, quoted) = match &value.value {
@@ -309,6 +331,7 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
     let number = |t: &str| t.replace('_', "");
     match kind {
         ParamKind::String => Ok(ParamValue::String(text.into())),
+        ParamKind::Path => Ok(ParamValue::Path(text.into())),
         _ if quoted && kind != ParamKind::Duration => Err(format!("expected a {kind}, got {shown}")),
         ParamKind::Bool => match text {
             "true" | "True" | "TRUE" => Ok(ParamValue::Bool(true)),

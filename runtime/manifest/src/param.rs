@@ -12,6 +12,8 @@ pub enum ParamKind {
     String,
     /// Written `100ms`, `2s`, `1.5s`, `250us` in graph files.
     Duration,
+    /// A file the operator reads: relative to the graph file, checked to exist before running.
+    Path,
 }
 
 impl ParamKind {
@@ -22,6 +24,7 @@ impl ParamKind {
             ParamKind::Float => "float",
             ParamKind::String => "string",
             ParamKind::Duration => "duration",
+            ParamKind::Path => "path",
         }
     }
 }
@@ -40,6 +43,8 @@ pub enum ParamValue {
     Float(f64),
     String(String),
     Duration(Duration),
+    /// An absolute path (resolved by the host).
+    Path(String),
 }
 
 impl ParamValue {
@@ -50,6 +55,7 @@ impl ParamValue {
             ParamValue::Float(_) => ParamKind::Float,
             ParamValue::String(_) => ParamKind::String,
             ParamValue::Duration(_) => ParamKind::Duration,
+            ParamValue::Path(_) => ParamKind::Path,
         }
     }
 
@@ -72,6 +78,7 @@ impl fmt::Display for ParamValue {
             ParamValue::Float(x) => write!(f, "{x}"),
             ParamValue::String(s) => write!(f, "{s:?}"),
             ParamValue::Duration(d) => write!(f, "{}", crate::format_duration(*d)),
+            ParamValue::Path(p) => write!(f, "{p}"),
         }
     }
 }
@@ -112,6 +119,12 @@ impl ParamSpec {
     }
     pub fn duration(name: &str, default: Duration) -> Self {
         Self::new(name, ParamKind::Duration, Some(ParamValue::Duration(default)))
+    }
+    /// A file the operator reads (relative to the graph file). `default` may be empty: then the
+    /// graph must set it.
+    pub fn path(name: &str, default: &str) -> Self {
+        let default = (!default.is_empty()).then(|| ParamValue::Path(default.into()));
+        Self::new(name, ParamKind::Path, default)
     }
     /// A parameter the graph must set (no default).
     pub fn required(name: &str, kind: ParamKind) -> Self {

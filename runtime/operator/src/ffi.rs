@@ -43,6 +43,7 @@ pub fn kind_to_c(kind: ParamKind) -> abi::ParamKind {
         ParamKind::Float => abi::PARAM_FLOAT,
         ParamKind::String => abi::PARAM_STRING,
         ParamKind::Duration => abi::PARAM_DURATION,
+        ParamKind::Path => abi::PARAM_PATH,
     }
 }
 
@@ -53,6 +54,7 @@ pub fn kind_from_c(kind: abi::ParamKind) -> Option<ParamKind> {
         abi::PARAM_FLOAT => ParamKind::Float,
         abi::PARAM_STRING => ParamKind::String,
         abi::PARAM_DURATION => ParamKind::Duration,
+        abi::PARAM_PATH => ParamKind::Path,
         _ => return None,
     })
 }
@@ -70,7 +72,7 @@ pub fn param_to_c(v: &ParamValue) -> abi::ParamValue {
         ParamValue::Bool(b) => c.boolean = u8::from(*b),
         ParamValue::Int(i) => c.int = *i,
         ParamValue::Float(f) => c.float = *f,
-        ParamValue::String(s) => c.string = str_ref(s),
+        ParamValue::String(s) | ParamValue::Path(s) => c.string = str_ref(s),
         ParamValue::Duration(d) => c.int = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
     }
     c
@@ -88,6 +90,8 @@ pub unsafe fn param_from_c(c: &abi::ParamValue) -> Option<ParamValue> {
         // SAFETY: forwarded from the caller.
         ParamKind::String => ParamValue::String(unsafe { read_str(c.string) }),
         ParamKind::Duration => ParamValue::Duration(Duration::from_nanos(c.int.max(0) as u64)),
+        // SAFETY: forwarded from the caller.
+        ParamKind::Path => ParamValue::Path(unsafe { read_str(c.string) }),
     })
 }
 

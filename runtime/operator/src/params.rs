@@ -64,6 +64,14 @@ impl Params {
         }
     }
 
+    /// A file path (absolute: the host resolved it against the graph's folder).
+    pub fn path(&self, name: &str) -> Result<std::path::PathBuf> {
+        match self.require(name)? {
+            ParamValue::Path(p) => Ok(p.into()),
+            other => Err(Self::wrong(name, "path", other)),
+        }
+    }
+
     pub fn duration(&self, name: &str) -> Result<Duration> {
         match self.require(name)? {
             ParamValue::Duration(d) => Ok(*d),
