@@ -52,7 +52,10 @@ nodes:
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("(all sources finished)"), "{out}");
-    assert!(out.contains("node `ticker`: sent 20\n"), "reported figures in the summary: {out}");
+    assert!(
+        out.contains("node `ticker`: sent 20\n"),
+        "reported figures in the summary: {out}"
+    );
     let lines = record(&dir.join("rec.txt"));
     assert_eq!(lines.len(), 20);
     for (i, line) in lines.iter().enumerate() {

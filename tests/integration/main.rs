@@ -5,5 +5,6 @@ mod abi;
 mod errors;
 mod graphs;
 mod qos;
+mod robot;
 mod stepped;
 mod support;

@@ -7,7 +7,17 @@ use std::sync::OnceLock;
 use quiver_runtime::{Registry, RunOptions, SearchPath, Summary};
 
 /// The packages the tests load or run.
-const PACKAGES: &[&str] = &["quiver", "counter", "scale", "recorder", "probe", "wrong-abi"];
+const PACKAGES: &[&str] = &[
+    "quiver",
+    "counter",
+    "scale",
+    "recorder",
+    "probe",
+    "wrong-abi",
+    "sim-world",
+    "laser-filter",
+    "twist-controller",
+];
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -10,7 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: render MAP X Y HEADING WIDTH HEIGHT OUT.ppm".into());
     }
     let map = Map::load(Path::new(&a[1]))?;
-    let pose = Pose2 { x: a[2].parse()?, y: a[3].parse()?, theta: a[4].parse()? };
+    let pose = Pose2 {
+        x: a[2].parse()?,
+        y: a[3].parse()?,
+        theta: a[4].parse()?,
+    };
     let cam = render::Camera::new(a[5].parse()?, a[6].parse()?);
     let rgb = render::render(&map, pose, &cam);
     std::fs::write(&a[7], render::to_ppm(cam.width, cam.height, &rgb))?;

@@ -101,7 +101,11 @@ pub fn ray_circle(o: Vec2, d: Vec2, c: Vec2, r: f64) -> Option<(f64, f64)> {
 pub fn point_segment_distance(p: Vec2, a: Vec2, b: Vec2) -> f64 {
     let e = b.sub(a);
     let len2 = e.dot(e);
-    let t = if len2 == 0.0 { 0.0 } else { (p.sub(a).dot(e) / len2).clamp(0.0, 1.0) };
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (p.sub(a).dot(e) / len2).clamp(0.0, 1.0)
+    };
     p.sub(a.add(e.scale(t))).len()
 }
 
@@ -111,11 +115,28 @@ mod tests {
 
     #[test]
     fn rays_hit_segments_and_circles() {
-        let (t, u) = ray_segment(Vec2::new(0.0, 0.0), Vec2::new(1.0, 0.0), Vec2::new(2.0, -1.0), Vec2::new(2.0, 1.0)).unwrap();
+        let (t, u) = ray_segment(
+            Vec2::new(0.0, 0.0),
+            Vec2::new(1.0, 0.0),
+            Vec2::new(2.0, -1.0),
+            Vec2::new(2.0, 1.0),
+        )
+        .unwrap();
         assert!((t - 2.0).abs() < 1e-12 && (u - 0.5).abs() < 1e-12);
-        assert!(ray_segment(Vec2::new(0.0, 0.0), Vec2::new(-1.0, 0.0), Vec2::new(2.0, -1.0), Vec2::new(2.0, 1.0)).is_none());
+        assert!(
+            ray_segment(
+                Vec2::new(0.0, 0.0),
+                Vec2::new(-1.0, 0.0),
+                Vec2::new(2.0, -1.0),
+                Vec2::new(2.0, 1.0)
+            )
+            .is_none()
+        );
         let (t, _) = ray_circle(Vec2::new(0.0, 0.0), Vec2::new(1.0, 0.0), Vec2::new(3.0, 0.0), 0.5).unwrap();
         assert!((t - 2.5).abs() < 1e-12);
-        assert!((point_segment_distance(Vec2::new(0.0, 1.0), Vec2::new(-1.0, 0.0), Vec2::new(1.0, 0.0)) - 1.0).abs() < 1e-12);
+        assert!(
+            (point_segment_distance(Vec2::new(0.0, 1.0), Vec2::new(-1.0, 0.0), Vec2::new(1.0, 0.0)) - 1.0).abs()
+                < 1e-12
+        );
     }
 }

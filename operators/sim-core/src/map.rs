@@ -55,7 +55,9 @@ pub struct Map {
 }
 
 fn numbers(v: &Yaml, n: usize, what: &str) -> Result<Vec<f64>, String> {
-    let items = v.as_vec().ok_or_else(|| format!("{what}: expected a list of {n} numbers"))?;
+    let items = v
+        .as_vec()
+        .ok_or_else(|| format!("{what}: expected a list of {n} numbers"))?;
     if items.len() != n {
         return Err(format!("{what}: expected {n} numbers, found {}", items.len()));
     }
@@ -73,23 +75,33 @@ impl Map {
     /// Reads a map file.
     pub fn load(path: &Path) -> Result<Map, MapError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| MapError { file: file.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| MapError {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
         Map::parse(&file, &text)
     }
 
     /// Parses map YAML; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Map, MapError> {
-        Self::parse_inner(text).map_err(|message| MapError { file: file.into(), message })
+        Self::parse_inner(text).map_err(|message| MapError {
+            file: file.into(),
+            message,
+        })
     }
 
     fn parse_inner(text: &str) -> Result<Map, String> {
         let docs = YamlLoader::load_from_str(text).map_err(|e| format!("malformed YAML: {e}"))?;
         let doc = docs.first().ok_or("the file is empty")?;
-        let hash = doc.as_hash().ok_or("a map is a mapping (name, size, start, walls, boxes, cylinders)")?;
+        let hash = doc
+            .as_hash()
+            .ok_or("a map is a mapping (name, size, start, walls, boxes, cylinders)")?;
         for key in hash.keys() {
             let k = key.as_str().unwrap_or_default();
             if !["name", "size", "start", "walls", "boxes", "cylinders"].contains(&k) {
-                return Err(format!("unknown key `{k}` (allowed: name, size, start, walls, boxes, cylinders)"));
+                return Err(format!(
+                    "unknown key `{k}` (allowed: name, size, start, walls, boxes, cylinders)"
+                ));
             }
         }
         let size = numbers(&doc["size"], 2, "`size` [width, height]")?;
@@ -103,7 +115,11 @@ impl Map {
             name: doc["name"].as_str().unwrap_or("map").to_string(),
             width,
             height,
-            start: Pose2 { x: s[0], y: s[1], theta: s[2] },
+            start: Pose2 {
+                x: s[0],
+                y: s[1],
+                theta: s[2],
+            },
             walls: vec![
                 (Vec2::new(0.0, 0.0), Vec2::new(width, 0.0)),
                 (Vec2::new(width, 0.0), Vec2::new(width, height)),
@@ -122,7 +138,10 @@ impl Map {
             if v[2] <= 0.0 || v[3] <= 0.0 {
                 return Err(format!("`boxes[{i}]`: width and depth must be positive"));
             }
-            map.boxes.push(BoxObstacle { center: Vec2::new(v[0], v[1]), half: Vec2::new(v[2] / 2.0, v[3] / 2.0) });
+            map.boxes.push(BoxObstacle {
+                center: Vec2::new(v[0], v[1]),
+                half: Vec2::new(v[2] / 2.0, v[3] / 2.0),
+            });
         }
         for (i, c) in list("cylinders").iter().enumerate() {
             let v = numbers(c, 3, &format!("`cylinders[{i}]` [x, y, radius]"))?;
@@ -132,7 +151,10 @@ impl Map {
             map.cylinders.push((Vec2::new(v[0], v[1]), v[2]));
         }
         if map.collides(map.start.position(), crate::robot::ROBOT_RADIUS) {
-            return Err(format!("`start` ({}, {}) is inside or touching an obstacle", map.start.x, map.start.y));
+            return Err(format!(
+                "`start` ({}, {}) is inside or touching an obstacle",
+                map.start.x, map.start.y
+            ));
         }
         Ok(map)
     }
@@ -149,7 +171,12 @@ impl Map {
                 && nearest_wall.is_none_or(|w| t < w.dist)
             {
                 let len = b.sub(*a).len();
-                nearest_wall = Some(Hit { dist: t, kind: Kind::Wall, index: i, u: u * len });
+                nearest_wall = Some(Hit {
+                    dist: t,
+                    kind: Kind::Wall,
+                    index: i,
+                    u: u * len,
+                });
             }
         }
         let limit = nearest_wall.map_or(max, |w| w.dist);
@@ -166,14 +193,24 @@ impl Map {
             if let Some((t, u)) = best
                 && t < limit
             {
-                hits.push(Hit { dist: t, kind: Kind::Box, index: i, u });
+                hits.push(Hit {
+                    dist: t,
+                    kind: Kind::Box,
+                    index: i,
+                    u,
+                });
             }
         }
         for (i, (c, r)) in self.cylinders.iter().enumerate() {
             if let Some((t, u)) = ray_circle(origin, d, *c, *r)
                 && t < limit
             {
-                hits.push(Hit { dist: t, kind: Kind::Cylinder, index: i, u });
+                hits.push(Hit {
+                    dist: t,
+                    kind: Kind::Cylinder,
+                    index: i,
+                    u,
+                });
             }
         }
         hits.sort_by(|a, b| a.dist.total_cmp(&b.dist));
@@ -191,7 +228,11 @@ impl Map {
         if p.x < radius || p.y < radius || p.x > self.width - radius || p.y > self.height - radius {
             return true;
         }
-        if self.walls.iter().any(|(a, b)| point_segment_distance(p, *a, *b) < radius) {
+        if self
+            .walls
+            .iter()
+            .any(|(a, b)| point_segment_distance(p, *a, *b) < radius)
+        {
             return true;
         }
         if self.cylinders.iter().any(|(c, r)| p.sub(*c).len() < r + radius) {
@@ -209,7 +250,11 @@ impl Map {
         loop {
             let p = Vec2::new(rng.range(0.0, self.width), rng.range(0.0, self.height));
             if !self.collides(p, clearance) {
-                return Pose2 { x: p.x, y: p.y, theta: rng.range(-std::f64::consts::PI, std::f64::consts::PI) };
+                return Pose2 {
+                    x: p.x,
+                    y: p.y,
+                    theta: rng.range(-std::f64::consts::PI, std::f64::consts::PI),
+                };
             }
         }
     }
@@ -219,7 +264,8 @@ impl Map {
 mod tests {
     use super::*;
 
-    const ROOM: &str = "name: t\nsize: [4, 3]\nstart: [1, 1, 0]\nboxes: [[3, 1, 0.4, 0.4]]\ncylinders: [[1, 2.2, 0.2]]\n";
+    const ROOM: &str =
+        "name: t\nsize: [4, 3]\nstart: [1, 1, 0]\nboxes: [[3, 1, 0.4, 0.4]]\ncylinders: [[1, 2.2, 0.2]]\n";
 
     #[test]
     fn parses_and_casts() {
@@ -240,10 +286,19 @@ mod tests {
     #[test]
     fn bad_maps_name_the_problem() {
         let e = Map::parse("m.yaml", "size: [4, 3]\nstart: [1, 1]\n").unwrap_err();
-        assert_eq!(e.to_string(), "m.yaml: `start` [x, y, heading]: expected 3 numbers, found 2");
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: `start` [x, y, heading]: expected 3 numbers, found 2"
+        );
         let e = Map::parse("m.yaml", "size: [4, 3]\nstart: [1, 1, 0]\nboxs: []\n").unwrap_err();
-        assert_eq!(e.to_string(), "m.yaml: unknown key `boxs` (allowed: name, size, start, walls, boxes, cylinders)");
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: unknown key `boxs` (allowed: name, size, start, walls, boxes, cylinders)"
+        );
         let e = Map::parse("m.yaml", "size: [4, 3]\nstart: [3, 1, 0]\nboxes: [[3, 1, 1, 1]]\n").unwrap_err();
-        assert_eq!(e.to_string(), "m.yaml: `start` (3, 1) is inside or touching an obstacle");
+        assert_eq!(
+            e.to_string(),
+            "m.yaml: `start` (3, 1) is inside or touching an obstacle"
+        );
     }
 }

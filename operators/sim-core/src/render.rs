@@ -20,7 +20,13 @@ pub struct Camera {
 
 impl Camera {
     pub fn new(width: u32, height: u32) -> Self {
-        Camera { width, height, fov: 90f64.to_radians(), lens_height: 0.3, max_range: 20.0 }
+        Camera {
+            width,
+            height,
+            fov: 90f64.to_radians(),
+            lens_height: 0.3,
+            max_range: 20.0,
+        }
     }
 
     /// Bytes of one rgb8 frame.
@@ -80,9 +86,21 @@ pub fn render_into(map: &Map, pose: Pose2, camera: &Camera, out: &mut [u8]) {
             let d = (hit.dist * rel.cos()).max(1e-3);
             let (colour, top_height, texture) = match hit.kind {
                 Kind::Wall => (WALL, WALL_HEIGHT, if hit.u.rem_euclid(1.0) < 0.04 { 0.8 } else { 1.0 }),
-                Kind::Box => (BOX, BOX_HEIGHT, if hit.u.fract() < 0.04 || hit.u.fract() > 0.96 { 0.7 } else { 1.0 }),
+                Kind::Box => (
+                    BOX,
+                    BOX_HEIGHT,
+                    if hit.u.fract() < 0.04 || hit.u.fract() > 0.96 {
+                        0.7
+                    } else {
+                        1.0
+                    },
+                ),
                 // Light from one side: brighter on the side facing +x.
-                Kind::Cylinder => (CYLINDER, CYLINDER_HEIGHT, 0.75 + 0.25 * (hit.u * std::f64::consts::TAU).cos()),
+                Kind::Cylinder => (
+                    CYLINDER,
+                    CYLINDER_HEIGHT,
+                    0.75 + 0.25 * (hit.u * std::f64::consts::TAU).cos(),
+                ),
             };
             let top = horizon - focal * (top_height - camera.lens_height) / d;
             let bottom = horizon + focal * camera.lens_height / d;

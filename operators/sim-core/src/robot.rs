@@ -22,7 +22,11 @@ pub struct RobotStats {
 impl RobotStats {
     /// Share of steps in which the robot moved, 0..1.
     pub fn moving_share(&self) -> f64 {
-        if self.steps == 0 { 0.0 } else { self.moving_steps as f64 / self.steps as f64 }
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.moving_steps as f64 / self.steps as f64
+        }
     }
 }
 
@@ -46,7 +50,13 @@ pub struct Robot {
 
 impl Robot {
     pub fn new(pose: Pose2) -> Self {
-        Robot { pose, v: 0.0, w: 0.0, stats: RobotStats::default(), in_contact: false }
+        Robot {
+            pose,
+            v: 0.0,
+            w: 0.0,
+            stats: RobotStats::default(),
+            in_contact: false,
+        }
     }
 
     pub fn command(&mut self, v: f64, w: f64) {

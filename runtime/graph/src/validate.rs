@@ -91,7 +91,10 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 }
             }
         }
-        let params = spec.as_ref().map(|s| check_params(&mut sink, n, s, raw.dir())).unwrap_or_default();
+        let params = spec
+            .as_ref()
+            .map(|s| check_params(&mut sink, n, s, raw.dir()))
+            .unwrap_or_default();
         let mut inputs = Vec::new();
         for input in &n.inputs {
             let port = input.name.value.as_str();
@@ -287,7 +290,10 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
                     n.id.span,
                     Some(id),
                     None,
-                    ErrorKind::BadParam { param: p.name.clone(), reason: format!("(default) {reason}") },
+                    ErrorKind::BadParam {
+                        param: p.name.clone(),
+                        reason: format!("(default) {reason}"),
+                    },
                 ),
             }
         } else if !n.params.iter().any(|(name, _)| name.value == p.name) {
@@ -309,10 +315,17 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
 /// Makes a path parameter absolute (relative to the graph's folder) and checks the file exists.
 fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
     let ParamValue::Path(p) = v else { return Ok(v) };
-    let full = if Path::new(&p).is_absolute() { p.clone().into() } else { dir.join(&p) };
+    let full = if Path::new(&p).is_absolute() {
+        p.clone().into()
+    } else {
+        dir.join(&p)
+    };
     let full = std::path::absolute(&full).unwrap_or(full);
     if !full.exists() {
-        return Err(format!("no such file: {p} (looked for {}; relative paths start at the graph's folder)", full.display()));
+        return Err(format!(
+            "no such file: {p} (looked for {}; relative paths start at the graph's folder)",
+            full.display()
+        ));
     }
     Ok(ParamValue::Path(full.display().to_string()))
 }
