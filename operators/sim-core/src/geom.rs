@@ -11,10 +11,10 @@ impl Vec2 {
     pub const fn new(x: f64, y: f64) -> Self {
         Vec2 { x, y }
     }
-    pub fn add(self, o: Vec2) -> Vec2 {
+    pub fn plus(self, o: Vec2) -> Vec2 {
         Vec2::new(self.x + o.x, self.y + o.y)
     }
-    pub fn sub(self, o: Vec2) -> Vec2 {
+    pub fn minus(self, o: Vec2) -> Vec2 {
         Vec2::new(self.x - o.x, self.y - o.y)
     }
     pub fn scale(self, k: f64) -> Vec2 {
@@ -68,12 +68,12 @@ pub struct Hit {
 
 /// Distance along the ray `o + t d` (|d| = 1) to segment `a`-`b`, and the position along it.
 pub fn ray_segment(o: Vec2, d: Vec2, a: Vec2, b: Vec2) -> Option<(f64, f64)> {
-    let e = b.sub(a);
+    let e = b.minus(a);
     let denom = d.cross(e);
     if denom.abs() < 1e-12 {
         return None;
     }
-    let ao = a.sub(o);
+    let ao = a.minus(o);
     let t = ao.cross(e) / denom;
     let u = ao.cross(d) / denom;
     (t > 1e-9 && (0.0..=1.0).contains(&u)).then_some((t, u))
@@ -81,7 +81,7 @@ pub fn ray_segment(o: Vec2, d: Vec2, a: Vec2, b: Vec2) -> Option<(f64, f64)> {
 
 /// Distance along the ray to a circle, and the angle of the hit point around the circle (0..1).
 pub fn ray_circle(o: Vec2, d: Vec2, c: Vec2, r: f64) -> Option<(f64, f64)> {
-    let oc = o.sub(c);
+    let oc = o.minus(c);
     let b = oc.dot(d);
     let disc = b * b - (oc.dot(oc) - r * r);
     if disc < 0.0 {
@@ -92,21 +92,21 @@ pub fn ray_circle(o: Vec2, d: Vec2, c: Vec2, r: f64) -> Option<(f64, f64)> {
     if t <= 1e-9 {
         return None;
     }
-    let p = o.add(d.scale(t)).sub(c);
+    let p = o.plus(d.scale(t)).minus(c);
     let u = (p.y.atan2(p.x) / std::f64::consts::TAU).rem_euclid(1.0);
     Some((t, u))
 }
 
 /// Distance from point `p` to segment `a`-`b`.
 pub fn point_segment_distance(p: Vec2, a: Vec2, b: Vec2) -> f64 {
-    let e = b.sub(a);
+    let e = b.minus(a);
     let len2 = e.dot(e);
     let t = if len2 == 0.0 {
         0.0
     } else {
-        (p.sub(a).dot(e) / len2).clamp(0.0, 1.0)
+        (p.minus(a).dot(e) / len2).clamp(0.0, 1.0)
     };
-    p.sub(a.add(e.scale(t))).len()
+    p.minus(a.plus(e.scale(t))).len()
 }
 
 #[cfg(test)]

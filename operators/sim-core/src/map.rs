@@ -170,7 +170,7 @@ impl Map {
                 && t <= max
                 && nearest_wall.is_none_or(|w| t < w.dist)
             {
-                let len = b.sub(*a).len();
+                let len = b.minus(*a).len();
                 nearest_wall = Some(Hit {
                     dist: t,
                     kind: Kind::Wall,
@@ -235,7 +235,7 @@ impl Map {
         {
             return true;
         }
-        if self.cylinders.iter().any(|(c, r)| p.sub(*c).len() < r + radius) {
+        if self.cylinders.iter().any(|(c, r)| p.minus(*c).len() < r + radius) {
             return true;
         }
         self.boxes.iter().any(|b| {

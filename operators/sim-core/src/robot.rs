@@ -86,7 +86,7 @@ impl Robot {
             self.w = 0.0;
             return StepOutcome::Collided;
         }
-        self.stats.distance += next.position().sub(self.pose.position()).len();
+        self.stats.distance += next.position().minus(self.pose.position()).len();
         self.stats.moving_steps += 1;
         self.in_contact = false;
         self.pose = next;
