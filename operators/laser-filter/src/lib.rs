@@ -123,7 +123,7 @@ impl Operator for LaserFilter {
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
         let window = p.int("median_window")? as usize;
-        if window % 2 == 0 {
+        if window.is_multiple_of(2) {
             bail!("median_window must be odd, got {window}");
         }
         let crop = (p.float("crop_min")? as f32, p.float("crop_max")? as f32);
@@ -143,7 +143,7 @@ impl Operator for LaserFilter {
 
     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
         self.seen += 1;
-        if (self.seen - 1) % self.every_n != 0 {
+        if !(self.seen - 1).is_multiple_of(self.every_n) {
             return Ok(());
         }
         let data = pack.data()?;

@@ -192,7 +192,7 @@ impl Operator for SimWorld {
             orientation: Quaternion::from_yaw(p.theta),
         };
         ctx.emit_stamped("pose", pose.to_arrow()?, now)?;
-        if self.ticks % self.scan_every == 0 {
+        if self.ticks.is_multiple_of(self.scan_every) {
             let scan = self.scan(now);
             ctx.emit_stamped("scan", scan.to_arrow()?, now)?;
         }
