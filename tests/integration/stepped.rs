@@ -29,7 +29,7 @@ nodes:
 #[test]
 fn two_stepped_runs_give_identical_outputs() {
     let dir = temp_dir("stepped-determinism");
-    write(&dir, "g.yaml", &CYCLE);
+    write(&dir, "g.yaml", CYCLE);
     let a = quiver(&dir, &["run", "g.yaml", "--stepped", "--for", "1s"]);
     assert!(a.status.success(), "{}", stderr(&a));
     let first = std::fs::read_to_string(dir.join("rec.txt")).expect("record");
@@ -39,13 +39,13 @@ fn two_stepped_runs_give_identical_outputs() {
     assert_eq!(first, second, "recorded packs, timestamps included");
     assert!(stdout(&a).contains("(all sources finished)"), "{}", stdout(&a));
     // Simulated timestamps: the first pack is produced at the first tick, 10 ms.
-    assert_eq!(field(&first.lines().next().expect("a line"), "t"), "10000000");
+    assert_eq!(field(first.lines().next().expect("a line"), "t"), "10000000");
 }
 
 #[test]
 fn a_message_sent_around_a_cycle_arrives_one_step_later() {
     let dir = temp_dir("stepped-cycle");
-    write(&dir, "g.yaml", &CYCLE);
+    write(&dir, "g.yaml", CYCLE);
     let o = quiver(&dir, &["run", "g.yaml", "--stepped"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("(all sources finished)"), "{}", stdout(&o));
@@ -63,7 +63,7 @@ fn a_message_sent_around_a_cycle_arrives_one_step_later() {
 #[test]
 fn steps_are_counted_and_the_step_size_can_be_set() {
     let dir = temp_dir("stepped-steps");
-    write(&dir, "g.yaml", &CYCLE);
+    write(&dir, "g.yaml", CYCLE);
     let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--steps", "7", "--step", "5ms"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
