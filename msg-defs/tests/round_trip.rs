@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Every shipped definition round-trips through Arrow with its typed struct, and the big arrays
 //! are neither copied on the way in nor on the way out.
 

@@ -1,6 +1,8 @@
 //! One integration-test binary. Every test runs graphs through the real cdylibs, built once per
 //! test run by `support::build()`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod abi;
 mod errors;
 mod graphs;
