@@ -205,6 +205,26 @@ fn crossbeam_throughput(count: usize) -> f64 {
     (n.saturating_sub(1)) as f64 / elapsed.as_secs_f64()
 }
 
+/// CNN inference at batch 1 on a rendered frame of `width` x `height` (resize + network), in ms.
+fn cnn_latency(width: u32, height: u32, samples: usize) -> Result<Vec<u64>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let classifier =
+        cnn::Classifier::load(&root.join("operators/cnn/model/obstacle.safetensors")).map_err(anyhow::Error::msg)?;
+    let map = sim_core::Map::load(&root.join("graphs/maps/room.yaml"))?;
+    let frame = sim_core::render::render(&map, map.start, &sim_core::render::Camera::new(width, height));
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples + 20 {
+        let t = Instant::now();
+        let p = classifier.classify(&frame, width as usize, height as usize)?;
+        std::hint::black_box(p);
+        if i >= 20 {
+            out.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let samples = if quick { 50 } else { 2000 };
@@ -237,5 +257,17 @@ fn main() -> Result<()> {
     println!("| system | messages/s |\n|---|---:|");
     println!("| quiver | {:.0} |", ours);
     println!("| crossbeam (3 threads) | {:.0} |", floor);
+
+    let samples = if quick { 20 } else { 500 };
+    println!("\nCNN inference, batch 1, candle on the CPU ({samples} samples): resize to 64x48 + network\n");
+    println!("| frame | p50 (ms) | p99 (ms) |\n|---|---:|---:|");
+    for (w, h) in [(160, 120), (640, 480)] {
+        let l = cnn_latency(w, h, samples)?;
+        println!(
+            "| {w}x{h} | {:.2} | {:.2} |",
+            percentile(&l, 0.5) / 1000.0,
+            percentile(&l, 0.99) / 1000.0
+        );
+    }
     Ok(())
 }

@@ -21,15 +21,17 @@ fn stepped(secs: u64) -> RunOptions {
     }
 }
 
-/// A graph file of the repo with its map replaced, written next to the maps so relative paths work.
+/// A graph file of the repo with its map replaced and its relative paths made absolute.
 fn with_map(graph: &str, map: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(workspace().join("graphs").join(graph)).expect("graph");
     let dir = temp_dir(&format!("robot-{graph}-{map}"));
     let maps = workspace().join("graphs/maps");
-    let text = text.replace(
-        "maps/room.yaml",
-        &maps.join(format!("{map}.yaml")).display().to_string(),
-    );
+    let text = text
+        .replace(
+            "maps/room.yaml",
+            &maps.join(format!("{map}.yaml")).display().to_string(),
+        )
+        .replace("../operators/", &format!("{}/operators/", workspace().display()));
     write(&dir, graph, &text)
 }
 
@@ -59,8 +61,36 @@ fn laser_avoidance_drives_five_minutes_on_every_map_without_collisions() {
 }
 
 #[test]
+fn obstacle_avoidance_with_camera_and_cnn_drives_five_minutes_on_every_map_without_collisions() {
+    for map in MAPS {
+        let summary = run_file(&with_map("obstacle-avoidance.yaml", map), &stepped(300));
+        assert_eq!(figure(&summary, "world", "collisions"), 0.0, "map {map}:\n{summary}");
+        assert!(figure(&summary, "world", "moving") >= 80.0, "map {map}:\n{summary}");
+        assert!(
+            figure(&summary, "world", "distance") >= 20.0,
+            "map {map}: it must drive, not spin:\n{summary}"
+        );
+        assert!(
+            figure(&summary, "camera", "frames") >= 2900.0,
+            "10 fps for 300 s:\n{summary}"
+        );
+        assert!(summary.failed_nodes().is_empty(), "{summary}");
+        // The CNN sees obstacles on both sides somewhere along the way.
+        let classes = summary
+            .node("cnn")
+            .and_then(|n| n.report("classes"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !classes.contains("left=0") && !classes.contains("right=0"),
+            "map {map}: {classes}"
+        );
+    }
+}
+
+#[test]
 fn the_closed_loop_is_deterministic_in_stepped_mode() {
-    let a = run_file(&with_map("laser-avoidance.yaml", "corridor"), &stepped(60));
-    let b = run_file(&with_map("laser-avoidance.yaml", "corridor"), &stepped(60));
+    let a = run_file(&with_map("obstacle-avoidance.yaml", "corridor"), &stepped(60));
+    let b = run_file(&with_map("obstacle-avoidance.yaml", "corridor"), &stepped(60));
     assert_eq!(a.to_string(), b.to_string());
 }

@@ -17,6 +17,8 @@ const PACKAGES: &[&str] = &[
     "sim-world",
     "laser-filter",
     "twist-controller",
+    "camera-source",
+    "cnn",
 ];
 
 pub fn workspace() -> PathBuf {

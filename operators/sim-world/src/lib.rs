@@ -96,7 +96,7 @@ impl Operator for SimWorld {
             "a 360 degree laser scan every `scan_every` ticks",
         )
         .output("pose", "geometry_msgs/Pose", "the robot's pose after every tick")
-        .param(ParamSpec::path("map", "").doc("map file (YAML: size, start, walls, boxes, cylinders)"))
+        .param(ParamSpec::path("map").doc("map file (YAML: size, start, walls, boxes, cylinders)"))
         .param(ParamSpec::int("seed", 1).doc("seed of the sensor noise"))
         .param(
             ParamSpec::int("rays", 360)

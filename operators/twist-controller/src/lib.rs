@@ -4,7 +4,9 @@
 //! - an obstacle closer than `min_distance` in the front sector: stop and turn away, towards the
 //!   side with more room, and keep turning that way until the front is clear (the seed's rule);
 //! - otherwise, if a class arrived within `class_timeout`: confidence below `confidence_threshold`
-//!   -> stop; obstacle_left -> turn right; obstacle_right -> turn left; clear -> forward;
+//!   -> stop (and if the CNN stays unsure for `stall_timeout`, turn slowly in place to get another
+//!   view: a robot that only stops would wait for ever in front of a view it cannot classify);
+//!   obstacle_left -> turn right; obstacle_right -> turn left; clear -> forward;
 //! - without a class (no CNN in the graph, or a stale one): forward, slowing near obstacles and
 //!   steering away from close sides.
 //!
@@ -28,6 +30,7 @@ struct Settings {
     front_angle: f64,
     threshold: f64,
     class_timeout_ns: u64,
+    stall_timeout_ns: u64,
 }
 
 impl Settings {
@@ -49,9 +52,10 @@ impl Settings {
             "min_distance" => self.min_distance = within(f()?, (0.05, 5.0))?,
             "front_angle" => self.front_angle = within(f()?, (1.0, 90.0))?.to_radians(),
             "confidence_threshold" => self.threshold = within(f()?, (0.0, 1.0))?,
-            "class_timeout" => match v {
-                ParamValue::Duration(d) => self.class_timeout_ns = d.as_nanos() as u64,
-                _ => bail!("`class_timeout` takes a duration, not {v}"),
+            "class_timeout" | "stall_timeout" => match v {
+                ParamValue::Duration(d) if name == "class_timeout" => self.class_timeout_ns = d.as_nanos() as u64,
+                ParamValue::Duration(d) => self.stall_timeout_ns = d.as_nanos() as u64,
+                _ => bail!("`{name}` takes a duration, not {v}"),
             },
             _ => bail!("unknown parameter `{name}`"),
         }
@@ -98,6 +102,8 @@ pub struct TwistController {
     settings: Settings,
     /// While turning away from an obstacle: the direction (+1 left, -1 right).
     turning: f64,
+    /// Since when the CNN has been unsure (run clock).
+    unsure_since: Option<u64>,
     classes: [u64; 3],
     low_confidence: u64,
     commands: u64,
@@ -106,7 +112,7 @@ pub struct TwistController {
 
 impl TwistController {
     /// The command for the latest scan and class (pure, for unit tests).
-    fn decide(&mut self, scan: Option<&LaserScanView<'_>>, class: Option<&Classification>) -> (f64, f64) {
+    fn decide(&mut self, now_ns: u64, scan: Option<&LaserScanView<'_>>, class: Option<&Classification>) -> (f64, f64) {
         let s = self.settings.clone();
         let Some(scan) = scan else { return (0.0, 0.0) };
         let sec = sectors(scan, s.front_angle);
@@ -127,10 +133,20 @@ impl TwistController {
         };
         // Slow down as the front closes in.
         let slow = ((sec.front - s.min_distance) / 1.0).clamp(0.3, 1.0);
+        let unsure = class.is_some_and(|c| (c.confidence as f64) < s.threshold);
+        if !unsure {
+            self.unsure_since = None;
+        }
         match class {
-            Some(c) if (c.confidence as f64) < s.threshold => {
+            Some(_) if unsure => {
                 self.low_confidence += 1;
-                (0.0, 0.0)
+                let since = *self.unsure_since.get_or_insert(now_ns);
+                if now_ns.saturating_sub(since) < s.stall_timeout_ns {
+                    (0.0, 0.0)
+                } else {
+                    // Still unsure: look around, turning towards the side with more room.
+                    (0.0, if sec.left >= sec.right { 0.5 } else { -0.5 } * s.angular)
+                }
             }
             Some(c) if c.class_id == 1 => (s.linear * 0.5 * slow, if steer != 0.0 { steer } else { -s.angular }),
             Some(c) if c.class_id == 2 => (s.linear * 0.5 * slow, if steer != 0.0 { steer } else { s.angular }),
@@ -183,6 +199,10 @@ impl Operator for TwistController {
             ParamSpec::duration("class_timeout", std::time::Duration::from_millis(500))
                 .doc("a class older than this is ignored (laser only)"),
         )
+        .param(
+            ParamSpec::duration("stall_timeout", std::time::Duration::from_secs(1))
+                .doc("after this long stopped by an unsure CNN, turn slowly to get another view"),
+        )
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -193,6 +213,7 @@ impl Operator for TwistController {
             front_angle: 0.0,
             threshold: 0.0,
             class_timeout_ns: 0,
+            stall_timeout_ns: 0,
         };
         for (name, value) in p.iter() {
             settings.set(name, value)?;
@@ -200,6 +221,7 @@ impl Operator for TwistController {
         Ok(TwistController {
             settings,
             turning: 0.0,
+            unsure_since: None,
             classes: [0; 3],
             low_confidence: 0,
             commands: 0,
@@ -234,7 +256,7 @@ impl Operator for TwistController {
             }
             _ => None,
         };
-        let (v, w) = self.decide(scan.as_ref(), class.as_ref());
+        let (v, w) = self.decide(now, scan.as_ref(), class.as_ref());
         self.commands += 1;
         if v == 0.0 && w == 0.0 {
             self.stops += 1;
@@ -308,8 +330,10 @@ mod tests {
                 front_angle: 35f64.to_radians(),
                 threshold: 0.6,
                 class_timeout_ns: 500_000_000,
+                stall_timeout_ns: 1_000_000_000,
             },
             turning: 0.0,
+            unsure_since: None,
             classes: [0; 3],
             low_confidence: 0,
             commands: 0,
@@ -317,17 +341,21 @@ mod tests {
         }
     }
 
-    fn decide(c: &mut TwistController, s: &LaserScan, k: Option<Classification>) -> (f64, f64) {
+    fn decide_at(c: &mut TwistController, now: u64, s: &LaserScan, k: Option<Classification>) -> (f64, f64) {
         let array = s.clone().to_arrow().unwrap();
         let view = LaserScanView::new(array.as_ref()).unwrap();
-        c.decide(Some(&view), k.as_ref())
+        c.decide(now, Some(&view), k.as_ref())
+    }
+
+    fn decide(c: &mut TwistController, s: &LaserScan, k: Option<Classification>) -> (f64, f64) {
+        decide_at(c, 0, s, k)
     }
 
     #[test]
     fn the_seeds_cases() {
         let mut c = controller();
         // No scan: stop.
-        assert_eq!(c.decide(None, None), (0.0, 0.0));
+        assert_eq!(c.decide(0, None, None), (0.0, 0.0));
         // Empty scan: nothing seen, drive on.
         let empty = LaserScan {
             ranges: vec![],
@@ -345,8 +373,19 @@ mod tests {
         assert_eq!((v, w), (0.0, 0.9));
         let (_, w) = decide(&mut c, &scan(0.3, -10.0, 40.0), None);
         assert_eq!(w, 0.9, "hysteresis: still turning left");
-        // Low confidence: stop.
-        assert_eq!(decide(&mut c, &scan(5.0, 0.0, 0.0), Some(class(0, 0.3))), (0.0, 0.0));
+        // Low confidence: stop; still unsure a second later: turn slowly to look elsewhere.
+        assert_eq!(
+            decide_at(&mut c, 0, &scan(5.0, 0.0, 0.0), Some(class(0, 0.3))),
+            (0.0, 0.0)
+        );
+        assert_eq!(
+            decide_at(&mut c, 500_000_000, &scan(5.0, 0.0, 0.0), Some(class(0, 0.3))),
+            (0.0, 0.0)
+        );
+        assert_eq!(
+            decide_at(&mut c, 1_100_000_000, &scan(5.0, 0.0, 0.0), Some(class(0, 0.3))),
+            (0.0, 0.45)
+        );
         // Obstacle left: turn right; obstacle right: turn left; clear: forward.
         assert!(decide(&mut c, &scan(5.0, 0.0, 0.0), Some(class(1, 0.9))).1 < 0.0);
         assert!(decide(&mut c, &scan(5.0, 0.0, 0.0), Some(class(2, 0.9))).1 > 0.0);

@@ -315,6 +315,9 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
 /// Makes a path parameter absolute (relative to the graph's folder) and checks the file exists.
 fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
     let ParamValue::Path(p) = v else { return Ok(v) };
+    if p.is_empty() {
+        return Ok(ParamValue::Path(p)); // an optional path left out
+    }
     let full = if Path::new(&p).is_absolute() {
         p.clone().into()
     } else {

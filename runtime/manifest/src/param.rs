@@ -120,11 +120,13 @@ impl ParamSpec {
     pub fn duration(name: &str, default: Duration) -> Self {
         Self::new(name, ParamKind::Duration, Some(ParamValue::Duration(default)))
     }
-    /// A file the operator reads (relative to the graph file). `default` may be empty: then the
-    /// graph must set it.
-    pub fn path(name: &str, default: &str) -> Self {
-        let default = (!default.is_empty()).then(|| ParamValue::Path(default.into()));
-        Self::new(name, ParamKind::Path, default)
+    /// A file or folder the operator reads (relative to the graph file); the graph must set it.
+    pub fn path(name: &str) -> Self {
+        Self::new(name, ParamKind::Path, None)
+    }
+    /// A path the graph may leave out: then the operator gets an empty path.
+    pub fn optional_path(name: &str) -> Self {
+        Self::new(name, ParamKind::Path, Some(ParamValue::Path(String::new())))
     }
     /// A parameter the graph must set (no default).
     pub fn required(name: &str, kind: ParamKind) -> Self {
