@@ -5,6 +5,8 @@
 //! - [`run`]: run a validated graph in real time (a thread per node) or stepped (simulated
 //!   clock, one thread, deterministic), and return a [`Summary`].
 //!
+//! - [`wire`]: the frame format of a DataPack between processes (used by transports).
+//!
 //! The transport between processes is not here: this crate knows nothing of Zenoh.
 
 mod error;
@@ -16,6 +18,7 @@ mod queue;
 mod realtime;
 mod stats;
 mod stepped;
+pub mod wire;
 
 use std::path::Path;
 use std::sync::Arc;
