@@ -111,6 +111,18 @@ pub struct TwistController {
 }
 
 impl TwistController {
+    fn with(settings: Settings) -> Self {
+        TwistController {
+            settings,
+            turning: 0.0,
+            unsure_since: None,
+            classes: [0; 3],
+            low_confidence: 0,
+            commands: 0,
+            stops: 0,
+        }
+    }
+
     /// The command for the latest scan and class (pure, for unit tests).
     fn decide(&mut self, now_ns: u64, scan: Option<&LaserScanView<'_>>, class: Option<&Classification>) -> (f64, f64) {
         let s = self.settings.clone();
@@ -218,15 +230,7 @@ impl Operator for TwistController {
         for (name, value) in p.iter() {
             settings.set(name, value)?;
         }
-        Ok(TwistController {
-            settings,
-            turning: 0.0,
-            unsure_since: None,
-            classes: [0; 3],
-            low_confidence: 0,
-            commands: 0,
-            stops: 0,
-        })
+        Ok(TwistController::with(settings))
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
@@ -322,23 +326,15 @@ mod tests {
     }
 
     fn controller() -> TwistController {
-        TwistController {
-            settings: Settings {
-                linear: 0.35,
-                angular: 0.9,
-                min_distance: 0.5,
-                front_angle: 35f64.to_radians(),
-                threshold: 0.6,
-                class_timeout_ns: 500_000_000,
-                stall_timeout_ns: 1_000_000_000,
-            },
-            turning: 0.0,
-            unsure_since: None,
-            classes: [0; 3],
-            low_confidence: 0,
-            commands: 0,
-            stops: 0,
-        }
+        TwistController::with(Settings {
+            linear: 0.35,
+            angular: 0.9,
+            min_distance: 0.5,
+            front_angle: 35f64.to_radians(),
+            threshold: 0.6,
+            class_timeout_ns: 500_000_000,
+            stall_timeout_ns: 1_000_000_000,
+        })
     }
 
     fn decide_at(c: &mut TwistController, now: u64, s: &LaserScan, k: Option<Classification>) -> (f64, f64) {
