@@ -1,5 +1,6 @@
 //! `quiver`: run, check and draw graphs; list operators.
 
+mod procs;
 mod report;
 
 use std::io::IsTerminal;
@@ -48,6 +49,9 @@ enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: Format,
     },
+    /// One process of a graph split over processes (started by `quiver run`, not by hand).
+    #[command(hide = true)]
+    Worker(procs::worker::WorkerArgs),
     /// List the operators found on the search path, or show one's manifest.
     Operators {
         name: Option<String>,
@@ -74,8 +78,11 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Zenoh's peer router warns at every start that gossip is off; quiver turns it off on
+    // purpose (explicit endpoints, nothing leaves loopback).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},zenoh::net::routing::hat::peer=error"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -122,6 +129,7 @@ fn main() -> ExitCode {
                 Err(errors) => report::graph_errors(&errors),
             }
         }
+        Command::Worker(args) => procs::worker::main(args, registry_for),
         Command::Operators { name, graph } => {
             let registry = Registry::new(SearchPath::new(graph.as_deref().and_then(Path::parent)));
             report::operators(&registry, name.as_deref())
@@ -156,6 +164,10 @@ fn main() -> ExitCode {
             } else {
                 Mode::RealTime { duration }
             };
+            let split = !g.processes().is_empty();
+            if split && stepped {
+                eprintln!("note: a stepped run is one process: `deploy` and `isolate` are ignored");
+            }
             // A live status line on a terminal: every operator's reported figures, drops, errors.
             let status: Option<(quiver_runtime::StatusHook, Duration)> = if std::io::stderr().is_terminal() {
                 let hook: quiver_runtime::StatusHook = Arc::new(|s: &quiver_runtime::Summary| {
@@ -174,15 +186,26 @@ fn main() -> ExitCode {
                 status,
                 ..RunOptions::default()
             };
-            let result = quiver_runtime::run(&g, &registry, &options);
+            let result = if split && !stepped {
+                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose)
+            } else {
+                quiver_runtime::run(&g, &registry, &options)
+                    .map(|s| (s, false))
+                    .map_err(anyhow::Error::from)
+            };
             if live {
                 eprint!("\r\x1b[2K");
             }
             match result {
-                Ok(summary) => {
+                Ok((summary, process_failed)) => {
                     print!("{summary}");
                     let failed = summary.failed_nodes();
-                    if failed.is_empty() {
+                    if process_failed {
+                        for p in summary.processes.iter().filter(|p| !p.failures.is_empty()) {
+                            eprintln!("error: process `{}`: {}", p.name, p.failures.join("; "));
+                        }
+                        ExitCode::from(1)
+                    } else if failed.is_empty() {
                         ExitCode::SUCCESS
                     } else {
                         for n in failed {
@@ -197,7 +220,7 @@ fn main() -> ExitCode {
                     }
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {e:#}");
                     ExitCode::from(1)
                 }
             }

@@ -38,4 +38,6 @@ pub enum RunError {
     Thread { node: String, reason: String },
     #[error("{0}")]
     Options(String),
+    #[error("between processes: {0}")]
+    Transport(String),
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{ArrayRef, make_array};
@@ -19,6 +19,8 @@ use quiver_operator::ffi::{
 use quiver_operator::{Header, PackId};
 
 use crate::pack::{ForeignArray, Pack};
+use crate::transport::FrameSender;
+use crate::wire;
 
 use crate::loader::Library;
 use crate::stats::NodeStats;
@@ -31,11 +33,24 @@ pub(crate) struct Target {
     pub slot: usize,
 }
 
+/// A process (not this one) that consumes an output.
+pub(crate) struct RemoteTarget {
+    pub process: String,
+    pub key: String,
+    pub sender: Box<dyn FrameSender>,
+    /// Frames sent (for termination detection).
+    pub sent: AtomicU64,
+    /// The last send found nobody listening (so an outage is logged once, not per message).
+    pub missing: AtomicBool,
+}
+
 /// One declared output of a node.
 pub(crate) struct OutputRoute {
     pub id: Arc<PackId>,
     pub seq: AtomicU64,
     pub targets: Vec<Target>,
+    /// Other processes consuming this output.
+    pub remote: Vec<RemoteTarget>,
     /// The data type of the last array emitted here: a plugin sends a schema only when it changes.
     pub last_type: Mutex<Option<DataType>>,
 }
@@ -198,14 +213,65 @@ unsafe extern "C" fn host_emit(
                     return abi::STATUS_CLOSED;
                 }
             }
+            if !route.remote.is_empty()
+                && let Err(e) = send_remote(cx.node, route, &pack)
+            {
+                cx.error = e;
+                return abi::STATUS_ERROR;
+            }
             abi::STATUS_OK
         }
     })
 }
 
+/// Sends a pack to the other processes that consume it: encoded once, sent per process. A
+/// process that is not listening (dead, restarting) misses it: counted as `unrouted`, logged
+/// once per outage.
+fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
+    let array = match &pack.data {
+        Some(d) => Some(d.to_arrow().map_err(|e| format!("output `{}`: {e}", route.id.source_port))?),
+        None => None,
+    };
+    let mut encoded = None;
+    for r in &route.remote {
+        if !r.sender.matched() {
+            node.stats.unrouted.fetch_add(1, Ordering::Relaxed);
+            if !r.missing.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    node = %node.id,
+                    "process `{}` is not receiving output `{}`: its packs are counted as lost until it is back",
+                    r.process,
+                    route.id.source_port
+                );
+            }
+            continue;
+        }
+        if r.missing.swap(false, Ordering::Relaxed) {
+            tracing::info!(node = %node.id, "process `{}` receives output `{}` again", r.process, route.id.source_port);
+        }
+        let frame = match &encoded {
+            Some(f) => f,
+            None => encoded.insert(
+                wire::encode(&route.id, &pack.header, array.as_ref())
+                    .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))?,
+            ),
+        };
+        match r.sender.send(frame) {
+            Ok(()) => {
+                r.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                node.stats.unrouted.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(node = %node.id, "sending output `{}` to process `{}`: {e}", route.id.source_port, r.process);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A port declared with a msg-defs type must carry that type's Arrow layout. Checked when a
 /// schema arrives (the first pack and every type change), not per pack.
-fn check_layout(id: &PackId, got: DataType) -> Result<DataType, String> {
+pub(crate) fn check_layout(id: &PackId, got: DataType) -> Result<DataType, String> {
     match quiver_msgs::Registry::builtin().data_type(&id.msg_type) {
         Some(want) if *want != got => Err(format!(
             "declared as {} but the data is {got}; build it with quiver_msgs::{} (layout {want})",

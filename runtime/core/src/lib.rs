@@ -6,8 +6,10 @@
 //!   clock, one thread, deterministic), and return a [`Summary`].
 //!
 //! - [`wire`]: the frame format of a DataPack between processes (used by transports).
-//!
-//! The transport between processes is not here: this crate knows nothing of Zenoh.
+//! - [`Transport`] / [`Control`]: the seams of a run split over processes. [`RunOptions::part`]
+//!   names this process's share; a transport (quiver-zenoh) carries frames, a control (the
+//!   `quiver` binary's supervisor and workers) paces the run. This crate knows nothing of Zenoh
+//!   or of how processes are started.
 
 mod error;
 mod host;
@@ -18,6 +20,7 @@ mod queue;
 mod realtime;
 mod stats;
 mod stepped;
+mod transport;
 pub mod wire;
 
 use std::path::Path;
@@ -29,7 +32,11 @@ pub use error::{LoadError, RunError};
 pub use host::CallFailure;
 pub use loader::{Library, Registry, SearchPath, library_file_name};
 pub use quiver_operator::{DataPack, Header, PackId};
-pub use stats::{EndReason, InputSummary, NodeSummary, Summary};
+pub use stats::{EndReason, InputSummary, NodeSummary, ProcessSummary, Summary};
+pub use transport::{
+    Command, Control, FrameHandler, FrameReceiver, FrameSender, KeyCount, Part, PartStatus, Transport,
+    TransportError, edge_key,
+};
 
 use quiver_graph::Graph;
 
@@ -59,6 +66,8 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
     /// A live status callback and how often (wall time) it is called.
     pub status: Option<(StatusHook, Duration)>,
+    /// This process's share of a graph split over processes (None: the whole graph here).
+    pub part: Option<Part>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -67,6 +76,7 @@ impl std::fmt::Debug for RunOptions {
             .field("mode", &self.mode)
             .field("drain_timeout", &self.drain_timeout)
             .field("status", &self.status.as_ref().map(|(_, every)| every))
+            .field("part", &self.part)
             .finish()
     }
 }
@@ -78,6 +88,7 @@ impl Default for RunOptions {
             stop: None,
             drain_timeout: Duration::from_secs(10),
             status: None,
+            part: None,
         }
     }
 }
@@ -93,19 +104,52 @@ pub fn load_graph(file: &Path, registry: &Registry) -> Result<Graph, quiver_grap
     })
 }
 
-/// Runs a validated graph.
+/// Runs a validated graph in this process (all of it, or `options.part`'s share of it, paced by
+/// the run's duration and stop flag).
 pub fn run(graph: &Graph, registry: &Registry, options: &RunOptions) -> Result<Summary, RunError> {
-    let plan = plan::Plan::new(graph, registry)?;
+    run_inner(graph, registry, options, None)
+}
+
+/// Runs this process's share of a graph split over processes, paced by `control` (which
+/// replaces `options`' duration, stop flag and drain timeout).
+pub fn run_part(
+    graph: &Graph,
+    registry: &Registry,
+    options: &RunOptions,
+    control: Box<dyn Control + '_>,
+) -> Result<Summary, RunError> {
+    if options.part.is_none() {
+        return Err(RunError::Options("run_part needs `RunOptions::part`".into()));
+    }
+    run_inner(graph, registry, options, Some(control))
+}
+
+fn run_inner(
+    graph: &Graph,
+    registry: &Registry,
+    options: &RunOptions,
+    control: Option<Box<dyn Control + '_>>,
+) -> Result<Summary, RunError> {
+    let part = options.part.as_ref();
+    let plan = plan::Plan::new(graph, registry, part)?;
     let stop = options.stop.as_deref();
     match &options.mode {
-        Mode::RealTime { duration } => realtime::run(
-            graph,
-            plan,
-            *duration,
-            stop,
-            options.drain_timeout,
-            options.status.as_ref(),
-        ),
+        Mode::RealTime { duration } => {
+            let pacer = match control {
+                Some(c) => realtime::Pacer::External(c),
+                None => realtime::Pacer::Local(realtime::LocalControl {
+                    started: std::time::Instant::now(),
+                    duration: *duration,
+                    stop,
+                    drain_timeout: options.drain_timeout,
+                    draining_since: None,
+                }),
+            };
+            realtime::run(graph, plan, part, pacer, options.status.as_ref())
+        }
+        Mode::Stepped { .. } if part.is_some() => Err(RunError::Options(
+            "a stepped run is one process: run it without a part (deploy keys are ignored)".into(),
+        )),
         Mode::Stepped { steps, duration, step } => {
             let dt = stepped::step_size(graph, *step);
             let steps = steps.or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));

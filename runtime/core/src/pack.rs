@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow_array::ArrayRef;
 use arrow_schema::{ArrowError, DataType};
 use quiver_abi as abi;
-use quiver_operator::ffi::{import_array_typed, release_array};
+use quiver_operator::ffi::{export_array_only, import_array_typed, release_array};
 use quiver_operator::{Header, PackId};
 
 use crate::loader::Library;
@@ -19,7 +19,8 @@ pub(crate) struct ForeignArray {
     array: abi::ArrowArray,
     data_type: DataType,
     // Dropped after `array` is released (see Drop): the release callback is the library's code.
-    _library: Arc<Library>,
+    // None: the host made the array (received from another process); its release is host code.
+    _library: Option<Arc<Library>>,
 }
 
 // SAFETY: the C struct is never mutated after adoption and its release callback runs once, in
@@ -94,8 +95,17 @@ impl ForeignArray {
         Ok(Arc::new(ForeignArray {
             array,
             data_type,
-            _library: library,
+            _library: Some(library),
         }))
+    }
+
+    /// An array the host made (decoded from another process's frame), shared like a plugin's.
+    pub fn from_host(array: &ArrayRef) -> Arc<ForeignArray> {
+        Arc::new(ForeignArray {
+            array: export_array_only(array),
+            data_type: array.data_type().clone(),
+            _library: None,
+        })
     }
 
     pub fn data_type(&self) -> &DataType {

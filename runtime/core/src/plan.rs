@@ -1,7 +1,7 @@
 //! A validated graph turned into what executors need: libraries, output routes, queue settings,
 //! timers. Shared by the real-time and the stepped executor.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,10 +9,11 @@ use quiver_graph::{Graph, Passing, Policy, Source};
 use quiver_operator::PackId;
 
 use crate::error::RunError;
-use crate::host::{CallCtx, Engine, Instance, NodeShared, OutputRoute, Target};
+use crate::host::{CallCtx, Engine, Instance, NodeShared, OutputRoute, RemoteTarget, Target};
 use crate::loader::Registry;
 use crate::queue::Queue;
 use crate::stats::{InputSummary, NodeStats, NodeSummary};
+use crate::transport::{KeyCount, Part, PartStatus, edge_key};
 
 /// A data input: where it comes from and how it is queued.
 pub(crate) struct InputPlan {
@@ -26,6 +27,8 @@ pub(crate) struct InputPlan {
 }
 
 pub(crate) struct PlannedNode {
+    /// Runs in this process (else another process runs it; it only names routes here).
+    pub local: bool,
     pub shared: NodeShared,
     /// Data inputs in graph order.
     pub inputs: Vec<InputPlan>,
@@ -33,9 +36,21 @@ pub(crate) struct PlannedNode {
     pub timers: Vec<(u32, Duration)>,
 }
 
+/// Frames from another process's output, delivered to this process's consumers.
+pub(crate) struct RemoteInput {
+    pub key: String,
+    /// The producing output's identity (what decoded frames must match).
+    pub id: Arc<PackId>,
+    pub targets: Vec<Target>,
+    /// Frames received (rejected ones included), for termination detection.
+    pub received: AtomicU64,
+}
+
 pub(crate) struct Plan {
     pub name: String,
     pub nodes: Vec<PlannedNode>,
+    /// Keys this process receives (empty in a single-process run).
+    pub remote_inputs: Vec<RemoteInput>,
 }
 
 impl PlannedNode {
@@ -51,38 +66,73 @@ impl PlannedNode {
 }
 
 impl Plan {
-    pub fn new(graph: &Graph, registry: &Registry) -> Result<Plan, RunError> {
+    /// `part`: which process this is, in a run split over processes (None: everything here).
+    pub fn new(graph: &Graph, registry: &Registry, part: Option<&Part>) -> Result<Plan, RunError> {
+        let here = |ni: usize| part.is_none_or(|p| graph.process_of(ni) == p.process);
         let mut nodes = Vec::new();
+        let mut remote_inputs: Vec<RemoteInput> = Vec::new();
         for (ni, node) in graph.nodes.iter().enumerate() {
             let library = registry.resolve(&node.operator).map_err(|e| RunError::Create {
                 node: node.id.clone(),
                 message: e.to_string(),
             })?;
             let spec = &library.spec;
-            let routes = spec
-                .outputs
-                .iter()
-                .map(|out| {
-                    let targets = graph
-                        .consumers(ni, &out.name)
-                        .into_iter()
-                        .map(|(consumer, input)| {
-                            // The slot is the input's position among the consumer's data inputs.
-                            let slot = graph.nodes[consumer].inputs[..input]
-                                .iter()
-                                .filter(|i| matches!(i.source, Source::Edge(_)))
-                                .count();
-                            Target { node: consumer, slot }
-                        })
-                        .collect();
-                    OutputRoute {
-                        id: Arc::new(PackId::new(&node.id, &out.name, &out.msg_type)),
-                        seq: AtomicU64::new(0),
-                        targets,
-                        last_type: Mutex::new(None),
+            let mut routes = Vec::new();
+            for (oi, out) in spec.outputs.iter().enumerate() {
+                let id = Arc::new(PackId::new(&node.id, &out.name, &out.msg_type));
+                let mut targets = Vec::new();
+                let mut remote: Vec<RemoteTarget> = Vec::new();
+                for (consumer, input) in graph.consumers(ni, &out.name) {
+                    // The slot is the input's position among the consumer's data inputs.
+                    let slot = graph.nodes[consumer].inputs[..input]
+                        .iter()
+                        .filter(|i| matches!(i.source, Source::Edge(_)))
+                        .count();
+                    let target = Target { node: consumer, slot };
+                    match (here(ni), here(consumer), part) {
+                        (true, true, _) | (_, _, None) => targets.push(target),
+                        // Produced here, consumed there: one sender per consuming process.
+                        (true, false, Some(part)) => {
+                            let process = graph.process_of(consumer);
+                            if !remote.iter().any(|r| r.process == process) {
+                                let key = edge_key(&part.prefix, ni, oi, process);
+                                let sender = part.transport.sender(&key).map_err(|e| RunError::Create {
+                                    node: node.id.clone(),
+                                    message: format!("output `{}` to process `{process}`: {e}", out.name),
+                                })?;
+                                remote.push(RemoteTarget {
+                                    process: process.into(),
+                                    key,
+                                    sender,
+                                    sent: AtomicU64::new(0),
+                                    missing: AtomicBool::new(false),
+                                });
+                            }
+                        }
+                        // Produced there, consumed here: one receiver per producing output.
+                        (false, true, Some(part)) => {
+                            let key = edge_key(&part.prefix, ni, oi, &part.process);
+                            match remote_inputs.iter_mut().find(|r| r.key == key) {
+                                Some(r) => r.targets.push(target),
+                                None => remote_inputs.push(RemoteInput {
+                                    key,
+                                    id: id.clone(),
+                                    targets: vec![target],
+                                    received: AtomicU64::new(0),
+                                }),
+                            }
+                        }
+                        (false, false, Some(_)) => {}
                     }
-                })
-                .collect();
+                }
+                routes.push(OutputRoute {
+                    id,
+                    seq: AtomicU64::new(0),
+                    targets,
+                    remote,
+                    last_type: Mutex::new(None),
+                });
+            }
             let mut queues = Vec::new();
             let mut timers = Vec::new();
             for input in &node.inputs {
@@ -126,6 +176,7 @@ impl Plan {
             }
             let stats = NodeStats::new(queues.len(), spec.outputs.len());
             nodes.push(PlannedNode {
+                local: here(ni),
                 shared: NodeShared {
                     id: node.id.clone(),
                     library: library.clone(),
@@ -139,14 +190,19 @@ impl Plan {
         Ok(Plan {
             name: graph.name.clone(),
             nodes,
+            remote_inputs,
         })
     }
 
-    /// Creates every instance in declaration order; on a failure the ones already made are
-    /// destroyed and the node is named.
-    pub fn create_instances(&self, graph: &Graph, engine: &dyn Engine) -> Result<Vec<Instance>, RunError> {
+    /// Creates every local instance in declaration order (None for nodes of other processes);
+    /// on a failure the ones already made are destroyed and the node is named.
+    pub fn create_instances(&self, graph: &Graph, engine: &dyn Engine) -> Result<Vec<Option<Instance>>, RunError> {
         let mut out = Vec::new();
         for (node, planned) in graph.nodes.iter().zip(&self.nodes) {
+            if !planned.local {
+                out.push(None);
+                continue;
+            }
             let mut cx = CallCtx::new(&planned.shared, engine);
             // Outputs from `new` would reach queues nobody drives yet: refuse them.
             cx.accepting_outputs = false;
@@ -157,20 +213,23 @@ impl Plan {
                         message,
                     }
                 })?;
-            out.push(inst);
+            out.push(Some(inst));
         }
         Ok(out)
     }
 
-    /// The per-node summaries (queues' policies from `queues`, counters from stats).
-    pub fn summaries(&self) -> Vec<NodeSummary> {
+    /// The per-node summaries of the nodes run here (counters from stats).
+    pub fn summaries(&self, graph: &Graph) -> Vec<NodeSummary> {
         self.nodes
             .iter()
-            .map(|n| {
+            .zip(&graph.nodes)
+            .filter(|(n, _)| n.local)
+            .map(|(n, gn)| {
                 let s = &n.shared.stats;
                 let spec = &n.shared.library.spec;
                 NodeSummary {
                     id: n.shared.id.clone(),
+                    process: gn.process.clone(),
                     operator: spec.name.clone(),
                     timer_fires: s.timer_fires.load(Ordering::Relaxed),
                     timer_missed: s.timer_missed.load(Ordering::Relaxed),
@@ -193,14 +252,38 @@ impl Plan {
                             handled: st.handled.load(Ordering::Relaxed),
                             dropped: st.dropped.load(Ordering::Relaxed),
                             max_queued: st.max_queued.load(Ordering::Relaxed),
+                            rejected: st.rejected.load(Ordering::Relaxed),
                         })
                         .collect(),
                     errors: s.errors.load(Ordering::Relaxed),
                     first_error: s.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                     undelivered: s.undelivered.load(Ordering::Relaxed),
+                    unrouted: s.unrouted.load(Ordering::Relaxed),
                     reports: s.reports.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }
             })
             .collect()
+    }
+
+    /// Frames sent and received per key, for [`PartStatus`].
+    pub fn key_counts(&self, status: &mut PartStatus) {
+        status.sent = self
+            .nodes
+            .iter()
+            .flat_map(|n| &n.shared.routes)
+            .flat_map(|r| &r.remote)
+            .map(|r| KeyCount {
+                key: r.key.clone(),
+                frames: r.sent.load(Ordering::SeqCst),
+            })
+            .collect();
+        status.received = self
+            .remote_inputs
+            .iter()
+            .map(|r| KeyCount {
+                key: r.key.clone(),
+                frames: r.received.load(Ordering::SeqCst),
+            })
+            .collect();
     }
 }

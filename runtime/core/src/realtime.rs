@@ -11,10 +11,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quiver_graph::Graph;
 
+use arrow_buffer::Buffer;
+
 use crate::StatusHook;
 use crate::error::RunError;
-use crate::host::{CallCtx, CallFailure, Closed, Engine, Instance, Target};
-use crate::pack::Pack;
+use crate::host::{CallCtx, CallFailure, Closed, Engine, Instance, Target, check_layout};
+use crate::pack::{ForeignArray, Pack};
+use crate::transport::{Command, Control, Part, PartStatus};
+use crate::wire;
 use crate::plan::Plan;
 use crate::queue::{Item, Offer, Queue, oldest};
 use crate::stats::{EndReason, Summary};
@@ -298,13 +302,118 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
     instance
 }
 
-/// Runs `graph` in real time until `duration`, `stop` or the end of all work.
+/// Decides, in a single-process run, when it ends: `--for`, Ctrl-C, or all work done; then
+/// waits for the queues to drain (at most `drain_timeout`).
+pub(crate) struct LocalControl<'a> {
+    pub started: Instant,
+    pub duration: Option<Duration>,
+    pub stop: Option<&'a AtomicBool>,
+    pub drain_timeout: Duration,
+    pub draining_since: Option<Instant>,
+}
+
+impl LocalControl<'_> {
+    fn poll(&mut self, status: &PartStatus) -> Command {
+        match self.draining_since {
+            None => {
+                let end = if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    Some(EndReason::Interrupted)
+                } else if self.duration.is_some_and(|d| self.started.elapsed() >= d) {
+                    Some(EndReason::Duration)
+                } else if status.finished && status.idle {
+                    Some(EndReason::Finished)
+                } else {
+                    None
+                };
+                match end {
+                    Some(reason) => {
+                        self.draining_since = Some(Instant::now());
+                        Command::StopTimers(reason)
+                    }
+                    None => Command::Run,
+                }
+            }
+            Some(since) => {
+                if status.idle {
+                    Command::Close
+                } else if since.elapsed() > self.drain_timeout {
+                    tracing::warn!("queues did not drain within {:?}; stopping anyway", self.drain_timeout);
+                    Command::Close
+                } else {
+                    Command::Run
+                }
+            }
+        }
+    }
+}
+
+/// Who paces the run.
+pub(crate) enum Pacer<'a> {
+    Local(LocalControl<'a>),
+    External(Box<dyn Control + 'a>),
+}
+
+/// How long this process waits for the processes consuming its outputs to listen.
+const MATCH_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn on_frame(shared: &Shared, ri: usize, frame: &Buffer) {
+    let rin = &shared.plan.remote_inputs[ri];
+    let decoded = wire::decode(frame).and_then(|wp| {
+        if wp.id.msg_type != rin.id.msg_type
+            || wp.id.source_node != rin.id.source_node
+            || wp.id.source_port != rin.id.source_port
+        {
+            return Err(wire::WireError::Malformed(format!(
+                "a frame of {}/{} ({}) on the key of {}/{}",
+                wp.id.source_node, wp.id.source_port, wp.id.msg_type, rin.id.source_node, rin.id.source_port
+            )));
+        }
+        if let Some(data) = &wp.data {
+            check_layout(&rin.id, data.data_type().clone()).map_err(wire::WireError::Invalid)?;
+        }
+        Ok(wp)
+    });
+    match decoded {
+        Ok(wp) => {
+            let pack = Pack {
+                id: rin.id.clone(),
+                header: wp.header,
+                data: wp.data.as_ref().map(ForeignArray::from_host),
+            };
+            for &t in &rin.targets {
+                if shared.deliver(t, pack.clone()).is_err() {
+                    // Closing: the producer's side counted it as sent; say where it ended.
+                    tracing::debug!(key = %rin.key, "frame arrived while closing");
+                }
+            }
+        }
+        Err(e) => {
+            let mut first = false;
+            for t in &rin.targets {
+                let st = &shared.plan.nodes[t.node].shared.stats.inputs[t.slot];
+                first |= st.rejected.fetch_add(1, Ordering::Relaxed) == 0;
+            }
+            let total = shared.plan.nodes[rin.targets[0].node].shared.stats.inputs[rin.targets[0].slot]
+                .rejected
+                .load(Ordering::Relaxed);
+            // Log the first few and then every 1000th: a flood of garbage must not flood the log.
+            if first || total < 10 || total.is_multiple_of(1000) {
+                tracing::warn!(
+                    from = %format!("{}/{}", rin.id.source_node, rin.id.source_port),
+                    "rejected a malformed frame from another process ({total} so far): {e}"
+                );
+            }
+        }
+    }
+    rin.received.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs `graph` (this process's part of it, with `part`) in real time until `pacer` ends it.
 pub(crate) fn run(
     graph: &Graph,
     plan: Plan,
-    duration: Option<Duration>,
-    stop: Option<&AtomicBool>,
-    drain_timeout: Duration,
+    part: Option<&Part>,
+    mut pacer: Pacer<'_>,
     status: Option<&(StatusHook, Duration)>,
 ) -> Result<Summary, RunError> {
     let nodes = plan
@@ -325,7 +434,11 @@ pub(crate) fn run(
             },
         })
         .collect();
-    let finished = plan.nodes.iter().map(|p| AtomicBool::new(!p.has_timers())).collect();
+    let finished = plan
+        .nodes
+        .iter()
+        .map(|p| AtomicBool::new(!p.local || !p.has_timers()))
+        .collect();
     let shared = Arc::new(Shared {
         plan,
         nodes,
@@ -336,9 +449,53 @@ pub(crate) fn run(
         finished,
     });
     let instances = shared.plan.create_instances(graph, &*shared)?;
+
+    // Frames from other processes.
+    let mut receivers = Vec::new();
+    if let Some(part) = part {
+        for (ri, rin) in shared.plan.remote_inputs.iter().enumerate() {
+            let s = shared.clone();
+            let receiver = part
+                .transport
+                .receiver(&rin.key, Box::new(move |frame| on_frame(&s, ri, &frame)))
+                .map_err(|e| RunError::Transport(format!("receiving {}/{}: {e}", rin.id.source_node, rin.id.source_port)))?;
+            receivers.push(receiver);
+        }
+        // Nothing may be sent before the consuming processes listen: it would be lost.
+        let waiting_since = Instant::now();
+        loop {
+            let unmatched: Vec<String> = shared
+                .plan
+                .nodes
+                .iter()
+                .flat_map(|n| n.shared.routes.iter().map(move |r| (n, r)))
+                .flat_map(|(n, r)| r.remote.iter().map(move |t| (n, r, t)))
+                .filter(|(_, _, t)| !t.sender.matched())
+                .map(|(n, r, t)| format!("`{}/{}` -> process `{}`", n.shared.id, r.id.source_port, t.process))
+                .collect();
+            if unmatched.is_empty() {
+                break;
+            }
+            if waiting_since.elapsed() > MATCH_TIMEOUT {
+                return Err(RunError::Transport(format!(
+                    "no process received {} within {MATCH_TIMEOUT:?}",
+                    unmatched.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    if let Pacer::External(control) = &mut pacer {
+        control.ready()?;
+    }
+
     let started = Instant::now();
+    if let Pacer::Local(l) = &mut pacer {
+        l.started = started;
+    }
     let mut handles = Vec::new();
     for (ni, instance) in instances.into_iter().enumerate() {
+        let Some(instance) = instance else { continue };
         let s = shared.clone();
         let name = format!("q:{}", shared.plan.nodes[ni].shared.id);
         let handle = std::thread::Builder::new()
@@ -348,12 +505,14 @@ pub(crate) fn run(
                 node: shared.plan.nodes[ni].shared.id.clone(),
                 reason: e.to_string(),
             })?;
-        handles.push(handle);
+        handles.push((ni, handle));
     }
 
     let idle = |s: &Shared| s.pending.load(Ordering::SeqCst) == 0 && s.active_timers.load(Ordering::SeqCst) == 0;
     let mut next_status = started + status.map_or(Duration::MAX / 4, |(_, every)| *every);
-    let end = loop {
+    let mut end = None;
+    let mut elapsed = Duration::ZERO;
+    loop {
         std::thread::sleep(Duration::from_millis(2));
         if let Some((hook, every)) = status
             && Instant::now() >= next_status
@@ -365,37 +524,45 @@ pub(crate) fn run(
                 elapsed: started.elapsed(),
                 steps: None,
                 end: EndReason::Running,
-                nodes: shared.plan.summaries(),
+                nodes: shared.plan.summaries(graph),
+                processes: Vec::new(),
             });
         }
-        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-            break EndReason::Interrupted;
+        let mut st = PartStatus {
+            // `pending` before the counts: a frame counted as received is already pending.
+            idle: idle(&shared),
+            finished: shared.finished.iter().all(|f| f.load(Ordering::SeqCst)),
+            ..PartStatus::default()
+        };
+        shared.plan.key_counts(&mut st);
+        let command = match &mut pacer {
+            Pacer::Local(l) => l.poll(&st),
+            Pacer::External(c) => c.poll(&st, &|| shared.plan.summaries(graph)),
+        };
+        match command {
+            Command::Run => {}
+            Command::StopTimers(reason) => {
+                if end.is_none() {
+                    end = Some(reason);
+                    elapsed = started.elapsed();
+                    shared.timers_on.store(false, Ordering::SeqCst);
+                }
+            }
+            Command::Close => break,
         }
-        if duration.is_some_and(|d| started.elapsed() >= d) {
-            break EndReason::Duration;
-        }
-        if shared.finished.iter().all(|f| f.load(Ordering::SeqCst)) && idle(&shared) {
-            break EndReason::Finished;
-        }
-    };
-    let elapsed = started.elapsed();
-    shared.timers_on.store(false, Ordering::SeqCst);
-    let drain_start = Instant::now();
-    while !idle(&shared) {
-        if drain_start.elapsed() > drain_timeout {
-            tracing::warn!(
-                pending = shared.pending.load(Ordering::SeqCst),
-                "queues did not drain within {drain_timeout:?}; stopping anyway"
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
     }
+    let end = end.unwrap_or(EndReason::Interrupted);
+    if elapsed.is_zero() {
+        elapsed = started.elapsed();
+    }
+    shared.timers_on.store(false, Ordering::SeqCst);
+    // No more frames from other processes, then close the queues.
+    drop(receivers);
     for n in &shared.nodes {
         n.inbox.close();
     }
     let mut instances = Vec::new();
-    for (ni, h) in handles.into_iter().enumerate() {
+    for (ni, h) in handles {
         match h.join() {
             Ok(inst) => instances.push(inst),
             Err(_) => shared.plan.nodes[ni]
@@ -406,7 +573,7 @@ pub(crate) fn run(
     }
     // Destroy instances before anything else lets go of their libraries.
     drop(instances);
-    let nodes = shared.plan.summaries();
+    let nodes = shared.plan.summaries(graph);
     Ok(Summary {
         graph: shared.plan.name.clone(),
         stepped: false,
@@ -414,5 +581,6 @@ pub(crate) fn run(
         steps: None,
         end,
         nodes,
+        processes: Vec::new(),
     })
 }

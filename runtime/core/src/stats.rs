@@ -5,10 +5,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Counters of one data input.
 #[derive(Default)]
 pub(crate) struct InputStats {
     pub received: AtomicU64,
+    /// Frames from another process refused as malformed.
+    pub rejected: AtomicU64,
     pub dropped: AtomicU64,
     pub handled: AtomicU64,
     pub max_queued: AtomicU64,
@@ -32,6 +36,8 @@ pub(crate) struct NodeStats {
     pub first_error: Mutex<Option<String>>,
     /// Outputs refused because the graph was stopping.
     pub undelivered: AtomicU64,
+    /// Outputs a consuming process did not receive because it was not running (died, restarting).
+    pub unrouted: AtomicU64,
     /// Figures the operator reported (`Context::report`), in first-report order.
     pub reports: Mutex<Vec<(String, String)>>,
 }
@@ -46,6 +52,7 @@ impl NodeStats {
             errors: AtomicU64::new(0),
             first_error: Mutex::new(None),
             undelivered: AtomicU64::new(0),
+            unrouted: AtomicU64::new(0),
             reports: Mutex::new(Vec::new()),
         }
     }
@@ -68,7 +75,7 @@ impl NodeStats {
 }
 
 /// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndReason {
     /// Every timer-driven node finished and no message was left in flight.
     Finished,
@@ -80,7 +87,7 @@ pub enum EndReason {
     Running,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputSummary {
     pub name: String,
     /// `node/output`.
@@ -91,11 +98,17 @@ pub struct InputSummary {
     pub handled: u64,
     pub dropped: u64,
     pub max_queued: u64,
+    /// Malformed frames from another process (not delivered).
+    #[serde(default)]
+    pub rejected: u64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeSummary {
     pub id: String,
+    /// The worker process it ran in (None: the main process).
+    #[serde(default)]
+    pub process: Option<String>,
     pub operator: String,
     pub timer_fires: u64,
     pub timer_missed: u64,
@@ -105,6 +118,9 @@ pub struct NodeSummary {
     pub errors: u64,
     pub first_error: Option<String>,
     pub undelivered: u64,
+    /// Outputs a consuming process missed because it was not running.
+    #[serde(default)]
+    pub unrouted: u64,
     /// Figures the operator reported, in first-report order.
     pub reports: Vec<(String, String)>,
 }
@@ -114,6 +130,19 @@ impl NodeSummary {
     pub fn report(&self, key: &str) -> Option<&str> {
         self.reports.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
+}
+
+/// What happened to a worker process.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    pub name: String,
+    /// The nodes it runs.
+    pub nodes: Vec<String>,
+    pub restarts: u32,
+    /// Each failure: how the process ended (`killed by signal 11 (SIGSEGV)`).
+    pub failures: Vec<String>,
+    /// How it ended at last (`exited cleanly`, or the failure that left it dead).
+    pub end: String,
 }
 
 /// What happened in a run, per node and per input.
@@ -126,6 +155,8 @@ pub struct Summary {
     pub steps: Option<u64>,
     pub end: EndReason,
     pub nodes: Vec<NodeSummary>,
+    /// Worker processes (empty when everything ran in one process).
+    pub processes: Vec<ProcessSummary>,
 }
 
 impl Summary {
@@ -228,6 +259,26 @@ impl fmt::Display for Summary {
             }
         }
         for n in &self.nodes {
+            for i in n.inputs.iter().filter(|i| i.rejected > 0) {
+                writeln!(
+                    f,
+                    "node `{}`, input `{}`: {} malformed frames from another process rejected",
+                    n.id, i.name, i.rejected
+                )?;
+            }
+        }
+        for p in &self.processes {
+            let restarts = if p.restarts > 0 {
+                format!(", restarted {} time(s)", p.restarts)
+            } else {
+                String::new()
+            };
+            writeln!(f, "process `{}` ({}): {}{restarts}", p.name, p.nodes.join(", "), p.end)?;
+            for failure in &p.failures {
+                writeln!(f, "process `{}`: {failure}", p.name)?;
+            }
+        }
+        for n in &self.nodes {
             if !n.reports.is_empty() {
                 let figures: Vec<String> = n.reports.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 writeln!(f, "node `{}`: {}", n.id, figures.join(", "))?;
@@ -239,6 +290,13 @@ impl fmt::Display for Summary {
                     f,
                     "node `{}`: {} timer ticks missed (callbacks slower than the period)",
                     n.id, n.timer_missed
+                )?;
+            }
+            if n.unrouted > 0 {
+                writeln!(
+                    f,
+                    "node `{}`: {} outputs lost because a consuming process was not running",
+                    n.id, n.unrouted
                 )?;
             }
             if n.undelivered > 0 {

@@ -109,7 +109,8 @@ pub(crate) fn run(
         step: Cell::new(0),
         next_ticket: Cell::new(0),
     };
-    let mut instances = engine.plan.create_instances(graph, &engine)?;
+    // A stepped run is one process: every node is local (see `run`).
+    let mut instances: Vec<crate::host::Instance> = engine.plan.create_instances(graph, &engine)?.into_iter().flatten().collect();
     let order = graph.schedule_order();
     let dt_ns = dt.as_nanos() as u64;
     let mut deadlines: Vec<Vec<u64>> = engine
@@ -142,7 +143,8 @@ pub(crate) fn run(
                 elapsed: Duration::from_nanos(step * dt_ns),
                 steps: Some(step),
                 end: EndReason::Running,
-                nodes: engine.plan.summaries(),
+                nodes: engine.plan.summaries(graph),
+                processes: Vec::new(),
             });
         }
         let now = step * dt_ns;
@@ -212,7 +214,7 @@ pub(crate) fn run(
         }
     }
     drop(instances);
-    let nodes = engine.plan.summaries();
+    let nodes = engine.plan.summaries(graph);
     Ok(Summary {
         graph: engine.plan.name.clone(),
         stepped: true,
@@ -220,5 +222,6 @@ pub(crate) fn run(
         steps: Some(step),
         end,
         nodes,
+        processes: Vec::new(),
     })
 }

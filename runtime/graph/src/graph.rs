@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::raw::{Passing, Policy};
+use crate::raw::{Passing, Policy, Restart};
+
+/// The process `quiver run` itself is; `deploy: { process: main }` names it.
+pub const MAIN_PROCESS: &str = "main";
 use crate::spec::{OperatorSpec, ParamValue};
 use crate::yaml::Span;
 
@@ -78,6 +81,10 @@ pub struct Node {
     pub inputs: Vec<Input>,
     /// The outputs the graph file lists.
     pub outputs: Vec<String>,
+    /// The worker process the node runs in; None: the main process.
+    pub process: Option<String>,
+    /// What happens when the node's worker process dies.
+    pub restart: Restart,
     pub span: Span,
 }
 
@@ -107,6 +114,25 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The worker processes nodes are placed in, in order of first mention (the main process
+    /// is not listed).
+    pub fn processes(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for n in &self.nodes {
+            if let Some(p) = n.process.as_deref()
+                && !out.contains(&p)
+            {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The name of the process a node runs in.
+    pub fn process_of(&self, node: usize) -> &str {
+        self.nodes[node].process.as_deref().unwrap_or(MAIN_PROCESS)
+    }
+
     pub fn node_index(&self, id: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.id == id)
     }

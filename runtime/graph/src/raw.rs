@@ -74,6 +74,18 @@ pub enum RawScalar {
     Text { text: String, quoted: bool },
 }
 
+/// When a worker process is restarted after it dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Restart {
+    /// A dead worker stays dead (the rest of the graph keeps running).
+    Never,
+    /// Restarted after a failure, at most `max` times.
+    OnFailure { max: u32 },
+}
+
+/// The default number of restarts for `restart: on-failure`.
+pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawNode {
     pub id: Spanned<String>,
@@ -83,6 +95,11 @@ pub struct RawNode {
     pub params: Vec<(Spanned<String>, Spanned<RawScalar>)>,
     pub inputs: Vec<RawInput>,
     pub outputs: Vec<Spanned<String>>,
+    /// `deploy: { process: NAME }`.
+    pub process: Option<Spanned<String>>,
+    /// `isolate: true`.
+    pub isolate: Option<Spanned<bool>>,
+    pub restart: Option<Spanned<Restart>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +120,20 @@ impl RawGraph {
 }
 
 const GRAPH_KEYS: &[&str] = &["name", "description", "nodes"];
-const NODE_KEYS: &[&str] = &["id", "description", "operator", "path", "params", "inputs", "outputs"];
+const NODE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "operator",
+    "path",
+    "params",
+    "inputs",
+    "outputs",
+    "deploy",
+    "isolate",
+    "restart",
+];
+const DEPLOY_KEYS: &[&str] = &["process"];
+const RESTART_KEYS: &[&str] = &["policy", "max"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
@@ -291,6 +321,9 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         params: Vec::new(),
         inputs: Vec::new(),
         outputs: Vec::new(),
+        process: None,
+        isolate: None,
+        restart: None,
     };
     let mut has_id = false;
     for (key, _span, value) in fields {
@@ -316,6 +349,46 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
             "path" => node.path = cx.string(value, "`path`"),
             "params" => read_params(cx, value, &mut node),
             "inputs" => read_inputs(cx, value, &mut node),
+            "deploy" => {
+                for (dkey, _dspan, dvalue) in cx.fields(value, "`deploy`", DEPLOY_KEYS) {
+                    if dkey == "process"
+                        && let Some(name) = cx.string(dvalue, "`process`")
+                    {
+                        if is_process_name(&name.value) {
+                            node.process = Some(name);
+                        } else {
+                            cx.err(
+                                name.span,
+                                None,
+                                ErrorKind::BadValue {
+                                    what: "`process`".into(),
+                                    reason: format!(
+                                        "`{}` is not a process name (letters, digits, `_` and `-`)",
+                                        name.value
+                                    ),
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+            "isolate" => {
+                if let Some(s) = cx.string(value, "`isolate`") {
+                    match s.value.as_str() {
+                        "true" => node.isolate = Some(Spanned { value: true, span: s.span }),
+                        "false" => node.isolate = Some(Spanned { value: false, span: s.span }),
+                        other => cx.err(
+                            s.span,
+                            None,
+                            ErrorKind::BadValue {
+                                what: "`isolate`".into(),
+                                reason: format!("`{other}` is not true or false"),
+                            },
+                        ),
+                    }
+                }
+            }
+            "restart" => node.restart = read_restart(cx, value),
             "outputs" => match &value.value {
                 Value::Seq(items) => {
                     for item in items {
@@ -358,6 +431,93 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         _ => {}
     }
     Some(node)
+}
+
+/// A process name: used in Zenoh keys and in messages.
+pub(crate) fn is_process_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `restart: never | on-failure` or `restart: { policy: on-failure, max: 5 }`.
+fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
+    let policy_of = |cx: &mut Cx<'_>, s: &Spanned<String>| match s.value.as_str() {
+        "never" => Some(Restart::Never),
+        "on-failure" => Some(Restart::OnFailure {
+            max: DEFAULT_MAX_RESTARTS,
+        }),
+        other => {
+            cx.err(
+                s.span,
+                None,
+                ErrorKind::BadValue {
+                    what: "`restart`".into(),
+                    reason: format!("`{other}` is not one of never, on-failure"),
+                },
+            );
+            None
+        }
+    };
+    if let Value::Scalar { .. } = value.value {
+        let s = cx.string(value, "`restart`")?;
+        let policy = policy_of(cx, &s)?;
+        return Some(Spanned {
+            value: policy,
+            span: s.span,
+        });
+    }
+    let mut policy = None;
+    let mut max = None;
+    for (key, _span, v) in cx.fields(value, "`restart`", RESTART_KEYS) {
+        let Some(s) = cx.string(v, &format!("`{key}`")) else {
+            continue;
+        };
+        match key {
+            "policy" => policy = policy_of(cx, &s).map(|p| (p, s.span)),
+            "max" => match s.value.parse::<u32>() {
+                Ok(n) => max = Some((n, s.span)),
+                Err(_) => cx.err(
+                    s.span,
+                    None,
+                    ErrorKind::BadValue {
+                        what: "`max`".into(),
+                        reason: format!("`{}` is not a whole number", s.value),
+                    },
+                ),
+            },
+            _ => {}
+        }
+    }
+    match (policy, max) {
+        (Some((Restart::OnFailure { .. }, span)), Some((max, _))) => Some(Spanned {
+            value: Restart::OnFailure { max },
+            span,
+        }),
+        (Some((Restart::Never, _)), Some((_, span))) => {
+            cx.err(
+                span,
+                None,
+                ErrorKind::BadValue {
+                    what: "`max`".into(),
+                    reason: "a maximum only applies to `policy: on-failure`".into(),
+                },
+            );
+            None
+        }
+        (Some((p, span)), None) => Some(Spanned { value: p, span }),
+        (None, _) => {
+            if matches!(value.value, Value::Map(_)) {
+                cx.err(
+                    value.span,
+                    None,
+                    ErrorKind::MissingKey {
+                        key: "policy",
+                        what: "`restart`".into(),
+                    },
+                );
+            }
+            None
+        }
+    }
 }
 
 fn read_params(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{ErrorKind, Errors, Sink};
-use crate::graph::{Edge, Graph, Input, Node, OperatorRef, QueueSpec, Source};
-use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Spanned};
+use crate::graph::{Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source};
+use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Restart, Spanned, is_process_name};
 use crate::spec::{OperatorSpec, ParamKind, ParamValue, types_match};
 
 /// Finds an operator's manifest; the error says what was tried (e.g. where it looked).
@@ -51,6 +51,8 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
             ids.insert(&n.id.value, i);
         }
     }
+
+    let placement = check_placement(&mut sink, raw);
 
     // Operators, resolved once per reference.
     let mut cache: HashMap<OperatorRef, Result<Arc<OperatorSpec>, String>> = HashMap::new();
@@ -215,6 +217,8 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 params,
                 inputs,
                 outputs: n.outputs.iter().map(|o| o.value.clone()).collect(),
+                process: placement[ni].clone(),
+                restart: n.restart.as_ref().map_or(Restart::Never, |r| r.value),
                 span: n.span,
             });
         }
@@ -230,6 +234,109 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         file: raw.file.clone(),
         nodes,
     })
+}
+
+/// The process each node runs in (None: the main process, the one `quiver run` is), from
+/// `deploy: { process }` and `isolate`; checks that the keys agree and that `restart` is
+/// only used on worker processes and consistently within one.
+fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    // Process name -> (node that asked for it by `isolate`, line).
+    let mut isolated: HashMap<String, &str> = HashMap::new();
+    for n in &raw.nodes {
+        let id = n.id.value.as_str();
+        let isolate = n.isolate.as_ref().filter(|i| i.value);
+        let process = match (&n.process, isolate) {
+            (Some(p), Some(i)) => {
+                sink.push(
+                    i.span,
+                    Some(id),
+                    None,
+                    ErrorKind::BadValue {
+                        what: "`isolate`".into(),
+                        reason: format!(
+                            "the node is already placed in process `{}` by `deploy`; give one of the two",
+                            p.value
+                        ),
+                    },
+                );
+                None
+            }
+            (Some(p), None) => (p.value != MAIN_PROCESS).then(|| p.value.clone()),
+            (None, Some(i)) => {
+                if is_process_name(id) && id != MAIN_PROCESS {
+                    isolated.insert(id.to_string(), id);
+                    Some(id.to_string())
+                } else {
+                    sink.push(
+                        i.span,
+                        Some(id),
+                        None,
+                        ErrorKind::BadValue {
+                            what: "`isolate`".into(),
+                            reason: format!(
+                                "the node id `{id}` cannot name a process (letters, digits, `_`, `-`; not `main`): use `deploy: {{ process: NAME }}`"
+                            ),
+                        },
+                    );
+                    None
+                }
+            }
+            (None, None) => None,
+        };
+        out.push(process);
+    }
+    for n in &raw.nodes {
+        if let Some(p) = &n.process
+            && let Some(owner) = isolated.get(&p.value)
+            && *owner != n.id.value
+        {
+            sink.push(
+                p.span,
+                Some(&n.id.value),
+                None,
+                ErrorKind::BadValue {
+                    what: "`process`".into(),
+                    reason: format!("process `{}` belongs to node `{owner}` alone (`isolate: true`)", p.value),
+                },
+            );
+        }
+    }
+    // Restart policies: per worker process, one policy.
+    let mut policies: HashMap<&str, (Restart, &str)> = HashMap::new();
+    for (n, process) in raw.nodes.iter().zip(&out) {
+        let Some(r) = &n.restart else { continue };
+        let Some(process) = process else {
+            sink.push(
+                r.span,
+                Some(&n.id.value),
+                None,
+                ErrorKind::BadValue {
+                    what: "`restart`".into(),
+                    reason: "only a node in a worker process can be restarted: add `isolate: true` or `deploy: { process: NAME }`".into(),
+                },
+            );
+            continue;
+        };
+        match policies.get(process.as_str()) {
+            Some((other, by)) if *other != r.value => sink.push(
+                r.span,
+                Some(&n.id.value),
+                None,
+                ErrorKind::BadValue {
+                    what: "`restart`".into(),
+                    reason: format!(
+                        "node `{by}` in the same process `{process}` asks for another restart policy; a process restarts as a whole"
+                    ),
+                },
+            ),
+            Some(_) => {}
+            None => {
+                policies.insert(process, (r.value, &n.id.value));
+            }
+        }
+    }
+    out
 }
 
 fn undeclared_input(spec: &OperatorSpec, port: &str) -> ErrorKind {

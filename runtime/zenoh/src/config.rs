@@ -1,0 +1,158 @@
+//! The Zenoh configuration of a quiver process: where it listens and connects, what latency
+//! tuning it uses, how big its shared-memory pool is.
+
+use zenoh::config::Config;
+
+use crate::ZenohError;
+
+/// Where a process listens and whom it connects to (`tcp/127.0.0.1:PORT`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    pub listen: Vec<String>,
+    pub connect: Vec<String>,
+}
+
+/// Latency and memory knobs (benchmarks compare them; the defaults are what measured best).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Zenoh's low-latency transport: no TX queue, the caller writes to the socket. Must be the
+    /// same in every process. Off by default: a stalled peer can block its senders forever.
+    pub lowlatency: bool,
+    /// Bytes of this process's shared-memory pool (0: no shared memory, frames are copied).
+    pub shm_pool_bytes: usize,
+}
+
+const MIB: usize = 1 << 20;
+/// The default pool: room for a few camera frames in flight per process.
+pub const DEFAULT_POOL_MB: usize = 64;
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            lowlatency: false,
+            shm_pool_bytes: DEFAULT_POOL_MB * MIB,
+        }
+    }
+}
+
+impl Tuning {
+    /// Defaults, overridden by `QUIVER_SHM_POOL_MB` and `QUIVER_ZENOH_LOWLATENCY=1`.
+    pub fn from_env() -> Tuning {
+        let mut t = Tuning::default();
+        if let Ok(v) = std::env::var("QUIVER_SHM_POOL_MB") {
+            match v.trim().parse::<usize>() {
+                Ok(mb) => t.shm_pool_bytes = mb * MIB,
+                Err(_) => tracing::warn!("QUIVER_SHM_POOL_MB=`{v}` is not a number of MiB; using {DEFAULT_POOL_MB}"),
+            }
+        }
+        if let Ok(v) = std::env::var("QUIVER_ZENOH_LOWLATENCY") {
+            t.lowlatency = matches!(v.trim(), "1" | "true" | "yes");
+        }
+        t
+    }
+}
+
+fn set(config: &mut Config, key: &str, json5: &str) -> Result<(), ZenohError> {
+    config.insert_json5(key, json5).map_err(|e| ZenohError::Config {
+        key: key.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|e| format!("\"{e}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+/// Peer mode on the given endpoints only: no multicast or gossip scouting, so two runs on one
+/// machine never meet, and nothing leaves loopback.
+pub(crate) fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, ZenohError> {
+    let mut c = Config::default();
+    set(&mut c, "mode", r#""peer""#)?;
+    set(&mut c, "listen/endpoints", &json_list(&endpoints.listen))?;
+    set(&mut c, "connect/endpoints", &json_list(&endpoints.connect))?;
+    set(&mut c, "scouting/multicast/enabled", "false")?;
+    set(&mut c, "scouting/gossip/enabled", "false")?;
+    // Peers started a moment later are retried quickly, and `open` does not wait for them.
+    set(
+        &mut c,
+        "connect/retry",
+        "{ period_init_ms: 50, period_max_ms: 1000, period_increase_factor: 2 }",
+    )?;
+    set(&mut c, "open/return_conditions/connect_scouted", "false")?;
+    // Latency: no batching (a message goes out when it is put).
+    set(&mut c, "transport/link/tx/queue/batching/enabled", "false")?;
+    if tuning.lowlatency {
+        set(&mut c, "transport/unicast/qos/enabled", "false")?;
+        set(&mut c, "transport/unicast/lowlatency", "true")?;
+    }
+    // A `block` input promises no loss: a put waits for a slow receiver as long as it takes
+    // (Zenoh's default closes the link after 5 s). A dead receiver is noticed by its socket
+    // closing (or the lease), which releases the put.
+    set(
+        &mut c,
+        "transport/link/tx/queue/congestion_control/block/wait_before_close",
+        "3600000000",
+    )?;
+    // Shared memory set up when the session opens (the first frame pays nothing), and no
+    // implicit copying of large plain payloads into a second pool: we allocate our own.
+    set(&mut c, "transport/shared_memory/enabled", "true")?;
+    set(&mut c, "transport/shared_memory/mode", r#""init""#)?;
+    set(&mut c, "transport/shared_memory/transport_optimization/enabled", "false")?;
+    Ok(c)
+}
+
+/// Zenoh locks every segment it maps in memory (its own pool, about 1.25 MiB of metadata, and
+/// every pool it received from). Raise the locked-memory limit as far as allowed and shrink the
+/// pool to fit what is left; an error when nothing useful fits.
+pub(crate) fn fit_pool_to_memlock(want: usize) -> Result<usize, String> {
+    use rlimit::Resource;
+    let want = want.div_ceil(64) * 64;
+    if has_ipc_lock() {
+        // CAP_IPC_LOCK: mlock is not limited.
+        return Ok(want);
+    }
+    let (soft, hard) = Resource::MEMLOCK.get().map_err(|e| format!("reading the locked-memory limit: {e}"))?;
+    // Privileged (root, CAP_SYS_RESOURCE): no limit at all. Otherwise up to the hard limit.
+    let limit = if rlimit::setrlimit(Resource::MEMLOCK, rlimit::INFINITY, rlimit::INFINITY).is_ok() {
+        rlimit::INFINITY
+    } else if soft < hard && rlimit::setrlimit(Resource::MEMLOCK, hard, hard).is_ok() {
+        hard
+    } else {
+        soft
+    };
+    if limit == rlimit::INFINITY {
+        return Ok(want);
+    }
+    // Leave room for the metadata and for the pools of up to three other processes.
+    let budget = (limit as usize).saturating_sub(6 * MIB) / 4;
+    let bytes = want.min(budget) / 64 * 64;
+    if bytes < MIB {
+        return Err(format!(
+            "the locked-memory limit is {} KiB (ulimit -l); shared memory needs more",
+            limit / 1024
+        ));
+    }
+    if bytes < want {
+        tracing::warn!(
+            "the locked-memory limit ({} KiB, ulimit -l) allows a shared-memory pool of {} KiB, not {} KiB",
+            limit / 1024,
+            bytes / 1024,
+            want / 1024
+        );
+    }
+    Ok(bytes)
+}
+
+/// Whether this process holds CAP_IPC_LOCK (effective), which lifts the locked-memory limit.
+fn has_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}

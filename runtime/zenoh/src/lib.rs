@@ -1,0 +1,253 @@
+//! quiver-zenoh: the [`Transport`] between the processes of one run, over Zenoh (pinned 1.10.2).
+//!
+//! - One Zenoh session per process, peer mode, TCP on loopback with the endpoints `quiver run`
+//!   chose: no scouting, no multicast, no router.
+//! - A frame ([`quiver_runtime::wire`]) is written once into a Zenoh shared-memory buffer
+//!   (64-byte aligned) and put with congestion control `Block`; the receiver wraps the mapped
+//!   buffer as an Arrow [`Buffer`] (no copy) and decodes arrays that point into it. A frame
+//!   that does not fit the pool, or a pool that stays full, goes as a plain (copied) put:
+//!   slower, never lost.
+//! - Backpressure: the receiving callback blocks while a `block` queue is full; Zenoh stops
+//!   reading that link, TCP fills, the sender's put waits.
+//!
+//! Shared-memory lifecycle (Zenoh's own): segments are `/dev/shm/<n>.zenoh`, unlinked when the
+//! last process mapping them exits; a killed process's segments are unlinked by the next Zenoh
+//! process that starts using shared memory (an exclusive-flock scan). The last process to exit
+//! cannot unlink what it still maps itself: [`sweep_segments`] finishes the job (the
+//! supervisor calls it once every process of the run has exited).
+
+mod config;
+mod segments;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_buffer::Buffer;
+use quiver_runtime::wire::Encoded;
+use quiver_runtime::{FrameHandler, FrameReceiver, FrameSender, Transport, TransportError};
+use zenoh::Wait;
+use zenoh::pubsub::{Publisher, Subscriber};
+use zenoh::qos::CongestionControl;
+use zenoh::shm::{
+    AllocAlignment, GarbageCollect, PosixShmProviderBackend, ShmProvider, ShmProviderBuilder, ZAllocError,
+    ZLayoutAllocError, ZShm,
+};
+
+pub use config::{Endpoints, Tuning};
+pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
+
+/// Why the transport could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ZenohError {
+    #[error("bad Zenoh configuration `{key}`: {reason}")]
+    Config { key: String, reason: String },
+    #[error("cannot open the Zenoh session (listen {listen:?}, connect {connect:?}): {reason}")]
+    Open {
+        listen: Vec<String>,
+        connect: Vec<String>,
+        reason: String,
+    },
+}
+
+/// How long a sender waits for room in its shared-memory pool (receivers still hold earlier
+/// frames) before it sends a copy instead.
+const POOL_WAIT: Duration = Duration::from_millis(20);
+
+/// The transport of one process.
+pub struct ZenohTransport {
+    session: zenoh::Session,
+    shm: Option<Arc<ShmProvider<PosixShmProviderBackend>>>,
+    pool_bytes: usize,
+}
+
+impl std::fmt::Debug for ZenohTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZenohTransport")
+            .field("zid", &self.session.zid())
+            .field("shm_pool_bytes", &self.pool_bytes)
+            .finish()
+    }
+}
+
+impl ZenohTransport {
+    /// Opens this process's session with default tuning.
+    pub fn open(endpoints: &Endpoints) -> Result<Arc<ZenohTransport>, ZenohError> {
+        Self::open_tuned(endpoints, &Tuning::from_env())
+    }
+
+    pub fn open_tuned(endpoints: &Endpoints, tuning: &Tuning) -> Result<Arc<ZenohTransport>, ZenohError> {
+        let config = config::session_config(endpoints, tuning)?;
+        let session = zenoh::open(config).wait().map_err(|e| ZenohError::Open {
+            listen: endpoints.listen.clone(),
+            connect: endpoints.connect.clone(),
+            reason: e.to_string(),
+        })?;
+        let (shm, pool_bytes) = match tuning.shm_pool_bytes {
+            0 => (None, 0),
+            want => match make_pool(want) {
+                Ok((provider, bytes)) => (Some(Arc::new(provider)), bytes),
+                Err(e) => {
+                    tracing::warn!("no shared memory (frames are copied between processes): {e}");
+                    (None, 0)
+                }
+            },
+        };
+        Ok(Arc::new(ZenohTransport {
+            session,
+            shm,
+            pool_bytes,
+        }))
+    }
+
+    /// The endpoints this session listens on (with the port the system chose for port 0).
+    pub fn listening(&self) -> Vec<String> {
+        self.session
+            .info()
+            .locators()
+            .wait()
+            .into_iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
+    /// Bytes of this process's shared-memory pool (0: frames are copied).
+    pub fn pool_bytes(&self) -> usize {
+        self.pool_bytes
+    }
+
+    /// Closes the session (senders and receivers stop). Idempotent.
+    pub fn close(&self) {
+        if let Err(e) = self.session.close().wait() {
+            tracing::debug!("closing the Zenoh session: {e}");
+        }
+    }
+}
+
+/// A 64-byte-aligned shared-memory pool of about `bytes`, within the locked-memory limit.
+fn make_pool(bytes: usize) -> Result<(ShmProvider<PosixShmProviderBackend>, usize), String> {
+    let bytes = config::fit_pool_to_memlock(bytes)?;
+    let align = AllocAlignment::new(6).map_err(|e| format!("alignment: {e:?}"))?;
+    let backend = PosixShmProviderBackend::builder((bytes, align))
+        .wait()
+        .map_err(|e| format!("creating a {bytes}-byte pool: {e}"))?;
+    Ok((ShmProviderBuilder::backend(backend).wait(), bytes))
+}
+
+impl Transport for ZenohTransport {
+    fn sender(&self, key: &str) -> Result<Box<dyn FrameSender>, TransportError> {
+        let publisher = self
+            .session
+            .declare_publisher(key.to_string())
+            .congestion_control(CongestionControl::Block)
+            .express(true)
+            .wait()
+            .map_err(|e| TransportError(format!("declaring a publisher on `{key}`: {e}")))?;
+        let matched = Arc::new(AtomicBool::new(false));
+        let flag = matched.clone();
+        publisher
+            .matching_listener()
+            .callback(move |status| flag.store(status.matching(), Ordering::SeqCst))
+            .background()
+            .wait()
+            .map_err(|e| TransportError(format!("watching the receivers of `{key}`: {e}")))?;
+        if let Ok(status) = publisher.matching_status().wait() {
+            matched.fetch_or(status.matching(), Ordering::SeqCst);
+        }
+        Ok(Box::new(ZenohSender {
+            publisher,
+            matched,
+            shm: self.shm.clone(),
+            pool_bytes: self.pool_bytes,
+            copied_once: AtomicBool::new(false),
+        }))
+    }
+
+    fn receiver(&self, key: &str, on_frame: FrameHandler) -> Result<Box<dyn FrameReceiver>, TransportError> {
+        let subscriber = self
+            .session
+            .declare_subscriber(key.to_string())
+            .callback(move |sample| {
+                let payload = sample.payload();
+                let buffer = match payload.as_shm() {
+                    // Zero copy: the Arrow buffer owns a reference to the mapped segment.
+                    Some(shm) => {
+                        let owned: ZShm = shm.to_owned();
+                        Buffer::from(bytes::Bytes::from_owner(owned))
+                    }
+                    None => Buffer::from(payload.to_bytes().into_owned()),
+                };
+                on_frame(buffer);
+            })
+            .wait()
+            .map_err(|e| TransportError(format!("declaring a subscriber on `{key}`: {e}")))?;
+        Ok(Box::new(ZenohReceiver { _subscriber: subscriber }))
+    }
+}
+
+struct ZenohSender {
+    publisher: Publisher<'static>,
+    matched: Arc<AtomicBool>,
+    shm: Option<Arc<ShmProvider<PosixShmProviderBackend>>>,
+    pool_bytes: usize,
+    copied_once: AtomicBool,
+}
+
+impl ZenohSender {
+    fn alloc(&self, len: usize) -> Option<zenoh::shm::ZShmMut> {
+        let provider = self.shm.as_ref()?;
+        let note = |why: String| {
+            if !self.copied_once.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    key = %self.publisher.key_expr(),
+                    "{why}: such frames are copied (set QUIVER_SHM_POOL_MB for a larger pool); logged once per output"
+                );
+            }
+        };
+        if len == 0 || len > self.pool_bytes {
+            note(format!("a {len}-byte frame does not fit the {}-byte shared-memory pool", self.pool_bytes));
+            return None;
+        }
+        let deadline = Instant::now() + POOL_WAIT;
+        loop {
+            match provider.alloc(len).with_policy::<GarbageCollect>().wait() {
+                Ok(buf) => return Some(buf),
+                Err(ZLayoutAllocError::Alloc(ZAllocError::OutOfMemory | ZAllocError::NeedDefragment))
+                    if Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                Err(e) => {
+                    note(format!("the shared-memory pool stayed full for {POOL_WAIT:?} ({e:?})"));
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl FrameSender for ZenohSender {
+    fn send(&self, frame: &Encoded) -> Result<(), TransportError> {
+        let len = frame.len();
+        let result = match self.alloc(len) {
+            Some(mut buf) => {
+                frame
+                    .write_to(&mut buf[..])
+                    .map_err(|e| TransportError(format!("writing a frame: {e}")))?;
+                self.publisher.put(buf).wait()
+            }
+            None => self.publisher.put(frame.to_vec()).wait(),
+        };
+        result.map_err(|e| TransportError(format!("put on `{}`: {e}", self.publisher.key_expr())))
+    }
+
+    fn matched(&self) -> bool {
+        self.matched.load(Ordering::SeqCst)
+    }
+}
+
+struct ZenohReceiver {
+    _subscriber: Subscriber<()>,
+}
+
+impl FrameReceiver for ZenohReceiver {}
