@@ -65,7 +65,7 @@ fn unknown_node_key() {
   |
 8 |   - id: s
   |         ^
-error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs)
+error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs, deploy, isolate, restart)
   --> g.yaml:9:5
   |
 9 |     operater: recorder
@@ -438,4 +438,113 @@ fn a_cycle_of_block_queues_is_a_warning_not_an_error() {
     let o = quiver(&dir, &["check", "g.yaml"]);
     assert!(o.status.success());
     assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn bad_process_keys() {
+    let yaml = &[
+        BASE,
+        r#"  - id: b
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { process: "no spaces", machine: robot }
+  - id: d
+    operator: recorder
+    inputs: { in: ticker/count }
+    isolate: yes please
+    restart: { policy: always }
+  - id: e
+    operator: recorder
+    inputs: { in: ticker/count }
+    restart: { policy: never, max: 2 }
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `b`: invalid value for `process`: `no spaces` is not a process name (letters, digits, `_` and `-`)
+  --> g.yaml:11:24
+   |
+11 |     deploy: { process: "no spaces", machine: robot }
+   |                        ^
+error: node `b`: unknown key `machine` in `deploy` (allowed: process)
+  --> g.yaml:11:37
+   |
+11 |     deploy: { process: "no spaces", machine: robot }
+   |                                     ^
+error: node `d`: invalid value for `isolate`: `yes please` is not true or false
+  --> g.yaml:15:14
+   |
+15 |     isolate: yes please
+   |              ^
+error: node `d`: invalid value for `restart`: `always` is not one of never, on-failure
+  --> g.yaml:16:24
+   |
+16 |     restart: { policy: always }
+   |                        ^
+error: node `e`: invalid value for `max`: a maximum only applies to `policy: on-failure`
+  --> g.yaml:20:36
+   |
+20 |     restart: { policy: never, max: 2 }
+   |                                    ^
+5 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("bad_process_keys", yaml), expected);
+}
+
+#[test]
+fn conflicting_process_placement() {
+    let yaml = &[
+        BASE,
+        r#"  - id: a
+    operator: recorder
+    inputs: { in: ticker/count }
+    isolate: true
+    deploy: { process: vision }
+  - id: c
+    operator: recorder
+    inputs: { in: ticker/count }
+    restart: on-failure
+  - id: e
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { process: vision }
+    restart: { policy: on-failure, max: 2 }
+  - id: f
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { process: vision }
+    restart: never
+  - id: g
+    operator: recorder
+    inputs: { in: ticker/count }
+    isolate: true
+  - id: h
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { process: g }
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `a`: invalid value for `isolate`: the node is already placed in process `vision` by `deploy`; give one of the two
+  --> g.yaml:11:14
+   |
+11 |     isolate: true
+   |              ^
+error: node `c`: invalid value for `restart`: only a node in a worker process can be restarted: add `isolate: true` or `deploy: { process: NAME }`
+  --> g.yaml:16:14
+   |
+16 |     restart: on-failure
+   |              ^
+error: node `f`: invalid value for `restart`: node `e` in the same process `vision` asks for another restart policy; a process restarts as a whole
+  --> g.yaml:26:14
+   |
+26 |     restart: never
+   |              ^
+error: node `h`: invalid value for `process`: process `g` belongs to node `g` alone (`isolate: true`)
+  --> g.yaml:34:24
+   |
+34 |     deploy: { process: g }
+   |                        ^
+4 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("conflicting_process_placement", yaml), expected);
 }

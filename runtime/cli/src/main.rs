@@ -40,6 +40,9 @@ enum Command {
         /// Simulated time per step (with --stepped; default: GCD of the timer periods).
         #[arg(long, requires = "stepped", value_parser = parse_duration)]
         step: Option<Duration>,
+        /// Also write the summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
     },
     /// Validate a graph without running it.
     Check { graph: PathBuf },
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
             stepped,
             steps,
             step,
+            summary_json,
         } => {
             let registry = registry_for(&graph);
             let g = match quiver_runtime::load_graph(&graph, &registry) {
@@ -199,6 +203,15 @@ fn main() -> ExitCode {
             match result {
                 Ok((summary, process_failed)) => {
                     print!("{summary}");
+                    if let Some(path) = &summary_json {
+                        let written = serde_json::to_string_pretty(&summary)
+                            .map_err(|e| e.to_string())
+                            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+                        if let Err(e) = written {
+                            eprintln!("error: writing {}: {e}", path.display());
+                            return ExitCode::from(1);
+                        }
+                    }
                     let failed = summary.failed_nodes();
                     if process_failed {
                         for p in summary.processes.iter().filter(|p| !p.failures.is_empty()) {

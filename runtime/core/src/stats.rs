@@ -146,7 +146,7 @@ pub struct ProcessSummary {
 }
 
 /// What happened in a run, per node and per input.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub graph: String,
     pub stepped: bool,

@@ -466,8 +466,10 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
         });
     }
     let mut policy = None;
+    let mut policy_given = false;
     let mut max = None;
     for (key, _span, v) in cx.fields(value, "`restart`", RESTART_KEYS) {
+        policy_given |= key == "policy";
         let Some(s) = cx.string(v, &format!("`{key}`")) else {
             continue;
         };
@@ -505,7 +507,7 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
         }
         (Some((p, span)), None) => Some(Spanned { value: p, span }),
         (None, _) => {
-            if matches!(value.value, Value::Map(_)) {
+            if matches!(value.value, Value::Map(_)) && !policy_given {
                 cx.err(
                     value.span,
                     None,

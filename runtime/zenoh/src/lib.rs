@@ -37,6 +37,11 @@ use zenoh::shm::{
 pub use config::{Endpoints, Tuning};
 pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
 
+/// The Zenoh this crate is built on (for tests and tools that talk to a run directly).
+pub mod external {
+    pub use zenoh;
+}
+
 /// Why the transport could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ZenohError {

@@ -20,6 +20,17 @@ fn segments_in_maps(maps: &str) -> impl Iterator<Item = PathBuf> + '_ {
     })
 }
 
+/// Segments a process (`/proc/<pid>`) holds open.
+fn open_segments(proc_dir: &Path) -> Vec<PathBuf> {
+    let Ok(fds) = std::fs::read_dir(proc_dir.join("fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|p| p.parent() == Some(Path::new(DIR)) && p.extension().is_some_and(|e| e == "zenoh"))
+        .collect()
+}
+
 /// The segments this process maps now.
 pub fn mapped_segments() -> Vec<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
@@ -29,9 +40,10 @@ pub fn mapped_segments() -> Vec<PathBuf> {
     v
 }
 
-/// Segments mapped by any process other than this one (processes whose maps cannot be read
-/// belong to other users and cannot open our 0600 segments).
-fn mapped_by_others() -> HashSet<PathBuf> {
+/// Segments any process other than this one maps or holds open (Zenoh keeps a locked file
+/// open for each segment it uses). Processes whose maps cannot be read belong to other users
+/// and cannot open our 0600 segments.
+fn used_by_others() -> HashSet<PathBuf> {
     let me = std::process::id().to_string();
     let mut out = HashSet::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -46,6 +58,7 @@ fn mapped_by_others() -> HashSet<PathBuf> {
         if let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) {
             out.extend(segments_in_maps(&maps));
         }
+        out.extend(open_segments(&entry.path()));
     }
     out
 }
@@ -53,7 +66,7 @@ fn mapped_by_others() -> HashSet<PathBuf> {
 /// Unlinks those of `candidates` that still exist and that no other live process maps;
 /// returns them. Call it when every process that used them has exited or closed its session.
 pub fn sweep_segments(candidates: &[PathBuf]) -> Vec<PathBuf> {
-    let busy = mapped_by_others();
+    let busy = used_by_others();
     let mut removed = Vec::new();
     for c in candidates {
         let is_segment = c.parent() == Some(Path::new(DIR)) && c.extension().is_some_and(|e| e == "zenoh");
@@ -64,11 +77,12 @@ pub fn sweep_segments(candidates: &[PathBuf]) -> Vec<PathBuf> {
     removed
 }
 
-/// Segment files that no process maps (left behind). A segment is briefly unmapped between
+/// Segment files that no process maps or holds open (left behind). A segment is briefly unmapped between
 /// its creation and its mapping, so callers should confirm with a second look.
 pub fn unmapped_segments() -> Vec<PathBuf> {
-    let mut busy = mapped_by_others();
+    let mut busy = used_by_others();
     busy.extend(mapped_segments());
+    busy.extend(open_segments(Path::new("/proc/self")));
     let Ok(dir) = std::fs::read_dir(DIR) else {
         return Vec::new();
     };

@@ -1,6 +1,6 @@
 //! `probe`: a test operator. Forwards what arrives on `a` to `out` (the same array: no copy) and
 //! reports where its data lives on `addr`; forwards what arrives on `b` to `seen_b`, keeping the
-//! original timestamp. Misbehaves on request: panics, errors, fails to start.
+//! original timestamp. Misbehaves on request: panics, errors, fails to start, aborts, segfaults.
 #![deny(unsafe_code)]
 
 use quiver_msgs::{Int64, Message};
@@ -10,6 +10,8 @@ pub struct Probe {
     panic_on: i64,
     error_on: i64,
     raw_addr: bool,
+    abort_on: i64,
+    segv_on: i64,
 }
 
 impl Operator for Probe {
@@ -37,6 +39,8 @@ impl Operator for Probe {
         .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
         .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
         .param(ParamSpec::bool("raw_addr", false).doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"))
+        .param(ParamSpec::int("abort_on", -1).doc("abort the process when this value arrives on `a`"))
+        .param(ParamSpec::int("segv_on", -1).doc("die of SIGSEGV when this value arrives on `a`"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -47,6 +51,8 @@ impl Operator for Probe {
             panic_on: p.int("panic_on")?,
             error_on: p.int("error_on")?,
             raw_addr: p.bool("raw_addr")?,
+            abort_on: p.int("abort_on")?,
+            segv_on: p.int("segv_on")?,
         })
     }
 
@@ -60,6 +66,20 @@ impl Operator for Probe {
             "a" => {
                 if first == self.panic_on {
                     panic!("probe asked to panic on {}", self.panic_on);
+                }
+                if first == self.abort_on {
+                    std::process::abort();
+                }
+                if first == self.segv_on {
+                    // The death of a segfaulting plugin, without unsafe code: the signal itself.
+                    // Rust's own SIGSEGV handler (stack-overflow detection) swallows the first
+                    // one that is not a fault and restores the default action: send it again.
+                    for _ in 0..50 {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-SEGV", &std::process::id().to_string()])
+                            .status();
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
                 }
                 if first == self.error_on {
                     bail!("probe asked to fail on {}", self.error_on);
