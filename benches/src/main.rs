@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
+mod plot;
+mod procs;
+
 const SIZES: &[(usize, &str)] = &[
     (8, "8 B"),
     (64 << 10, "64 KiB"),
@@ -32,7 +35,16 @@ fn build_plugins() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    cmd.args(["build", "--quiet", "-p", "bench-source", "-p", "bench-sink"]);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "bench-source",
+        "-p",
+        "bench-sink",
+        "-p",
+        "quiver",
+    ]);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
@@ -226,7 +238,21 @@ fn cnn_latency(width: u32, height: u32, samples: usize) -> Result<Vec<u64>> {
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("zenoh-sub") {
+        // The raw Zenoh baseline's subscriber (a child of this binary).
+        let port = args.get(2).context("port")?.parse()?;
+        let out = PathBuf::from(args.get(3).context("output")?);
+        let count = args.get(4).context("count")?.parse()?;
+        return procs::zenoh_sub(port, &out, count, args.get(5).map(String::as_str) == Some("latencies"));
+    }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--processes") {
+        build_plugins()?;
+        let dir = exe_dir()?.join("bench-tmp");
+        std::fs::create_dir_all(&dir)?;
+        return processes(&dir, quick);
+    }
     let samples = if quick { 50 } else { 2000 };
     let count = if quick { 20_000 } else { 2_000_000 };
     let only_throughput = std::env::args().any(|a| a == "--throughput");
@@ -258,6 +284,8 @@ fn main() -> Result<()> {
     println!("| quiver | {:.0} |", ours);
     println!("| crossbeam (3 threads) | {:.0} |", floor);
 
+    processes(&dir, quick)?;
+
     let samples = if quick { 20 } else { 500 };
     println!("\nCNN inference, batch 1, candle on the CPU ({samples} samples): resize to 64x48 + network\n");
     println!("| frame | p50 (ms) | p99 (ms) |\n|---|---:|---:|");
@@ -269,5 +297,75 @@ fn main() -> Result<()> {
             percentile(&l, 0.99) / 1000.0
         );
     }
+    Ok(())
+}
+
+/// Between processes: quiver (main process -> isolated worker) beside raw Zenoh with the same
+/// payloads and tuning. Writes `bench-tmp/processes.csv` and the plot `bench-tmp/latency.svg`
+/// (with dora's series when `benches/dora/results.csv` exists).
+fn processes(dir: &Path, quick: bool) -> Result<()> {
+    let samples = if quick { 50 } else { 1000 };
+    let count = if quick { 20_000 } else { 200_000 };
+    println!(
+        "\nOne hop between processes (main -> isolated worker over Zenoh shared memory), receiver idle between packs ({samples} samples per size):\n"
+    );
+    println!(
+        "| payload | period | quiver p50 (µs) | quiver p99 (µs) | raw zenoh SHM p50 (µs) | raw zenoh SHM p99 (µs) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut csv = String::from("system,bytes,p50_us,p99_us\n");
+    for &(size, label) in SIZES {
+        let ours = procs::quiver_latency(dir, size, samples)?;
+        let raw = procs::zenoh_latency(size, samples, true)?;
+        println!(
+            "| {label} | {:?} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            procs::period(size),
+            percentile(&ours, 0.5),
+            percentile(&ours, 0.99),
+            percentile(&raw, 0.5),
+            percentile(&raw, 0.99)
+        );
+        csv.push_str(&format!(
+            "quiver,{size},{:.1},{:.1}\n",
+            percentile(&ours, 0.5),
+            percentile(&ours, 0.99)
+        ));
+        csv.push_str(&format!(
+            "raw zenoh,{size},{:.1},{:.1}\n",
+            percentile(&raw, 0.5),
+            percentile(&raw, 0.99)
+        ));
+    }
+    let raw8 = procs::zenoh_latency(8, samples, false)?;
+    println!(
+        "\nRaw Zenoh plain put (no shared memory), 8 B: p50 {:.1} µs, p99 {:.1} µs",
+        percentile(&raw8, 0.5),
+        percentile(&raw8, 0.99)
+    );
+    println!("\nBack-to-back 8 B messages between two processes ({count} messages):\n");
+    println!("| system | messages/s |\n|---|---:|");
+    println!(
+        "| quiver (block queue of 1024) | {:.0} |",
+        procs::quiver_throughput(dir, count)?
+    );
+    println!(
+        "| raw zenoh, SHM buffer per message | {:.0} |",
+        procs::zenoh_throughput(count, true)?
+    );
+    println!(
+        "| raw zenoh, plain put | {:.0} |",
+        procs::zenoh_throughput(count, false)?
+    );
+    std::fs::write(dir.join("processes.csv"), &csv)?;
+    let dora = Path::new(env!("CARGO_MANIFEST_DIR")).join("dora/results.csv");
+    if let Ok(d) = std::fs::read_to_string(&dora) {
+        csv.push_str(d.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>().as_str());
+    }
+    std::fs::write(dir.join("latency.svg"), plot::latency_svg(&csv))?;
+    println!(
+        "\n(series in {}, plot in {})",
+        dir.join("processes.csv").display(),
+        dir.join("latency.svg").display()
+    );
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quiver_runtime::{
-    Command as Next, Control, EndReason, Header, NodeSummary, PackId, Part, PartStatus, RunError, RunOptions,
-    Summary, edge_key, wire,
+    Command as Next, Control, EndReason, Header, NodeSummary, PackId, Part, PartStatus, RunError, RunOptions, Summary,
+    edge_key, wire,
 };
 use quiver_zenoh::external::zenoh::{self, Wait};
 
@@ -99,7 +99,11 @@ fn a_split_graph_gives_the_same_outputs_as_one_process() {
     let split = chain(
         &dir,
         "split.yaml",
-        ["isolate: true", "deploy: { process: sinks }", "deploy: { process: sinks }"],
+        [
+            "isolate: true",
+            "deploy: { process: sinks }",
+            "deploy: { process: sinks }",
+        ],
     );
     let (o1, s1) = run(&dir, &one, &["--for", "60s"]);
     assert!(o1.status.success(), "{}", stderr(&o1));
@@ -123,7 +127,12 @@ fn a_split_graph_gives_the_same_outputs_as_one_process() {
     for (n1, n2) in s1.nodes.iter().zip(&s2.nodes) {
         assert_eq!(n1.id, n2.id);
         assert_eq!(n1.outputs, n2.outputs, "node `{}`", n1.id);
-        let handled = |n: &NodeSummary| n.inputs.iter().map(|i| (i.received, i.handled, i.dropped)).collect::<Vec<_>>();
+        let handled = |n: &NodeSummary| {
+            n.inputs
+                .iter()
+                .map(|i| (i.received, i.handled, i.dropped))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(handled(n1), handled(n2), "node `{}`", n1.id);
     }
 }
@@ -318,7 +327,11 @@ nodes:
         if received == frames.len() as u64 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {received} of {} frames arrived", frames.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {received} of {} frames arrived",
+            frames.len()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     stop.store(true, Ordering::SeqCst);
@@ -327,7 +340,10 @@ nodes:
     let bad = frames.iter().filter(|(ok, _)| !ok).count() as u64;
     assert_eq!((input.received, input.rejected), (2, bad), "{summary}");
     let lines = record(&rec);
-    assert_eq!(lines.iter().map(|l| values(l)).collect::<Vec<_>>(), vec![vec![7], vec![8]]);
+    assert_eq!(
+        lines.iter().map(|l| values(l)).collect::<Vec<_>>(),
+        vec![vec![7], vec![8]]
+    );
     drop(publisher);
     let _ = session.close().wait();
     transport.close();
@@ -516,12 +532,18 @@ fn workers_stop_with_the_run_and_never_outlive_it() {
     wait_for("two workers", Duration::from_secs(30), || workers_of(&graph).len() == 2);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    wait_for("the workers to exit", Duration::from_secs(15), || workers_of(&graph).is_empty());
+    wait_for("the workers to exit", Duration::from_secs(15), || {
+        workers_of(&graph).is_empty()
+    });
     // A supervisor killed outright cannot sweep: its own segments stay until the next Zenoh
     // process starts (Zenoh's start-up scan unlinks segments nobody holds). Do that scan now
     // (again while a worker that left /proc's command lines is still closing its files).
-    wait_for("the killed run's segments to be unlinked", Duration::from_secs(10), || {
-        zenoh::shm::cleanup_orphaned_shm_segments();
-        leftover_segments().is_empty()
-    });
+    wait_for(
+        "the killed run's segments to be unlinked",
+        Duration::from_secs(10),
+        || {
+            zenoh::shm::cleanup_orphaned_shm_segments();
+            leftover_segments().is_empty()
+        },
+    );
 }

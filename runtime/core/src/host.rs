@@ -229,7 +229,10 @@ unsafe extern "C" fn host_emit(
 /// once per outage.
 fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
     let array = match &pack.data {
-        Some(d) => Some(d.to_arrow().map_err(|e| format!("output `{}`: {e}", route.id.source_port))?),
+        Some(d) => Some(
+            d.to_arrow()
+                .map_err(|e| format!("output `{}`: {e}", route.id.source_port))?,
+        ),
         None => None,
     };
     let mut encoded = None;

@@ -17,11 +17,11 @@ use crate::StatusHook;
 use crate::error::RunError;
 use crate::host::{CallCtx, CallFailure, Closed, Engine, Instance, Target, check_layout};
 use crate::pack::{ForeignArray, Pack};
-use crate::transport::{Command, Control, Part, PartStatus};
-use crate::wire;
 use crate::plan::Plan;
 use crate::queue::{Item, Offer, Queue, oldest};
 use crate::stats::{EndReason, Summary};
+use crate::transport::{Command, Control, Part, PartStatus};
+use crate::wire;
 
 /// The run's clock: monotonic, aligned to wall-clock time at the start.
 pub(crate) struct Clock {
@@ -458,7 +458,9 @@ pub(crate) fn run(
             let receiver = part
                 .transport
                 .receiver(&rin.key, Box::new(move |frame| on_frame(&s, ri, &frame)))
-                .map_err(|e| RunError::Transport(format!("receiving {}/{}: {e}", rin.id.source_node, rin.id.source_port)))?;
+                .map_err(|e| {
+                    RunError::Transport(format!("receiving {}/{}: {e}", rin.id.source_node, rin.id.source_port))
+                })?;
             receivers.push(receiver);
         }
         // Nothing may be sent before the consuming processes listen: it would be lost.

@@ -110,7 +110,12 @@ pub(crate) fn run(
         next_ticket: Cell::new(0),
     };
     // A stepped run is one process: every node is local (see `run`).
-    let mut instances: Vec<crate::host::Instance> = engine.plan.create_instances(graph, &engine)?.into_iter().flatten().collect();
+    let mut instances: Vec<crate::host::Instance> = engine
+        .plan
+        .create_instances(graph, &engine)?
+        .into_iter()
+        .flatten()
+        .collect();
     let order = graph.schedule_order();
     let dt_ns = dt.as_nanos() as u64;
     let mut deadlines: Vec<Vec<u64>> = engine

@@ -375,8 +375,18 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
             "isolate" => {
                 if let Some(s) = cx.string(value, "`isolate`") {
                     match s.value.as_str() {
-                        "true" => node.isolate = Some(Spanned { value: true, span: s.span }),
-                        "false" => node.isolate = Some(Spanned { value: false, span: s.span }),
+                        "true" => {
+                            node.isolate = Some(Spanned {
+                                value: true,
+                                span: s.span,
+                            })
+                        }
+                        "false" => {
+                            node.isolate = Some(Spanned {
+                                value: false,
+                                span: s.span,
+                            })
+                        }
                         other => cx.err(
                             s.span,
                             None,

@@ -297,7 +297,10 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
                 None,
                 ErrorKind::BadValue {
                     what: "`process`".into(),
-                    reason: format!("process `{}` belongs to node `{owner}` alone (`isolate: true`)", p.value),
+                    reason: format!(
+                        "process `{}` belongs to node `{owner}` alone (`isolate: true`)",
+                        p.value
+                    ),
                 },
             );
         }

@@ -18,31 +18,42 @@ pub struct Tuning {
     /// Zenoh's low-latency transport: no TX queue, the caller writes to the socket. Must be the
     /// same in every process. Off by default: a stalled peer can block its senders forever.
     pub lowlatency: bool,
-    /// Bytes of this process's shared-memory pool (0: no shared memory, frames are copied).
+    /// Bytes of this process's first shared-memory pool (0: no shared memory, frames are copied).
     pub shm_pool_bytes: usize,
+    /// Bytes its pools may grow to in all (more pools are added for big or many frames).
+    pub shm_max_bytes: usize,
 }
 
 const MIB: usize = 1 << 20;
-/// The default pool: room for a few camera frames in flight per process.
+/// The default first pool: room for a few camera frames in flight per process.
 pub const DEFAULT_POOL_MB: usize = 64;
+/// The default cap on a process's pools.
+pub const DEFAULT_MAX_MB: usize = 1024;
 
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             lowlatency: false,
             shm_pool_bytes: DEFAULT_POOL_MB * MIB,
+            shm_max_bytes: DEFAULT_MAX_MB * MIB,
         }
     }
 }
 
 impl Tuning {
-    /// Defaults, overridden by `QUIVER_SHM_POOL_MB` and `QUIVER_ZENOH_LOWLATENCY=1`.
+    /// Defaults, overridden by `QUIVER_SHM_POOL_MB`, `QUIVER_SHM_MAX_MB` and
+    /// `QUIVER_ZENOH_LOWLATENCY=1`.
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
-        if let Ok(v) = std::env::var("QUIVER_SHM_POOL_MB") {
-            match v.trim().parse::<usize>() {
-                Ok(mb) => t.shm_pool_bytes = mb * MIB,
-                Err(_) => tracing::warn!("QUIVER_SHM_POOL_MB=`{v}` is not a number of MiB; using {DEFAULT_POOL_MB}"),
+        for (var, slot, default) in [
+            ("QUIVER_SHM_POOL_MB", &mut t.shm_pool_bytes, DEFAULT_POOL_MB),
+            ("QUIVER_SHM_MAX_MB", &mut t.shm_max_bytes, DEFAULT_MAX_MB),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                match v.trim().parse::<usize>() {
+                    Ok(mb) => *slot = mb * MIB,
+                    Err(_) => tracing::warn!("{var}=`{v}` is not a number of MiB; using {default}"),
+                }
             }
         }
         if let Ok(v) = std::env::var("QUIVER_ZENOH_LOWLATENCY") {
@@ -65,8 +76,9 @@ fn json_list(items: &[String]) -> String {
 }
 
 /// Peer mode on the given endpoints only: no multicast or gossip scouting, so two runs on one
-/// machine never meet, and nothing leaves loopback.
-pub(crate) fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, ZenohError> {
+/// machine never meet, and nothing leaves loopback. Public so that baselines (benchmarks) run
+/// raw Zenoh with exactly quiver's tuning.
+pub fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, ZenohError> {
     let mut c = Config::default();
     set(&mut c, "mode", r#""peer""#)?;
     set(&mut c, "listen/endpoints", &json_list(&endpoints.listen))?;
@@ -98,7 +110,11 @@ pub(crate) fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<C
     // implicit copying of large plain payloads into a second pool: we allocate our own.
     set(&mut c, "transport/shared_memory/enabled", "true")?;
     set(&mut c, "transport/shared_memory/mode", r#""init""#)?;
-    set(&mut c, "transport/shared_memory/transport_optimization/enabled", "false")?;
+    set(
+        &mut c,
+        "transport/shared_memory/transport_optimization/enabled",
+        "false",
+    )?;
     Ok(c)
 }
 
@@ -112,7 +128,9 @@ pub(crate) fn fit_pool_to_memlock(want: usize) -> Result<usize, String> {
         // CAP_IPC_LOCK: mlock is not limited.
         return Ok(want);
     }
-    let (soft, hard) = Resource::MEMLOCK.get().map_err(|e| format!("reading the locked-memory limit: {e}"))?;
+    let (soft, hard) = Resource::MEMLOCK
+        .get()
+        .map_err(|e| format!("reading the locked-memory limit: {e}"))?;
     // Privileged (root, CAP_SYS_RESOURCE): no limit at all. Otherwise up to the hard limit.
     let limit = if rlimit::setrlimit(Resource::MEMLOCK, rlimit::INFINITY, rlimit::INFINITY).is_ok() {
         rlimit::INFINITY

@@ -4,9 +4,9 @@
 //!   chose: no scouting, no multicast, no router.
 //! - A frame ([`quiver_runtime::wire`]) is written once into a Zenoh shared-memory buffer
 //!   (64-byte aligned) and put with congestion control `Block`; the receiver wraps the mapped
-//!   buffer as an Arrow [`Buffer`] (no copy) and decodes arrays that point into it. A frame
-//!   that does not fit the pool, or a pool that stays full, goes as a plain (copied) put:
-//!   slower, never lost.
+//!   buffer as an Arrow [`Buffer`] (no copy) and decodes arrays that point into it. Pools are
+//!   added on demand up to a cap; a frame that finds no room even then goes as a plain
+//!   (copied) put: slower, never lost.
 //! - Backpressure: the receiving callback blocks while a `block` queue is full; Zenoh stops
 //!   reading that link, TCP fills, the sender's put waits.
 //!
@@ -17,11 +17,11 @@
 //! supervisor calls it once every process of the run has exited).
 
 mod config;
+mod pool;
 mod segments;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use arrow_buffer::Buffer;
 use quiver_runtime::wire::Encoded;
@@ -29,12 +29,9 @@ use quiver_runtime::{FrameHandler, FrameReceiver, FrameSender, Transport, Transp
 use zenoh::Wait;
 use zenoh::pubsub::{Publisher, Subscriber};
 use zenoh::qos::CongestionControl;
-use zenoh::shm::{
-    AllocAlignment, GarbageCollect, PosixShmProviderBackend, ShmProvider, ShmProviderBuilder, ZAllocError,
-    ZLayoutAllocError, ZShm,
-};
+use zenoh::shm::ZShm;
 
-pub use config::{Endpoints, Tuning};
+pub use config::{Endpoints, Tuning, session_config};
 pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
 
 /// The Zenoh this crate is built on (for tests and tools that talk to a run directly).
@@ -55,22 +52,17 @@ pub enum ZenohError {
     },
 }
 
-/// How long a sender waits for room in its shared-memory pool (receivers still hold earlier
-/// frames) before it sends a copy instead.
-const POOL_WAIT: Duration = Duration::from_millis(20);
-
 /// The transport of one process.
 pub struct ZenohTransport {
     session: zenoh::Session,
-    shm: Option<Arc<ShmProvider<PosixShmProviderBackend>>>,
-    pool_bytes: usize,
+    shm: Option<Arc<pool::Pools>>,
 }
 
 impl std::fmt::Debug for ZenohTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZenohTransport")
             .field("zid", &self.session.zid())
-            .field("shm_pool_bytes", &self.pool_bytes)
+            .field("shm_bytes", &self.shm.as_ref().map(|p| p.total_bytes()))
             .finish()
     }
 }
@@ -88,21 +80,17 @@ impl ZenohTransport {
             connect: endpoints.connect.clone(),
             reason: e.to_string(),
         })?;
-        let (shm, pool_bytes) = match tuning.shm_pool_bytes {
-            0 => (None, 0),
-            want => match make_pool(want) {
-                Ok((provider, bytes)) => (Some(Arc::new(provider)), bytes),
+        let shm = match tuning.shm_pool_bytes {
+            0 => None,
+            want => match pool::Pools::new(want, tuning.shm_max_bytes) {
+                Ok(pools) => Some(Arc::new(pools)),
                 Err(e) => {
                     tracing::warn!("no shared memory (frames are copied between processes): {e}");
-                    (None, 0)
+                    None
                 }
             },
         };
-        Ok(Arc::new(ZenohTransport {
-            session,
-            shm,
-            pool_bytes,
-        }))
+        Ok(Arc::new(ZenohTransport { session, shm }))
     }
 
     /// The endpoints this session listens on (with the port the system chose for port 0).
@@ -116,9 +104,9 @@ impl ZenohTransport {
             .collect()
     }
 
-    /// Bytes of this process's shared-memory pool (0: frames are copied).
+    /// Bytes of this process's shared-memory pools now (0: frames are copied).
     pub fn pool_bytes(&self) -> usize {
-        self.pool_bytes
+        self.shm.as_ref().map_or(0, |p| p.total_bytes())
     }
 
     /// Closes the session (senders and receivers stop). Idempotent.
@@ -127,16 +115,6 @@ impl ZenohTransport {
             tracing::debug!("closing the Zenoh session: {e}");
         }
     }
-}
-
-/// A 64-byte-aligned shared-memory pool of about `bytes`, within the locked-memory limit.
-fn make_pool(bytes: usize) -> Result<(ShmProvider<PosixShmProviderBackend>, usize), String> {
-    let bytes = config::fit_pool_to_memlock(bytes)?;
-    let align = AllocAlignment::new(6).map_err(|e| format!("alignment: {e:?}"))?;
-    let backend = PosixShmProviderBackend::builder((bytes, align))
-        .wait()
-        .map_err(|e| format!("creating a {bytes}-byte pool: {e}"))?;
-    Ok((ShmProviderBuilder::backend(backend).wait(), bytes))
 }
 
 impl Transport for ZenohTransport {
@@ -163,7 +141,6 @@ impl Transport for ZenohTransport {
             publisher,
             matched,
             shm: self.shm.clone(),
-            pool_bytes: self.pool_bytes,
             copied_once: AtomicBool::new(false),
         }))
     }
@@ -186,46 +163,31 @@ impl Transport for ZenohTransport {
             })
             .wait()
             .map_err(|e| TransportError(format!("declaring a subscriber on `{key}`: {e}")))?;
-        Ok(Box::new(ZenohReceiver { _subscriber: subscriber }))
+        Ok(Box::new(ZenohReceiver {
+            _subscriber: subscriber,
+        }))
     }
 }
 
 struct ZenohSender {
     publisher: Publisher<'static>,
     matched: Arc<AtomicBool>,
-    shm: Option<Arc<ShmProvider<PosixShmProviderBackend>>>,
-    pool_bytes: usize,
+    shm: Option<Arc<pool::Pools>>,
     copied_once: AtomicBool,
 }
 
 impl ZenohSender {
     fn alloc(&self, len: usize) -> Option<zenoh::shm::ZShmMut> {
-        let provider = self.shm.as_ref()?;
-        let note = |why: String| {
-            if !self.copied_once.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    key = %self.publisher.key_expr(),
-                    "{why}: such frames are copied (set QUIVER_SHM_POOL_MB for a larger pool); logged once per output"
-                );
-            }
-        };
-        if len == 0 || len > self.pool_bytes {
-            note(format!("a {len}-byte frame does not fit the {}-byte shared-memory pool", self.pool_bytes));
-            return None;
-        }
-        let deadline = Instant::now() + POOL_WAIT;
-        loop {
-            match provider.alloc(len).with_policy::<GarbageCollect>().wait() {
-                Ok(buf) => return Some(buf),
-                Err(ZLayoutAllocError::Alloc(ZAllocError::OutOfMemory | ZAllocError::NeedDefragment))
-                    if Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_micros(50));
+        match self.shm.as_ref()?.alloc(len) {
+            Ok(buf) => Some(buf),
+            Err(why) => {
+                if !self.copied_once.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        key = %self.publisher.key_expr(),
+                        "{why}: such frames are copied (QUIVER_SHM_MAX_MB raises the cap); logged once per output"
+                    );
                 }
-                Err(e) => {
-                    note(format!("the shared-memory pool stayed full for {POOL_WAIT:?} ({e:?})"));
-                    return None;
-                }
+                None
             }
         }
     }

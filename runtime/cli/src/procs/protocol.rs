@@ -73,6 +73,9 @@ mod tests {
         assert_eq!(parse_report(&line), Some(Ok(r)));
         assert_eq!(parse_report("hello from an operator"), None);
         assert!(matches!(parse_report(&format!("{PREFIX}{{nope")), Some(Err(_))));
-        assert_eq!(parse_order(&encode(&Order::StopTimers(EndReason::Duration))), Ok(Order::StopTimers(EndReason::Duration)));
+        assert_eq!(
+            parse_order(&encode(&Order::StopTimers(EndReason::Duration))),
+            Ok(Order::StopTimers(EndReason::Duration))
+        );
     }
 }

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow};
 use quiver_graph::{Graph, MAIN_PROCESS, Restart};
 use quiver_runtime::{
-    Command, Control, EndReason, NodeSummary, Part, PartStatus, ProcessSummary, Registry, RunError, RunOptions,
-    Summary,
+    Command, Control, EndReason, NodeSummary, Part, PartStatus, ProcessSummary, Registry, RunError, RunOptions, Summary,
 };
 
 use super::protocol::{Order, Report, encode, parse_report};
@@ -127,7 +126,9 @@ impl Worker {
     }
 
     fn seen(&self) -> Option<std::sync::MutexGuard<'_, Seen>> {
-        self.now.as_ref().map(|i| i.seen.0.lock().unwrap_or_else(|p| p.into_inner()))
+        self.now
+            .as_ref()
+            .map(|i| i.seen.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -327,10 +328,15 @@ impl Supervisor<'_> {
                     };
                     if may && !stopping {
                         w.restarts += 1;
-                        tracing::warn!("restarting process `{}` ({} of at most {})", w.name, w.restarts, match w.restart {
-                            Restart::OnFailure { max } => max,
-                            Restart::Never => 0,
-                        });
+                        tracing::warn!(
+                            "restarting process `{}` ({} of at most {})",
+                            w.name,
+                            w.restarts,
+                            match w.restart {
+                                Restart::OnFailure { max } => max,
+                                Restart::Never => 0,
+                            }
+                        );
                         if let Err(e) = w.spawn() {
                             tracing::error!("{e:#}");
                         }
@@ -383,7 +389,10 @@ impl Control for Supervisor<'_> {
                         w.name
                     )));
                 }
-                seen = cv.wait_timeout(seen, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+                seen = cv
+                    .wait_timeout(seen, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
         }
         for w in &mut self.workers {
@@ -462,7 +471,13 @@ fn add_figures(a: &mut NodeSummary, b: &NodeSummary) {
 
 /// Runs a graph whose nodes are placed in worker processes. Returns the merged summary and
 /// whether any process failed.
-pub fn run(graph: &Graph, registry: &Registry, graph_path: &Path, options: &RunOptions, verbose: u8) -> anyhow::Result<(Summary, bool)> {
+pub fn run(
+    graph: &Graph,
+    registry: &Registry,
+    graph_path: &Path,
+    options: &RunOptions,
+    verbose: u8,
+) -> anyhow::Result<(Summary, bool)> {
     let duration = match options.mode {
         quiver_runtime::Mode::RealTime { duration } => duration,
         quiver_runtime::Mode::Stepped { .. } => return Err(anyhow!("a stepped run is one process")),
@@ -479,7 +494,11 @@ pub fn run(graph: &Graph, registry: &Registry, graph_path: &Path, options: &RunO
     );
     let mut workers = Vec::new();
     for (k, name) in processes.iter().enumerate() {
-        let nodes: Vec<&quiver_graph::Node> = graph.nodes.iter().filter(|n| n.process.as_deref() == Some(name)).collect();
+        let nodes: Vec<&quiver_graph::Node> = graph
+            .nodes
+            .iter()
+            .filter(|n| n.process.as_deref() == Some(name))
+            .collect();
         let restart = nodes
             .iter()
             .map(|n| n.restart)

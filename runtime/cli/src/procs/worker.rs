@@ -73,7 +73,9 @@ impl Control for WorkerControl {
                 Ok(Input::Order(Order::Start)) => return Ok(()),
                 Ok(Input::Order(Order::StopTimers(_))) => {}
                 Ok(Input::Order(Order::Close)) | Ok(Input::Eof) | Err(_) => {
-                    return Err(RunError::Options("the supervisor stopped the run before it started".into()));
+                    return Err(RunError::Options(
+                        "the supervisor stopped the run before it started".into(),
+                    ));
                 }
             }
         }
