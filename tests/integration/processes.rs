@@ -167,8 +167,14 @@ nodes:
     assert_eq!(summary.end, EndReason::Finished);
     let input = &summary.node("slow").expect("slow").inputs[0];
     assert_eq!(
-        (input.received, input.handled, input.dropped, input.rejected),
-        (100_000, 100_000, 0, 0),
+        (
+            input.received,
+            input.handled,
+            input.dropped,
+            input.rejected,
+            input.missing
+        ),
+        (100_000, 100_000, 0, 0, 0),
         "{summary}"
     );
     assert_eq!(summary.node("source").expect("source").unrouted, 0);
@@ -317,6 +323,8 @@ nodes:
         (false, int64_frame("ticker", "count", "std_msgs/String", 1, 0)),
         (false, int64_frame("intruder", "count", "std_msgs/Int64", 1, 0)),
         (true, int64_frame("ticker", "count", "std_msgs/Int64", 1, 8)),
+        // Well-formed, but seq 2..=4 never came: counted as missing, delivered.
+        (true, int64_frame("ticker", "count", "std_msgs/Int64", 5, 9)),
     ];
     for (_, f) in &frames {
         publisher.put(f.clone()).wait().expect("put");
@@ -338,11 +346,15 @@ nodes:
     let summary = runner.join().expect("the part's thread").expect("the part ran");
     let input = &summary.node("rec").expect("rec").inputs[0];
     let bad = frames.iter().filter(|(ok, _)| !ok).count() as u64;
-    assert_eq!((input.received, input.rejected), (2, bad), "{summary}");
+    assert_eq!(
+        (input.received, input.rejected, input.missing),
+        (3, bad, 3),
+        "{summary}"
+    );
     let lines = record(&rec);
     assert_eq!(
         lines.iter().map(|l| values(l)).collect::<Vec<_>>(),
-        vec![vec![7], vec![8]]
+        vec![vec![7], vec![8], vec![9]]
     );
     drop(publisher);
     let _ = session.close().wait();

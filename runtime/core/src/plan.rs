@@ -44,6 +44,9 @@ pub(crate) struct RemoteInput {
     pub targets: Vec<Target>,
     /// Frames received (rejected ones included), for termination detection.
     pub received: AtomicU64,
+    /// The sequence number expected next (`u64::MAX`: none seen yet; the first frame sets it, so a
+    /// restarted process does not count what its previous incarnation received).
+    pub next_seq: AtomicU64,
 }
 
 pub(crate) struct Plan {
@@ -119,6 +122,7 @@ impl Plan {
                                     id: id.clone(),
                                     targets: vec![target],
                                     received: AtomicU64::new(0),
+                                    next_seq: AtomicU64::new(u64::MAX),
                                 }),
                             }
                         }
@@ -253,6 +257,7 @@ impl Plan {
                             dropped: st.dropped.load(Ordering::Relaxed),
                             max_queued: st.max_queued.load(Ordering::Relaxed),
                             rejected: st.rejected.load(Ordering::Relaxed),
+                            missing: st.missing.load(Ordering::Relaxed),
                         })
                         .collect(),
                     errors: s.errors.load(Ordering::Relaxed),

@@ -375,6 +375,22 @@ fn on_frame(shared: &Shared, ri: usize, frame: &Buffer) {
     });
     match decoded {
         Ok(wp) => {
+            // Frames of one key arrive in order; a jump means packs were lost on the way (or
+            // sent while this process was down: the producer counts those as unrouted).
+            let seq = wp.header.seq;
+            let expected = rin.next_seq.swap(seq + 1, Ordering::Relaxed);
+            if expected != u64::MAX && seq > expected {
+                let lost = seq - expected;
+                for t in &rin.targets {
+                    shared.plan.nodes[t.node].shared.stats.inputs[t.slot]
+                        .missing
+                        .fetch_add(lost, Ordering::Relaxed);
+                }
+                tracing::warn!(
+                    from = %format!("{}/{}", rin.id.source_node, rin.id.source_port),
+                    "{lost} pack(s) missing before seq {seq}"
+                );
+            }
             let pack = Pack {
                 id: rin.id.clone(),
                 header: wp.header,

@@ -13,6 +13,9 @@ pub(crate) struct InputStats {
     pub received: AtomicU64,
     /// Frames from another process refused as malformed.
     pub rejected: AtomicU64,
+    /// Packs missing from another process's sequence (lost on the way, or sent while this
+    /// process was not running).
+    pub missing: AtomicU64,
     pub dropped: AtomicU64,
     pub handled: AtomicU64,
     pub max_queued: AtomicU64,
@@ -101,6 +104,9 @@ pub struct InputSummary {
     /// Malformed frames from another process (not delivered).
     #[serde(default)]
     pub rejected: u64,
+    /// Packs missing from the producing process's sequence.
+    #[serde(default)]
+    pub missing: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -264,6 +270,13 @@ impl fmt::Display for Summary {
                     f,
                     "node `{}`, input `{}`: {} malformed frames from another process rejected",
                     n.id, i.name, i.rejected
+                )?;
+            }
+            for i in n.inputs.iter().filter(|i| i.missing > 0) {
+                writeln!(
+                    f,
+                    "node `{}`, input `{}`: {} packs missing from `{}`'s sequence (lost between processes)",
+                    n.id, i.name, i.missing, i.from
                 )?;
             }
         }

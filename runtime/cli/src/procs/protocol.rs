@@ -26,10 +26,13 @@ pub enum Report {
     /// Instances created, receivers listening, every output's consumers listening. `segments`:
     /// the shared-memory files it maps (swept by the supervisor at the end).
     Ready { segments: Vec<String> },
-    /// The part's state; `nodes` now and then (for the live status line).
+    /// The part's state; now and then also `nodes` (the figures so far) and `segments` (the
+    /// shared-memory files it maps: pools are added while running).
     Status {
         status: PartStatus,
         nodes: Option<Vec<NodeSummary>>,
+        #[serde(default)]
+        segments: Option<Vec<String>>,
     },
     /// The run is over here: the final figures.
     Done {
@@ -68,6 +71,7 @@ mod tests {
                 ..Default::default()
             },
             nodes: None,
+            segments: None,
         };
         let line = format!("{PREFIX}{}", encode(&r));
         assert_eq!(parse_report(&line), Some(Ok(r)));

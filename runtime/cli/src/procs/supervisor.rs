@@ -152,11 +152,20 @@ fn read_reports(name: &str, stdout: std::process::ChildStdout, seen: &(Mutex<See
                         s.ready = true;
                         s.segments.extend(segments);
                     }
-                    Report::Status { status, nodes } => {
+                    Report::Status {
+                        status,
+                        nodes,
+                        segments,
+                    } => {
                         s.reports += 1;
                         s.status = Some(status);
                         if nodes.is_some() {
                             s.nodes = nodes;
+                        }
+                        for seg in segments.unwrap_or_default() {
+                            if !s.segments.contains(&seg) {
+                                s.segments.push(seg);
+                            }
                         }
                     }
                     Report::Done { nodes, segments } => {
@@ -464,6 +473,7 @@ fn add_figures(a: &mut NodeSummary, b: &NodeSummary) {
             i.handled += bi.handled;
             i.dropped += bi.dropped;
             i.rejected += bi.rejected;
+            i.missing += bi.missing;
             i.max_queued = i.max_queued.max(bi.max_queued);
         }
     }

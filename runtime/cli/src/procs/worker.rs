@@ -92,6 +92,7 @@ impl Control for WorkerControl {
             self.out.send(&Report::Status {
                 status: status.clone(),
                 nodes: with_nodes.then(nodes),
+                segments: with_nodes.then(segments),
             });
             self.last_status = Some(status.clone());
             self.last_sent = Instant::now();
