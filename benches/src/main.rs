@@ -246,6 +246,17 @@ fn main() -> Result<()> {
         let count = args.get(4).context("count")?.parse()?;
         return procs::zenoh_sub(port, &out, count, args.get(5).map(String::as_str) == Some("latencies"));
     }
+    if let Some(i) = args.iter().position(|a| a == "--plot") {
+        // Redraw the plot from saved series: `--plot OUT.svg CSV...`.
+        let out = args.get(i + 1).context("--plot OUT.svg CSV...")?;
+        let mut csv = String::from("system,bytes,p50_us,p99_us\n");
+        for f in &args[i + 2..] {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
+            csv.extend(text.lines().skip(1).map(|l| format!("{l}\n")));
+        }
+        std::fs::write(out, plot::latency_svg(&csv))?;
+        return Ok(());
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     if std::env::args().any(|a| a == "--processes") {
         build_plugins()?;

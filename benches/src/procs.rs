@@ -191,7 +191,7 @@ fn zenoh_run(size: usize, count: usize, period: Option<Duration>, shm: bool) -> 
     let publisher = s
         .declare_publisher(KEY)
         .congestion_control(zenoh::qos::CongestionControl::Block)
-        .express(true)
+        .express(!quiver_zenoh::Tuning::from_env().batching)
         .wait()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let deadline = Instant::now() + Duration::from_secs(20);

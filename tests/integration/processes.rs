@@ -14,16 +14,20 @@ use quiver_runtime::{
 };
 use quiver_zenoh::external::zenoh::{self, Wait};
 
-use crate::support::{build, field, quiver, record, registry, stderr, target_dir, temp_dir, values, write};
+use crate::support::{build, field, quiver_env, record, registry, stderr, target_dir, temp_dir, values, write};
 
 /// Runs `quiver run` with a JSON summary; returns the process output and the summary.
 fn run(dir: &Path, graph: &Path, args: &[&str]) -> (Output, Option<Summary>) {
+    run_env(dir, graph, args, &[])
+}
+
+fn run_env(dir: &Path, graph: &Path, args: &[&str], env: &[(&str, &str)]) -> (Output, Option<Summary>) {
     let json = dir.join("summary.json");
     let _ = std::fs::remove_file(&json);
     let mut all = vec!["run", graph.to_str().expect("utf-8 path"), "--summary-json"];
     all.push(json.to_str().expect("utf-8 path"));
     all.extend_from_slice(args);
-    let out = quiver(dir, &all);
+    let out = quiver_env(dir, &all, env);
     let summary = std::fs::read_to_string(&json)
         .ok()
         .map(|s| serde_json::from_str(&s).expect("a summary"));
@@ -107,8 +111,26 @@ fn a_split_graph_gives_the_same_outputs_as_one_process() {
     );
     let (o1, s1) = run(&dir, &one, &["--for", "60s"]);
     assert!(o1.status.success(), "{}", stderr(&o1));
-    let (o2, s2) = run(&dir, &split, &["--for", "60s"]);
+    // Every frame through shared memory (small ones otherwise go as plain puts).
+    let (o2, s2) = run_env(&dir, &split, &["--for", "60s"], &[("QUIVER_SHM_THRESHOLD", "0")]);
     assert!(o2.status.success(), "{}", stderr(&o2));
+    // And the other transport settings give the same outputs too.
+    let split_default = chain(
+        &dir,
+        "split-universal.yaml",
+        [
+            "isolate: true",
+            "deploy: { process: sinks }",
+            "deploy: { process: sinks }",
+        ],
+    );
+    let (o3, _) = run_env(
+        &dir,
+        &split_default,
+        &["--for", "60s"],
+        &[("QUIVER_ZENOH_LOWLATENCY", "0"), ("QUIVER_ZENOH_BATCHING", "1")],
+    );
+    assert!(o3.status.success(), "{}", stderr(&o3));
     let (s1, s2) = (s1.expect("summary"), s2.expect("summary"));
     assert_eq!(s2.end, EndReason::Finished, "the split run ends on its own: {s2:?}");
     assert_eq!(
@@ -120,8 +142,10 @@ fn a_split_graph_gives_the_same_outputs_as_one_process() {
     for node in ["sink", "raw", "sink2"] {
         let a = contents(&dir.join(format!("one.yaml.{node}.txt")));
         let b = contents(&dir.join(format!("split.yaml.{node}.txt")));
+        let c = contents(&dir.join(format!("split-universal.yaml.{node}.txt")));
         assert_eq!(a.len(), 300, "node `{node}`");
         assert_eq!(a, b, "node `{node}` saw the same packs in the same order");
+        assert_eq!(a, c, "node `{node}`, universal transport with batching");
     }
     // Per-node figures agree too.
     for (n1, n2) in s1.nodes.iter().zip(&s2.nodes) {

@@ -72,11 +72,17 @@ pub fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
 
 /// Runs the `quiver` CLI in `cwd` with the build output as operator path.
 pub fn quiver(cwd: &Path, args: &[&str]) -> Output {
+    quiver_env(cwd, args, &[])
+}
+
+/// `quiver` with extra environment variables.
+pub fn quiver_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     build();
     Command::new(target_dir().join("quiver"))
         .current_dir(cwd)
         .env("QUIVER_OPERATOR_PATH", target_dir())
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .expect("running quiver")

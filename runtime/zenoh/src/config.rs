@@ -15,9 +15,17 @@ pub struct Endpoints {
 /// Latency and memory knobs (benchmarks compare them; the defaults are what measured best).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tuning {
-    /// Zenoh's low-latency transport: no TX queue, the caller writes to the socket. Must be the
-    /// same in every process. Off by default: a stalled peer can block its senders forever.
+    /// Zenoh's low-latency transport: no TX queue, the caller writes to the socket. The same in
+    /// every process of a run. On by default: it measured lower latency and 4x the messages per
+    /// second of the default transport here (benches/RESULTS.md). A put to a peer that stops
+    /// reading waits for it (as a `block` edge must); a dead peer's socket closes and frees it.
     pub lowlatency: bool,
+    /// Zenoh's batching (and publishers without `express`): more messages per second, a little
+    /// more latency. Off by default.
+    pub batching: bool,
+    /// Frames smaller than this go as a plain put: below a few KiB a copy over the socket is
+    /// faster than a shared-memory buffer (measured: 8 B plain ~78 µs, shared memory ~122 µs).
+    pub shm_threshold: usize,
     /// Bytes of this process's first shared-memory pool (0: no shared memory, frames are copied).
     pub shm_pool_bytes: usize,
     /// Bytes its pools may grow to in all (more pools are added for big or many frames).
@@ -27,13 +35,17 @@ pub struct Tuning {
 const MIB: usize = 1 << 20;
 /// The default first pool: room for a few camera frames in flight per process.
 pub const DEFAULT_POOL_MB: usize = 64;
+/// Frames below this many bytes are sent as plain puts.
+pub const DEFAULT_SHM_THRESHOLD: usize = 4096;
 /// The default cap on a process's pools.
 pub const DEFAULT_MAX_MB: usize = 1024;
 
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            lowlatency: false,
+            lowlatency: true,
+            batching: false,
+            shm_threshold: DEFAULT_SHM_THRESHOLD,
             shm_pool_bytes: DEFAULT_POOL_MB * MIB,
             shm_max_bytes: DEFAULT_MAX_MB * MIB,
         }
@@ -41,8 +53,8 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// Defaults, overridden by `QUIVER_SHM_POOL_MB`, `QUIVER_SHM_MAX_MB` and
-    /// `QUIVER_ZENOH_LOWLATENCY=1`.
+    /// Defaults, overridden by `QUIVER_SHM_POOL_MB`, `QUIVER_SHM_MAX_MB`, `QUIVER_SHM_THRESHOLD`
+    /// (bytes), `QUIVER_ZENOH_LOWLATENCY=0|1` and `QUIVER_ZENOH_BATCHING=0|1`.
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
         for (var, slot, default) in [
@@ -56,8 +68,17 @@ impl Tuning {
                 }
             }
         }
-        if let Ok(v) = std::env::var("QUIVER_ZENOH_LOWLATENCY") {
-            t.lowlatency = matches!(v.trim(), "1" | "true" | "yes");
+        let flag = |var: &str, default: bool| match std::env::var(var) {
+            Ok(v) => matches!(v.trim(), "1" | "true" | "yes"),
+            Err(_) => default,
+        };
+        t.lowlatency = flag("QUIVER_ZENOH_LOWLATENCY", t.lowlatency);
+        t.batching = flag("QUIVER_ZENOH_BATCHING", t.batching);
+        if let Ok(v) = std::env::var("QUIVER_SHM_THRESHOLD") {
+            match v.trim().parse::<usize>() {
+                Ok(b) => t.shm_threshold = b,
+                Err(_) => tracing::warn!("QUIVER_SHM_THRESHOLD=`{v}` is not a number of bytes"),
+            }
         }
         t
     }
@@ -92,8 +113,12 @@ pub fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, 
         "{ period_init_ms: 50, period_max_ms: 1000, period_increase_factor: 2 }",
     )?;
     set(&mut c, "open/return_conditions/connect_scouted", "false")?;
-    // Latency: no batching (a message goes out when it is put).
-    set(&mut c, "transport/link/tx/queue/batching/enabled", "false")?;
+    // Latency: no batching (a message goes out when it is put), unless asked for.
+    set(
+        &mut c,
+        "transport/link/tx/queue/batching/enabled",
+        if tuning.batching { "true" } else { "false" },
+    )?;
     if tuning.lowlatency {
         set(&mut c, "transport/unicast/qos/enabled", "false")?;
         set(&mut c, "transport/unicast/lowlatency", "true")?;

@@ -56,6 +56,7 @@ pub enum ZenohError {
 pub struct ZenohTransport {
     session: zenoh::Session,
     shm: Option<Arc<pool::Pools>>,
+    tuning: Tuning,
 }
 
 impl std::fmt::Debug for ZenohTransport {
@@ -74,12 +75,6 @@ impl ZenohTransport {
     }
 
     pub fn open_tuned(endpoints: &Endpoints, tuning: &Tuning) -> Result<Arc<ZenohTransport>, ZenohError> {
-        let config = config::session_config(endpoints, tuning)?;
-        let session = zenoh::open(config).wait().map_err(|e| ZenohError::Open {
-            listen: endpoints.listen.clone(),
-            connect: endpoints.connect.clone(),
-            reason: e.to_string(),
-        })?;
         let shm = match tuning.shm_pool_bytes {
             0 => None,
             want => match pool::Pools::new(want, tuning.shm_max_bytes) {
@@ -90,7 +85,21 @@ impl ZenohTransport {
                 }
             },
         };
-        Ok(Arc::new(ZenohTransport { session, shm }))
+        let mut tuning = tuning.clone();
+        if tuning.lowlatency && shm.is_none() {
+            // The low-latency transport does not fragment: big frames need shared memory.
+            tracing::warn!(
+                "without shared memory the low-latency transport cannot carry big frames: using the default one"
+            );
+            tuning.lowlatency = false;
+        }
+        let config = config::session_config(endpoints, &tuning)?;
+        let session = zenoh::open(config).wait().map_err(|e| ZenohError::Open {
+            listen: endpoints.listen.clone(),
+            connect: endpoints.connect.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Arc::new(ZenohTransport { session, shm, tuning }))
     }
 
     /// The endpoints this session listens on (with the port the system chose for port 0).
@@ -123,7 +132,7 @@ impl Transport for ZenohTransport {
             .session
             .declare_publisher(key.to_string())
             .congestion_control(CongestionControl::Block)
-            .express(true)
+            .express(!self.tuning.batching)
             .wait()
             .map_err(|e| TransportError(format!("declaring a publisher on `{key}`: {e}")))?;
         let matched = Arc::new(AtomicBool::new(false));
@@ -141,6 +150,8 @@ impl Transport for ZenohTransport {
             publisher,
             matched,
             shm: self.shm.clone(),
+            shm_threshold: self.tuning.shm_threshold,
+            lowlatency: self.tuning.lowlatency,
             copied_once: AtomicBool::new(false),
         }))
     }
@@ -169,10 +180,17 @@ impl Transport for ZenohTransport {
     }
 }
 
+/// The largest frame the low-latency transport takes as a plain put (its batch is 64 KiB).
+const MAX_PLAIN_LOWLATENCY: usize = 60 * 1024;
+
 struct ZenohSender {
     publisher: Publisher<'static>,
     matched: Arc<AtomicBool>,
     shm: Option<Arc<pool::Pools>>,
+    shm_threshold: usize,
+    /// The low-latency transport carries at most one batch (64 KiB) per message: a bigger frame
+    /// must wait for shared memory rather than go as a copy.
+    lowlatency: bool,
     copied_once: AtomicBool,
 }
 
@@ -196,7 +214,20 @@ impl ZenohSender {
 impl FrameSender for ZenohSender {
     fn send(&self, frame: &Encoded) -> Result<(), TransportError> {
         let len = frame.len();
-        let result = match self.alloc(len) {
+        let mut buf = if len < self.shm_threshold {
+            None
+        } else {
+            self.alloc(len)
+        };
+        if buf.is_none() && self.lowlatency && len >= MAX_PLAIN_LOWLATENCY {
+            // No room now: wait for receivers to let go of earlier frames (backpressure).
+            let pools = self
+                .shm
+                .as_ref()
+                .ok_or_else(|| TransportError("no shared memory".into()))?;
+            buf = Some(pools.alloc_waiting(len).map_err(TransportError)?);
+        }
+        let result = match buf {
             Some(mut buf) => {
                 frame
                     .write_to(&mut buf[..])

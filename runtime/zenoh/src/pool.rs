@@ -109,4 +109,26 @@ impl Pools {
             self.max_bytes
         ))
     }
+
+    /// Like [`alloc`](Self::alloc), but waits as long as it takes for room (logging every 5 s);
+    /// an error only for a frame that can never fit.
+    pub fn alloc_waiting(&self, len: usize) -> Result<ZShmMut, String> {
+        if len > self.max_bytes {
+            return Err(format!(
+                "a {len}-byte frame is larger than the shared-memory cap ({} bytes; QUIVER_SHM_MAX_MB)",
+                self.max_bytes
+            ));
+        }
+        let mut last_note = Instant::now();
+        loop {
+            match self.alloc(len) {
+                Ok(buf) => return Ok(buf),
+                Err(why) if last_note.elapsed() > Duration::from_secs(5) => {
+                    tracing::warn!("still waiting for shared memory: {why}");
+                    last_note = Instant::now();
+                }
+                Err(_) => {}
+            }
+        }
+    }
 }
