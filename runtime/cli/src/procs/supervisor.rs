@@ -219,7 +219,12 @@ struct Supervisor<'a> {
     failed: Arc<AtomicBool>,
     /// Shared-memory files of every incarnation of every worker.
     segments: Vec<String>,
+    /// The workers' latest figures, for the live status line (refreshed every `LIVE_EVERY`).
+    live: Arc<Mutex<Vec<NodeSummary>>>,
+    live_at: Instant,
 }
+
+const LIVE_EVERY: Duration = Duration::from_millis(100);
 
 /// A passed termination check: (key, sent, received) and each worker's report count.
 #[derive(PartialEq)]
@@ -414,6 +419,16 @@ impl Control for Supervisor<'_> {
 
     fn poll(&mut self, status: &PartStatus, _nodes: &dyn Fn() -> Vec<NodeSummary>) -> Command {
         self.watch();
+        if self.live_at.elapsed() >= LIVE_EVERY {
+            self.live_at = Instant::now();
+            let nodes: Vec<NodeSummary> = self
+                .workers
+                .iter()
+                .filter_map(|w| w.seen().and_then(|s| s.nodes.clone()))
+                .flatten()
+                .collect();
+            *self.live.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
+        }
         match self.phase {
             Phase::Running => {
                 let end = if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -567,13 +582,29 @@ pub fn run(
         last_quiet: None,
         failed: failed.clone(),
         segments: Vec::new(),
+        live: Arc::default(),
+        live_at: Instant::now(),
     };
+    // The live status line shows every process's nodes, in graph order.
+    let status = options.status.clone().map(|(hook, every)| {
+        let live = supervisor.live.clone();
+        let order: Vec<String> = graph.nodes.iter().map(|n| n.id.clone()).collect();
+        let merged: quiver_runtime::StatusHook = Arc::new(move |s: &Summary| {
+            let mut s = s.clone();
+            s.nodes
+                .extend(live.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned());
+            s.nodes.sort_by_key(|n| order.iter().position(|id| *id == n.id));
+            hook(&s);
+        });
+        (merged, every)
+    });
     let main_options = RunOptions {
         part: Some(Part {
             process: MAIN_PROCESS.into(),
             transport: transport.clone(),
             prefix,
         }),
+        status,
         ..options.clone()
     };
     // The supervisor is lent to the run and handed back for the final collection.
