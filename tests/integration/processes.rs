@@ -292,7 +292,7 @@ nodes:
     let key = edge_key(&prefix, 0, 0, "w");
     let stop = Arc::new(AtomicBool::new(false));
     let status = Arc::new(Mutex::new(PartStatus::default()));
-    let control = TestControl {
+    let mut control = TestControl {
         stop: stop.clone(),
         status: status.clone(),
         stopping: false,
@@ -307,7 +307,7 @@ nodes:
     };
     let runner = std::thread::spawn(move || {
         let registry = crate::support::registry();
-        quiver_runtime::run_part(&graph, &registry, &options, Box::new(control))
+        quiver_runtime::run_part(&graph, &registry, &options, &mut control)
     });
 
     let mut config = zenoh::Config::default();

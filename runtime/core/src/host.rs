@@ -228,13 +228,7 @@ unsafe extern "C" fn host_emit(
 /// process that is not listening (dead, restarting) misses it: counted as `unrouted`, logged
 /// once per outage.
 fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
-    let array = match &pack.data {
-        Some(d) => Some(
-            d.to_arrow()
-                .map_err(|e| format!("output `{}`: {e}", route.id.source_port))?,
-        ),
-        None => None,
-    };
+    // Encoded once, on the first process that listens.
     let mut encoded = None;
     for r in &route.remote {
         if !r.sender.matched() {
@@ -254,10 +248,19 @@ fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<()
         }
         let frame = match &encoded {
             Some(f) => f,
-            None => encoded.insert(
-                wire::encode(&route.id, &pack.header, array.as_ref())
-                    .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))?,
-            ),
+            None => {
+                let array = match &pack.data {
+                    Some(d) => Some(
+                        d.to_arrow()
+                            .map_err(|e| format!("output `{}`: {e}", route.id.source_port))?,
+                    ),
+                    None => None,
+                };
+                encoded.insert(
+                    wire::encode(&route.id, &pack.header, array.as_ref())
+                        .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))?,
+                )
+            }
         };
         match r.sender.send(frame) {
             Ok(()) => {

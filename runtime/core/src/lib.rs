@@ -116,7 +116,7 @@ pub fn run_part(
     graph: &Graph,
     registry: &Registry,
     options: &RunOptions,
-    control: Box<dyn Control + '_>,
+    control: &mut dyn Control,
 ) -> Result<Summary, RunError> {
     if options.part.is_none() {
         return Err(RunError::Options("run_part needs `RunOptions::part`".into()));
@@ -128,7 +128,7 @@ fn run_inner(
     graph: &Graph,
     registry: &Registry,
     options: &RunOptions,
-    control: Option<Box<dyn Control + '_>>,
+    control: Option<&mut dyn Control>,
 ) -> Result<Summary, RunError> {
     let part = options.part.as_ref();
     let plan = plan::Plan::new(graph, registry, part)?;

@@ -350,7 +350,7 @@ impl LocalControl<'_> {
 /// Who paces the run.
 pub(crate) enum Pacer<'a> {
     Local(LocalControl<'a>),
-    External(Box<dyn Control + 'a>),
+    External(&'a mut dyn Control),
 }
 
 /// How long this process waits for the processes consuming its outputs to listen.
@@ -404,16 +404,13 @@ fn on_frame(shared: &Shared, ri: usize, frame: &Buffer) {
             }
         }
         Err(e) => {
-            let mut first = false;
+            let mut total = 0;
             for t in &rin.targets {
                 let st = &shared.plan.nodes[t.node].shared.stats.inputs[t.slot];
-                first |= st.rejected.fetch_add(1, Ordering::Relaxed) == 0;
+                total = st.rejected.fetch_add(1, Ordering::Relaxed) + 1;
             }
-            let total = shared.plan.nodes[rin.targets[0].node].shared.stats.inputs[rin.targets[0].slot]
-                .rejected
-                .load(Ordering::Relaxed);
             // Log the first few and then every 1000th: a flood of garbage must not flood the log.
-            if first || total < 10 || total.is_multiple_of(1000) {
+            if total <= 10 || total.is_multiple_of(1000) {
                 tracing::warn!(
                     from = %format!("{}/{}", rin.id.source_node, rin.id.source_port),
                     "rejected a malformed frame from another process ({total} so far): {e}"

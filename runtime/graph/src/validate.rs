@@ -1,6 +1,6 @@
 //! Raw graph + operator manifests -> validated [`Graph`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use crate::error::{ErrorKind, Errors, Sink};
 use crate::graph::{Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source};
 use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Restart, Spanned, is_process_name};
 use crate::spec::{OperatorSpec, ParamKind, ParamValue, types_match};
+use crate::yaml::Span;
 
 /// Finds an operator's manifest; the error says what was tried (e.g. where it looked).
 pub type Resolver<'a> = dyn FnMut(&OperatorRef) -> Result<Arc<OperatorSpec>, String> + 'a;
@@ -236,48 +237,57 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
     })
 }
 
+/// Reports an invalid value of a placement key on a node.
+fn bad_value(sink: &mut Sink, span: Span, node: &str, what: &str, reason: String) {
+    sink.push(
+        span,
+        Some(node),
+        None,
+        ErrorKind::BadValue {
+            what: what.into(),
+            reason,
+        },
+    );
+}
+
 /// The process each node runs in (None: the main process, the one `quiver run` is), from
 /// `deploy: { process }` and `isolate`; checks that the keys agree and that `restart` is
 /// only used on worker processes and consistently within one.
 fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
     let mut out = Vec::new();
-    // Process name -> (node that asked for it by `isolate`, line).
-    let mut isolated: HashMap<String, &str> = HashMap::new();
+    // Processes named by `isolate`: each belongs to the node of that id.
+    let mut isolated: HashSet<&str> = HashSet::new();
     for n in &raw.nodes {
         let id = n.id.value.as_str();
         let isolate = n.isolate.as_ref().filter(|i| i.value);
         let process = match (&n.process, isolate) {
             (Some(p), Some(i)) => {
-                sink.push(
+                bad_value(
+                    sink,
                     i.span,
-                    Some(id),
-                    None,
-                    ErrorKind::BadValue {
-                        what: "`isolate`".into(),
-                        reason: format!(
-                            "the node is already placed in process `{}` by `deploy`; give one of the two",
-                            p.value
-                        ),
-                    },
+                    id,
+                    "`isolate`",
+                    format!(
+                        "the node is already placed in process `{}` by `deploy`; give one of the two",
+                        p.value
+                    ),
                 );
                 None
             }
             (Some(p), None) => (p.value != MAIN_PROCESS).then(|| p.value.clone()),
             (None, Some(i)) => {
                 if is_process_name(id) && id != MAIN_PROCESS {
-                    isolated.insert(id.to_string(), id);
+                    isolated.insert(id);
                     Some(id.to_string())
                 } else {
-                    sink.push(
+                    bad_value(
+                        sink,
                         i.span,
-                        Some(id),
-                        None,
-                        ErrorKind::BadValue {
-                            what: "`isolate`".into(),
-                            reason: format!(
-                                "the node id `{id}` cannot name a process (letters, digits, `_`, `-`; not `main`): use `deploy: {{ process: NAME }}`"
-                            ),
-                        },
+                        id,
+                        "`isolate`",
+                        format!(
+                            "the node id `{id}` cannot name a process (letters, digits, `_`, `-`; not `main`): use `deploy: {{ process: NAME }}`"
+                        ),
                     );
                     None
                 }
@@ -288,20 +298,15 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
     }
     for n in &raw.nodes {
         if let Some(p) = &n.process
-            && let Some(owner) = isolated.get(&p.value)
-            && *owner != n.id.value
+            && isolated.contains(p.value.as_str())
+            && p.value != n.id.value
         {
-            sink.push(
+            bad_value(
+                sink,
                 p.span,
-                Some(&n.id.value),
-                None,
-                ErrorKind::BadValue {
-                    what: "`process`".into(),
-                    reason: format!(
-                        "process `{}` belongs to node `{owner}` alone (`isolate: true`)",
-                        p.value
-                    ),
-                },
+                &n.id.value,
+                "`process`",
+                format!("process `{0}` belongs to node `{0}` alone (`isolate: true`)", p.value),
             );
         }
     }
@@ -310,28 +315,25 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
     for (n, process) in raw.nodes.iter().zip(&out) {
         let Some(r) = &n.restart else { continue };
         let Some(process) = process else {
-            sink.push(
+            bad_value(
+                sink,
                 r.span,
-                Some(&n.id.value),
-                None,
-                ErrorKind::BadValue {
-                    what: "`restart`".into(),
-                    reason: "only a node in a worker process can be restarted: add `isolate: true` or `deploy: { process: NAME }`".into(),
-                },
+                &n.id.value,
+                "`restart`",
+                "only a node in a worker process can be restarted: add `isolate: true` or `deploy: { process: NAME }`"
+                    .into(),
             );
             continue;
         };
         match policies.get(process.as_str()) {
-            Some((other, by)) if *other != r.value => sink.push(
+            Some((other, by)) if *other != r.value => bad_value(
+                sink,
                 r.span,
-                Some(&n.id.value),
-                None,
-                ErrorKind::BadValue {
-                    what: "`restart`".into(),
-                    reason: format!(
-                        "node `{by}` in the same process `{process}` asks for another restart policy; a process restarts as a whole"
-                    ),
-                },
+                &n.id.value,
+                "`restart`",
+                format!(
+                    "node `{by}` in the same process `{process}` asks for another restart policy; a process restarts as a whole"
+                ),
             ),
             Some(_) => {}
             None => {

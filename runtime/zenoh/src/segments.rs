@@ -11,12 +11,16 @@ use std::path::{Path, PathBuf};
 
 const DIR: &str = "/dev/shm";
 
+/// A Zenoh segment file: `/dev/shm/<n>.zenoh`.
+fn is_segment(p: &Path) -> bool {
+    p.parent() == Some(Path::new(DIR)) && p.extension().is_some_and(|e| e == "zenoh")
+}
+
 fn segments_in_maps(maps: &str) -> impl Iterator<Item = PathBuf> + '_ {
     maps.lines().filter_map(|line| {
         // The path is the last field; a deleted file ends in " (deleted)" and is skipped.
-        let path = line.split_whitespace().nth(5)?;
-        let name = path.strip_prefix("/dev/shm/")?;
-        (name.ends_with(".zenoh") && !line.ends_with("(deleted)")).then(|| PathBuf::from(path))
+        let path = Path::new(line.split_whitespace().nth(5)?);
+        (is_segment(path) && !line.ends_with("(deleted)")).then(|| path.to_path_buf())
     })
 }
 
@@ -27,7 +31,7 @@ fn open_segments(proc_dir: &Path) -> Vec<PathBuf> {
     };
     fds.flatten()
         .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .filter(|p| p.parent() == Some(Path::new(DIR)) && p.extension().is_some_and(|e| e == "zenoh"))
+        .filter(|p| is_segment(p))
         .collect()
 }
 
@@ -69,8 +73,7 @@ pub fn sweep_segments(candidates: &[PathBuf]) -> Vec<PathBuf> {
     let busy = used_by_others();
     let mut removed = Vec::new();
     for c in candidates {
-        let is_segment = c.parent() == Some(Path::new(DIR)) && c.extension().is_some_and(|e| e == "zenoh");
-        if is_segment && c.exists() && !busy.contains(c) && std::fs::remove_file(c).is_ok() {
+        if is_segment(c) && c.exists() && !busy.contains(c) && std::fs::remove_file(c).is_ok() {
             removed.push(c.clone());
         }
     }
@@ -89,7 +92,7 @@ pub fn unmapped_segments() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = dir
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "zenoh") && !busy.contains(p))
+        .filter(|p| is_segment(p) && !busy.contains(p))
         .collect();
     out.sort();
     out

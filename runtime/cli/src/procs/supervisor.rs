@@ -310,13 +310,14 @@ impl Supervisor<'_> {
             match inc.child.try_wait() {
                 Ok(Some(status)) => {
                     let how = describe(status);
-                    let last = {
-                        let seen = inc.seen.0.lock().unwrap_or_else(|p| p.into_inner());
-                        seen.nodes.clone()
-                    };
-                    let (failed, segments) = {
-                        let seen = inc.seen.0.lock().unwrap_or_else(|p| p.into_inner());
-                        (seen.failed.clone(), seen.segments.clone())
+                    // This incarnation is over: take what it reported.
+                    let (last, failed, segments) = {
+                        let mut seen = inc.seen.0.lock().unwrap_or_else(|p| p.into_inner());
+                        (
+                            seen.nodes.take(),
+                            seen.failed.take(),
+                            std::mem::take(&mut seen.segments),
+                        )
                     };
                     self.segments.extend(segments);
                     let msg = match failed {
@@ -607,11 +608,7 @@ pub fn run(
         status,
         ..options.clone()
     };
-    // The supervisor is lent to the run and handed back for the final collection.
-    let result = {
-        let control: Box<dyn Control + '_> = Box::new(Adapter(&mut supervisor));
-        quiver_runtime::run_part(graph, registry, &main_options, control)
-    };
+    let result = quiver_runtime::run_part(graph, registry, &main_options, &mut supervisor);
     let summary = finish(&mut supervisor, graph, result);
     drop(main_options);
     transport.close();
@@ -626,18 +623,6 @@ pub fn run(
     }
     let summary = summary?;
     Ok((summary, failed.load(Ordering::SeqCst)))
-}
-
-/// Lends the supervisor to `run_part` (which wants an owned box).
-struct Adapter<'s, 'g>(&'s mut Supervisor<'g>);
-
-impl Control for Adapter<'_, '_> {
-    fn ready(&mut self) -> Result<(), RunError> {
-        self.0.ready()
-    }
-    fn poll(&mut self, status: &PartStatus, nodes: &dyn Fn() -> Vec<NodeSummary>) -> Command {
-        self.0.poll(status, nodes)
-    }
 }
 
 /// Collects the workers' final figures (killing any that do not stop) and merges them.

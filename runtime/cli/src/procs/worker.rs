@@ -177,7 +177,7 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
         }),
         ..RunOptions::default()
     };
-    let control = WorkerControl {
+    let mut control = WorkerControl {
         out: out.clone(),
         orders: read_orders(),
         last_nodes: Instant::now(),
@@ -185,7 +185,7 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
         last_sent: Instant::now(),
         closing: false,
     };
-    let result = quiver_runtime::run_part(&graph, &registry, &options, Box::new(control));
+    let result = quiver_runtime::run_part(&graph, &registry, &options, &mut control);
     let code = match result {
         Ok(summary) => {
             out.send(&Report::Done {
