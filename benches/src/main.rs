@@ -321,18 +321,21 @@ fn processes(dir: &Path, quick: bool) -> Result<()> {
         "\nOne hop between processes (main -> isolated worker over Zenoh shared memory), receiver idle between packs ({samples} samples per size):\n"
     );
     println!(
-        "| payload | period | quiver p50 (µs) | quiver p99 (µs) | raw zenoh SHM p50 (µs) | raw zenoh SHM p99 (µs) |"
+        "| payload | period | quiver in place p50 (µs) | p99 (µs) | quiver copied p50 (µs) | p99 (µs) | raw zenoh SHM p50 (µs) | p99 (µs) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut csv = String::from("system,bytes,p50_us,p99_us\n");
     for &(size, label) in SIZES {
-        let ours = procs::quiver_latency(dir, size, samples)?;
+        let ours = procs::quiver_latency(dir, size, samples, true)?;
+        let copied = procs::quiver_latency(dir, size, samples, false)?;
         let raw = procs::zenoh_latency(size, samples, true)?;
         println!(
-            "| {label} | {:?} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {label} | {:?} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             procs::period(size),
             percentile(&ours, 0.5),
             percentile(&ours, 0.99),
+            percentile(&copied, 0.5),
+            percentile(&copied, 0.99),
             percentile(&raw, 0.5),
             percentile(&raw, 0.99)
         );
@@ -340,6 +343,11 @@ fn processes(dir: &Path, quick: bool) -> Result<()> {
             "quiver,{size},{:.1},{:.1}\n",
             percentile(&ours, 0.5),
             percentile(&ours, 0.99)
+        ));
+        csv.push_str(&format!(
+            "quiver (copied),{size},{:.1},{:.1}\n",
+            percentile(&copied, 0.5),
+            percentile(&copied, 0.99)
         ));
         csv.push_str(&format!(
             "raw zenoh,{size},{:.1},{:.1}\n",

@@ -43,15 +43,17 @@ fn run_cli(dir: &Path, yaml: &str) -> Result<()> {
     Ok(())
 }
 
-/// One hop between processes; the receiver idles between packs.
-pub fn quiver_latency(dir: &Path, size: usize, samples: usize) -> Result<Vec<u64>> {
+/// One hop between processes; the receiver idles between packs. `in_place`: the source writes
+/// each pack into the shared-memory buffer the host lends it (else the host copies its array
+/// into one).
+pub fn quiver_latency(dir: &Path, size: usize, samples: usize, in_place: bool) -> Result<Vec<u64>> {
     let out = dir.join("latency-procs.txt");
     let yaml = format!(
         "name: latency-procs
 nodes:
   - id: source
     operator: bench-source
-    params: {{ size: {size}, count: {} }}
+    params: {{ size: {size}, count: {}, in_place: {in_place} }}
     inputs: {{ tick: {{ timer: {}us }} }}
     outputs: [out]
   - id: sink

@@ -65,9 +65,14 @@ pub fn col_str(v: &str) -> ArrayRef {
 
 /// A one-row list column owning `values` (moved, not copied).
 pub fn col_list<T: ArrowPrimitiveType>(values: Vec<T::Native>) -> ArrayRef {
+    col_list_of::<T>(values.into())
+}
+
+/// A list column of one row over `values` as they are (no copy).
+pub fn col_list_of<T: ArrowPrimitiveType>(values: arrow_buffer::ScalarBuffer<T::Native>) -> ArrayRef {
     let item = Arc::new(Field::new("item", T::DATA_TYPE, false));
     let len = values.len();
-    let values: ArrayRef = Arc::new(PrimitiveArray::<T>::new(values.into(), None));
+    let values: ArrayRef = Arc::new(PrimitiveArray::<T>::new(values, None));
     Arc::new(ListArray::new(item, OffsetBuffer::from_lengths([len]), values, None))
 }
 
@@ -475,9 +480,14 @@ impl Image {
     }
 }
 
-impl Message for Image {
-    const TYPE: &'static str = "sensor_msgs/Image";
-    fn to_struct(self) -> Result<StructArray, MsgDataError> {
+impl Image {
+    /// The message as an array whose pixels are `data` as it is, e.g. an operator's output
+    /// buffer filled in place (`self.data` is not used): no copy.
+    pub fn to_arrow_over(self, data: arrow_buffer::Buffer) -> Result<ArrayRef, MsgDataError> {
+        Ok(Arc::new(self.struct_over(data.into())?))
+    }
+
+    fn struct_over(self, data: arrow_buffer::ScalarBuffer<u8>) -> Result<StructArray, MsgDataError> {
         build(
             Self::TYPE,
             vec![
@@ -487,9 +497,17 @@ impl Message for Image {
                 col_str(&self.encoding),
                 col::<UInt8Type>(self.is_bigendian),
                 col::<UInt32Type>(self.step),
-                col_list::<UInt8Type>(self.data),
+                col_list_of::<UInt8Type>(data),
             ],
         )
+    }
+}
+
+impl Message for Image {
+    const TYPE: &'static str = "sensor_msgs/Image";
+    fn to_struct(mut self) -> Result<StructArray, MsgDataError> {
+        let data = std::mem::take(&mut self.data);
+        self.struct_over(data.into())
     }
     fn read(row: &Row<'_>) -> Result<Self, MsgDataError> {
         let v = ImageView::from_row(Row {

@@ -226,7 +226,7 @@ fn abi_mismatch() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: host ABI 2, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 2)
+    let expected = r#"error: node `s`: host ABI 3, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 3)
   --> g.yaml:9:11
   |
 9 |     path: <target>/libwrong_abi.so

@@ -161,6 +161,65 @@ fn a_split_graph_gives_the_same_outputs_as_one_process() {
     }
 }
 
+/// camera (640x480 test pattern, 20 frames) -> probe (sums the pixels) -> recorder.
+fn images(dir: &Path, name: &str, probe: &str) -> PathBuf {
+    write(
+        dir,
+        name,
+        &format!(
+            "name: images
+nodes:
+  - id: camera
+    operator: camera-source
+    params: {{ mode: pattern, width: 640, height: 480, frames: 20 }}
+    inputs: {{ tick: {{ timer: 20ms }} }}
+    outputs: [image]
+  - id: probe
+    operator: probe
+    inputs:
+      img: {{ from: camera/image, queue: {{ depth: 4, policy: block }} }}
+    outputs: [sum]
+    {probe}
+  - id: sums
+    operator: recorder
+    params: {{ path: {} }}
+    inputs: {{ in: probe/sum }}
+",
+            dir.join(format!("{name}.sums.txt")).display()
+        ),
+    )
+}
+
+#[test]
+fn images_written_in_place_cross_processes_without_a_copy() {
+    let dir = temp_dir("processes-in-place");
+    let one = images(&dir, "one.yaml", "");
+    let split = images(&dir, "split.yaml", "isolate: true");
+    let (o1, s1) = run(&dir, &one, &["--for", "60s"]);
+    assert!(o1.status.success(), "{}", stderr(&o1));
+    let (o2, s2) = run(&dir, &split, &["--for", "60s"]);
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let (s1, s2) = (s1.expect("summary"), s2.expect("summary"));
+    assert_eq!(s2.end, EndReason::Finished, "{s2:?}");
+
+    // The same pixels arrived: the frame written around the camera's buffer decodes to it.
+    let a = contents(&dir.join("one.yaml.sums.txt"));
+    let b = contents(&dir.join("split.yaml.sums.txt"));
+    assert_eq!(a.len(), 20);
+    assert_eq!(a, b, "the same sums in the same order");
+
+    // Sender: every frame went out as the buffer the camera rendered into, none was copied.
+    let camera = s2.node("camera").expect("camera");
+    assert_eq!((camera.sent_in_place, camera.sent_copied), (20, 0), "{camera:?}");
+    // Receiver: every image's pixels were read where they arrived, in shared memory.
+    let probe = s2.node("probe").expect("probe");
+    assert_eq!(probe.report("pixels_in_shm"), Some("20"), "{probe:?}");
+    // In one process nothing crosses, and the camera's buffers are ordinary memory.
+    let camera = s1.node("camera").expect("camera");
+    assert_eq!((camera.sent_in_place, camera.sent_copied), (0, 0));
+    assert_eq!(s1.node("probe").expect("probe").report("pixels_in_shm"), None);
+}
+
 #[test]
 fn block_loses_nothing_into_a_slow_isolated_consumer() {
     let dir = temp_dir("processes-block");

@@ -5,8 +5,10 @@
 //! - `pattern`: colour bars with a moving marker.
 //!
 //! A frame is sent on every `tick`; in `sim` mode also when a pose arrives and `1/fps` has passed
-//! since the last frame (so the camera runs at `fps` of simulated time without a timer). Pixels
-//! are written straight into the frame buffer that becomes the DataPack's Arrow buffer.
+//! since the last frame (so the camera runs at `fps` of simulated time without a timer). With
+//! `frames: N` it finishes after N frames. Pixels are written straight into the buffer the host
+//! lends (`Context::output_buffer`), which becomes the DataPack's Arrow buffer: when the image
+//! goes to another process that buffer is the shared-memory frame it travels in (no copy).
 #![deny(unsafe_code)]
 
 use std::path::PathBuf;
@@ -29,12 +31,19 @@ pub struct CameraSource {
     /// When the next pose-driven frame is due (sim mode).
     next_frame_ns: Option<u64>,
     frames: u64,
+    /// Frames to send before finishing (None: endless).
+    limit: Option<u64>,
 }
 
 impl CameraSource {
     fn frame(&mut self, ctx: &mut Context<'_>) -> Result<()> {
+        if self.limit.is_some_and(|n| self.frames >= n) {
+            return Ok(());
+        }
         let (w, h) = (self.camera.width, self.camera.height);
-        let mut pixels = vec![0u8; self.camera.frame_len()];
+        // Rendered straight into the memory the frame travels in (shared memory when the image
+        // goes to another process): every mode below writes every byte.
+        let mut pixels = ctx.output_buffer("image", self.camera.frame_len())?;
         match &mut self.mode {
             Mode::Sim { map, pose } => render_into(map, pose.unwrap_or(map.start), &self.camera, &mut pixels),
             Mode::Files { files, next } => {
@@ -68,10 +77,13 @@ impl CameraSource {
             }
         }
         let now = ctx.now_ns();
-        let image = Image::rgb8(Header::at_ns(now, "camera"), w, h, pixels);
-        ctx.emit_stamped("image", image.to_arrow()?, now)?;
+        let image = Image::rgb8(Header::at_ns(now, "camera"), w, h, Vec::new());
+        ctx.emit_stamped("image", image.to_arrow_over(pixels.into_buffer())?, now)?;
         self.frames += 1;
         ctx.report("frames", self.frames);
+        if self.limit.is_some_and(|n| self.frames >= n) {
+            ctx.finish();
+        }
         Ok(())
     }
 }
@@ -99,6 +111,11 @@ impl Operator for CameraSource {
             ParamSpec::float("fps", 15.0)
                 .range(0.1, 1000.0)
                 .doc("frame rate when driven by poses (sim mode)"),
+        )
+        .param(
+            ParamSpec::int("frames", 0)
+                .range_int(0, i64::MAX)
+                .doc("stop after this many frames (0: never)"),
         )
         .param(
             ParamSpec::float("fov", 90.0)
@@ -150,6 +167,10 @@ impl Operator for CameraSource {
             period_ns: (1e9 / p.float("fps")?) as u64,
             next_frame_ns: None,
             frames: 0,
+            limit: match p.int("frames")? {
+                0 => None,
+                n => Some(n as u64),
+            },
         })
     }
 
@@ -237,10 +258,24 @@ mod tests {
     fn pattern_and_files_modes() {
         let mut h = Harness::<CameraSource>::new(&[("mode", ParamValue::String("pattern".into()))]).unwrap();
         h.timer("tick").unwrap();
+        assert_eq!(h.lent_buffers(), 1, "the frame is the buffer the host lent");
         let img = image_of(&mut h);
         assert_eq!(img.data.len(), 160 * 120 * 3);
         assert_eq!(&img.data[30..33], &[20, 20, 20], "the first bar is black");
         assert_eq!(&img.data[0..3], &[255, 255, 255], "the marker starts at the left");
+        assert_eq!(h.lent_buffers(), 0, "given back once the frame was dropped");
+
+        // `frames: 2`: two frames, then finished and silent.
+        let mut h = Harness::<CameraSource>::new(&[
+            ("mode", ParamValue::String("pattern".into())),
+            ("frames", ParamValue::Int(2)),
+        ])
+        .unwrap();
+        for _ in 0..3 {
+            h.timer("tick").unwrap();
+        }
+        assert_eq!(h.take_outputs().len(), 2);
+        assert!(h.finished());
 
         let dir = std::env::temp_dir().join(format!("camera-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

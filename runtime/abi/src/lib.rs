@@ -17,12 +17,14 @@
 //! - An [`InputPack`]'s `array` and `schema` are moved to the plugin: it may take them (setting
 //!   their `release` to null in the pack); the host releases whatever is left after the call.
 //! - `emit` moves `array` and `schema` to the host the same way.
+//! - An [`OutputBuffer`] from `alloc_output` belongs to the plugin until it calls its `release`
+//!   (exactly once, from any thread, at any time: also after the call that allocated it).
 #![no_std]
 
 use core::ffi::{c_char, c_void};
 
 /// The ABI version this crate describes. Bump on any change to a type or function below.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `static QUIVER_ABI_VERSION: u32`: read first, before anything else in the library.
 pub const SYMBOL_ABI_VERSION: &[u8] = b"QUIVER_ABI_VERSION\0";
@@ -270,6 +272,32 @@ pub struct EmitOptions {
     pub timestamp_ns: u64,
 }
 
+/// Memory the host lends a plugin to write an output's data into (see [`HostApi::alloc_output`]).
+#[repr(C)]
+#[derive(Debug)]
+pub struct OutputBuffer {
+    /// `len` writable bytes, 64-byte aligned, contents unspecified. Null: the host has no
+    /// special memory for this output; the plugin allocates ordinary memory itself.
+    pub data: *mut u8,
+    pub len: usize,
+    /// Passed to `release`.
+    pub handle: *mut c_void,
+    /// Gives the memory back; callable from any thread, exactly once.
+    pub release: Option<unsafe extern "C" fn(handle: *mut c_void)>,
+}
+
+impl OutputBuffer {
+    /// No memory (what the plugin passes in; the host fills it).
+    pub const fn none() -> Self {
+        OutputBuffer {
+            data: core::ptr::null_mut(),
+            len: 0,
+            handle: core::ptr::null_mut(),
+            release: None,
+        }
+    }
+}
+
 /// The host's side of one call: opaque to the plugin.
 #[repr(C)]
 pub struct HostCtx {
@@ -318,6 +346,12 @@ pub struct HostApi {
     /// Sets a named figure of this node (e.g. `distance` = `12.3 m`), shown in the run's live
     /// status line and final summary. Setting a key again replaces its value.
     pub report: unsafe extern "C" fn(ctx: *mut HostCtx, key: StrRef, value: StrRef),
+    /// Lends `len` bytes to fill with the data of a pack for output `port`, then emit (zero
+    /// copy: when the output goes to another process the bytes are already in the shared-memory
+    /// frame that carries them). Fills `out`; `out.data` null means "use ordinary memory" (an
+    /// output consumed in this process only, a small `len`, no shared memory available).
+    /// Returns `STATUS_OK` or `STATUS_ERROR` (no such port).
+    pub alloc_output: unsafe extern "C" fn(ctx: *mut HostCtx, port: u32, len: usize, out: *mut OutputBuffer) -> Status,
 }
 
 /// The operator's callbacks. `instance` is what `create` returned.

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use arrow_array::{ArrayRef, make_array};
 use arrow_data::transform::MutableArrayData;
@@ -19,8 +19,8 @@ use quiver_operator::ffi::{
 use quiver_operator::{Header, PackId};
 
 use crate::pack::{ForeignArray, Pack};
-use crate::transport::FrameSender;
-use crate::wire;
+use crate::transport::{FrameSender, LentFrame};
+use crate::wire::{self, FrameSpace};
 
 use crate::loader::Library;
 use crate::stats::NodeStats;
@@ -74,6 +74,22 @@ pub(crate) struct NodeShared {
     /// Per manifest output.
     pub routes: Vec<OutputRoute>,
     pub stats: NodeStats,
+    /// Frames lent to the operator (`alloc_output`) that it still holds.
+    pub lent: Mutex<Vec<Weak<Lent>>>,
+}
+
+/// Room before a lent region for the frame's magic, meta and the pack's other (small) buffers.
+const LENT_HEAD: usize = 16 * 1024;
+/// Smaller buffers are ordinary memory: copying them costs less than lending a frame.
+const LEND_MIN: usize = 16 * 1024;
+
+/// A frame lent to an operator: it writes its data into the region, the host writes the rest
+/// of the frame around it when the pack is emitted, and the transport sends it without a copy.
+pub(crate) struct Lent {
+    frame: Box<dyn LentFrame>,
+    space: FrameSpace,
+    /// The frame went out: its bytes are final; another pack over the region is copied.
+    sent: AtomicBool,
 }
 
 /// The `HostCtx` behind one call into a plugin.
@@ -224,12 +240,18 @@ unsafe extern "C" fn host_emit(
     })
 }
 
-/// Sends a pack to the other processes that consume it: encoded once, sent per process. A
+/// A pack on its way to other processes: a lent frame written in place, or an encoded copy.
+enum Outgoing {
+    Lent(Arc<Lent>),
+    Encoded(wire::Encoded),
+}
+
+/// Sends a pack to the other processes that consume it: framed once, sent per process. A
 /// process that is not listening (dead, restarting) misses it: counted as `unrouted`, logged
 /// once per outage.
 fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
-    // Encoded once, on the first process that listens.
-    let mut encoded = None;
+    // Framed once, on the first process that listens.
+    let mut outgoing = None;
     for r in &route.remote {
         if !r.sender.matched() {
             node.stats.unrouted.fetch_add(1, Ordering::Relaxed);
@@ -246,25 +268,22 @@ fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<()
         if r.missing.swap(false, Ordering::Relaxed) {
             tracing::info!(node = %node.id, "process `{}` receives output `{}` again", r.process, route.id.source_port);
         }
-        let frame = match &encoded {
+        let frame = match &outgoing {
             Some(f) => f,
-            None => {
-                let array = match &pack.data {
-                    Some(d) => Some(
-                        d.to_arrow()
-                            .map_err(|e| format!("output `{}`: {e}", route.id.source_port))?,
-                    ),
-                    None => None,
-                };
-                encoded.insert(
-                    wire::encode(&route.id, &pack.header, array.as_ref())
-                        .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))?,
-                )
-            }
+            None => outgoing.insert(frame_pack(node, route, pack)?),
         };
-        match r.sender.send(frame) {
+        let sent = match frame {
+            Outgoing::Lent(lent) => r.sender.send_lent(&*lent.frame),
+            Outgoing::Encoded(encoded) => r.sender.send(encoded),
+        };
+        match sent {
             Ok(()) => {
                 r.sent.fetch_add(1, Ordering::Relaxed);
+                let counter = match frame {
+                    Outgoing::Lent(_) => &node.stats.sent_in_place,
+                    Outgoing::Encoded(_) => &node.stats.sent_copied,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 node.stats.unrouted.fetch_add(1, Ordering::Relaxed);
@@ -273,6 +292,67 @@ fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The frame for `pack`: the lent frame its data was written into when there is one (only the
+/// meta and small buffers are written, around the data), else an encoded copy.
+fn frame_pack(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<Outgoing, String> {
+    let array = match &pack.data {
+        Some(d) => Some(
+            d.to_arrow()
+                .map_err(|e| format!("output `{}`: {e}", route.id.source_port))?,
+        ),
+        None => None,
+    };
+    if let Some(array) = &array {
+        let held: Vec<Arc<Lent>> = node
+            .lent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for lent in held {
+            let placed = wire::encode_in_place(&route.id, &pack.header, array, &lent.space)
+                .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))?;
+            let Some(placed) = placed else { continue };
+            // `encode_in_place` places everything before the region; checked again, it is cheap.
+            let fits = std::iter::once(placed.head.len())
+                .chain(placed.pieces.iter().map(|(at, b)| at.saturating_add(b.len())))
+                .all(|end| end <= lent.space.region_at);
+            if !fits {
+                continue;
+            }
+            if lent.sent.swap(true, Ordering::SeqCst) {
+                tracing::debug!(
+                    node = %node.id,
+                    "output `{}`: a buffer already sent once is sent again: copied",
+                    route.id.source_port
+                );
+                continue;
+            }
+            write_around(&lent, &placed);
+            return Ok(Outgoing::Lent(lent));
+        }
+    }
+    wire::encode(&route.id, &pack.header, array.as_ref())
+        .map(Outgoing::Encoded)
+        .map_err(|e| format!("output `{}` cannot cross processes: {e}", route.id.source_port))
+}
+
+/// Writes the head and small buffers of a frame around the region the operator wrote (the
+/// caller checked that they end before it).
+fn write_around(lent: &Lent, placed: &wire::Placed) {
+    let base = lent.frame.as_ptr();
+    let pieces =
+        std::iter::once((0, placed.head.as_slice())).chain(placed.pieces.iter().map(|(at, b)| (*at, b.as_slice())));
+    for (at, bytes) in pieces {
+        // SAFETY: the transport lent `size()` >= region_at bytes at `base`, writable until the
+        // first send (`sent` was false and is now true: this is the only writer). The operator
+        // was lent only the region, which `[at, at + len)` ends before (checked by the caller),
+        // and `bytes` is other memory (the meta, or a buffer outside the region).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(at), bytes.len()) };
+    }
 }
 
 /// A port declared with a msg-defs type must carry that type's Arrow layout. Checked when a
@@ -330,6 +410,67 @@ unsafe extern "C" fn host_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
     no_unwind(abi::StrRef::EMPTY, || unsafe { str_ref(&call_ctx(ctx).error) })
 }
 
+unsafe extern "C" fn host_alloc_output(
+    ctx: *mut abi::HostCtx,
+    port: u32,
+    len: usize,
+    out: *mut abi::OutputBuffer,
+) -> abi::Status {
+    no_unwind(abi::STATUS_ERROR, || {
+        // SAFETY: ctx is the current call's CallCtx; `out` is valid for the call.
+        let (cx, out) = unsafe { (call_ctx(ctx), &mut *out) };
+        *out = abi::OutputBuffer::none();
+        let Some(route) = cx.node.routes.get(port as usize) else {
+            cx.error = format!("no output #{port}");
+            return abi::STATUS_ERROR;
+        };
+        let Some(remote) = route.remote.first() else {
+            return abi::STATUS_OK; // consumed in this process only: ordinary memory
+        };
+        if len < LEND_MIN {
+            return abi::STATUS_OK;
+        }
+        let Some(frame) = LENT_HEAD.checked_add(len).and_then(|size| remote.sender.lend(size)) else {
+            return abi::STATUS_OK;
+        };
+        let space = FrameSpace {
+            base: frame.as_ptr() as usize,
+            len: frame.size(),
+            region_at: LENT_HEAD,
+            region_len: len,
+        };
+        if space.len < LENT_HEAD + len {
+            return abi::STATUS_OK;
+        }
+        let data = frame.as_ptr().wrapping_add(LENT_HEAD);
+        let lent = Arc::new(Lent {
+            frame,
+            space,
+            sent: AtomicBool::new(false),
+        });
+        {
+            let mut held = cx.node.lent.lock().unwrap_or_else(|p| p.into_inner());
+            held.retain(|w| w.strong_count() > 0);
+            held.push(Arc::downgrade(&lent));
+        }
+        *out = abi::OutputBuffer {
+            data,
+            len,
+            handle: Arc::into_raw(lent).cast_mut().cast(),
+            release: Some(release_lent),
+        };
+        abi::STATUS_OK
+    })
+}
+
+unsafe extern "C" fn release_lent(handle: *mut c_void) {
+    // SAFETY: `handle` is one strong count of a `Lent` made by `host_alloc_output`, given back
+    // exactly once (ABI rule).
+    no_unwind((), || {
+        drop(unsafe { Arc::from_raw(handle.cast_const().cast::<Lent>()) })
+    })
+}
+
 static HOST_API: abi::HostApi = abi::HostApi {
     struct_size: size_of::<abi::HostApi>(),
     emit: host_emit,
@@ -339,6 +480,7 @@ static HOST_API: abi::HostApi = abi::HostApi {
     finish: host_finish,
     last_error: host_last_error,
     report: host_report,
+    alloc_output: host_alloc_output,
 };
 
 /// A new array with its own buffers (passing by value).

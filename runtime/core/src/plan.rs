@@ -186,6 +186,7 @@ impl Plan {
                     library: library.clone(),
                     routes,
                     stats,
+                    lent: Default::default(),
                 },
                 inputs: queues,
                 timers,
@@ -264,6 +265,8 @@ impl Plan {
                     first_error: s.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                     undelivered: s.undelivered.load(Ordering::Relaxed),
                     unrouted: s.unrouted.load(Ordering::Relaxed),
+                    sent_in_place: s.sent_in_place.load(Ordering::Relaxed),
+                    sent_copied: s.sent_copied.load(Ordering::Relaxed),
                     reports: s.reports.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }
             })

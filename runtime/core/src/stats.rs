@@ -41,6 +41,9 @@ pub(crate) struct NodeStats {
     pub undelivered: AtomicU64,
     /// Outputs a consuming process did not receive because it was not running (died, restarting).
     pub unrouted: AtomicU64,
+    /// Packs sent to other processes in a frame the operator wrote in place / encoded (copied).
+    pub sent_in_place: AtomicU64,
+    pub sent_copied: AtomicU64,
     /// Figures the operator reported (`Context::report`), in first-report order.
     pub reports: Mutex<Vec<(String, String)>>,
 }
@@ -56,6 +59,8 @@ impl NodeStats {
             first_error: Mutex::new(None),
             undelivered: AtomicU64::new(0),
             unrouted: AtomicU64::new(0),
+            sent_in_place: AtomicU64::new(0),
+            sent_copied: AtomicU64::new(0),
             reports: Mutex::new(Vec::new()),
         }
     }
@@ -127,6 +132,12 @@ pub struct NodeSummary {
     /// Outputs a consuming process missed because it was not running.
     #[serde(default)]
     pub unrouted: u64,
+    /// Packs sent to other processes in a frame the operator wrote in place (no copy), and in a
+    /// frame the host encoded (a copy of the data).
+    #[serde(default)]
+    pub sent_in_place: u64,
+    #[serde(default)]
+    pub sent_copied: u64,
     /// Figures the operator reported, in first-report order.
     pub reports: Vec<(String, String)>,
 }
@@ -303,6 +314,15 @@ impl fmt::Display for Summary {
                     f,
                     "node `{}`: {} timer ticks missed (callbacks slower than the period)",
                     n.id, n.timer_missed
+                )?;
+            }
+            if n.sent_in_place > 0 {
+                writeln!(
+                    f,
+                    "node `{}`: {} of {} packs to other processes written in place (not copied)",
+                    n.id,
+                    n.sent_in_place,
+                    n.sent_in_place + n.sent_copied
                 )?;
             }
             if n.unrouted > 0 {

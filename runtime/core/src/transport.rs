@@ -37,8 +37,31 @@ pub trait Transport: Send + Sync {
 pub trait FrameSender: Send + Sync {
     /// Sends one frame. Waits while the link is congested: nothing is dropped on the way.
     fn send(&self, frame: &Encoded) -> Result<(), TransportError>;
+    /// Memory for a frame of `size` bytes that is written in place and then sent as it is with
+    /// [`send_lent`](Self::send_lent) (a shared-memory buffer). `None`: this transport has no
+    /// such memory now; the frame will be encoded and copied.
+    fn lend(&self, size: usize) -> Option<Box<dyn LentFrame>> {
+        let _ = size;
+        None
+    }
+    /// Sends a frame lent by [`lend`](Self::lend) (by any sender of the same transport) as it
+    /// is; it may be sent on several keys. Its bytes must not change after the first send.
+    fn send_lent(&self, frame: &dyn LentFrame) -> Result<(), TransportError> {
+        let _ = frame;
+        Err(TransportError("this transport lends no frames".into()))
+    }
     /// Whether the receiving process is listening now (cheap; called per message).
     fn matched(&self) -> bool;
+}
+
+/// A frame's memory lent by a transport: written in place, then sent without a copy.
+pub trait LentFrame: Send + Sync {
+    /// The first byte: 64-byte aligned, [`size`](Self::size) bytes writable until the first
+    /// send, valid while `self` lives.
+    fn as_ptr(&self) -> *mut u8;
+    fn size(&self) -> usize;
+    /// For the transport to find its own type again in `send_lent`.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// The receiving end of one key; dropping it stops the frames.

@@ -227,6 +227,27 @@ impl Encoded {
 
 /// Encodes a DataPack.
 pub fn encode(id: &PackId, header: &Header, data: Option<&ArrayRef>) -> Result<Encoded, WireError> {
+    let mut e = describe(id, header, data)?;
+    if data.is_some() {
+        // Buffers one after the other from the body's start, each aligned; `len` and `write_to`
+        // follow the same rule, so they agree.
+        let mut at = 0usize;
+        let mut offsets = Vec::with_capacity(e.buffers.len());
+        for b in &e.buffers {
+            at = align(at);
+            offsets.push((at, b.len()));
+            at += b.len();
+        }
+        e.offsets(&offsets);
+    }
+    Ok(Encoded {
+        meta: e.meta,
+        buffers: e.buffers,
+    })
+}
+
+/// The meta of a DataPack up to (not including) its buffer table, and the buffers.
+fn describe(id: &PackId, header: &Header, data: Option<&ArrayRef>) -> Result<Encoder, WireError> {
     let mut e = Encoder {
         meta: Vec::with_capacity(128),
         buffers: Vec::new(),
@@ -249,25 +270,90 @@ pub fn encode(id: &PackId, header: &Header, data: Option<&ArrayRef>) -> Result<E
         }
         e.data_type(d.data_type())?;
         e.node(&d)?;
-        let mut offsets = Vec::with_capacity(e.buffers.len());
-        let mut at = 0usize;
-        for b in &e.buffers {
-            at = align(at);
-            offsets.push((at, b.len()));
-            at += b.len();
-        }
-        e.u32(offsets.len() as u32);
-        for (o, l) in offsets {
-            e.u64(o as u64);
-            e.u64(l as u64);
+    }
+    Ok(e)
+}
+
+impl Encoder {
+    /// The buffer table: (offset from the body's start, length) per buffer.
+    fn offsets(&mut self, offsets: &[(usize, usize)]) {
+        self.u32(offsets.len() as u32);
+        for &(o, l) in offsets {
+            self.u64(o as u64);
+            self.u64(l as u64);
         }
     }
-    // Buffer offsets were computed relative to an aligned body start; `len` and `write_to` use
-    // the same rule, so they agree.
-    Ok(Encoded {
-        meta: e.meta,
-        buffers: e.buffers,
-    })
+}
+
+/// A frame in memory whose data region a producer has already written (see [`encode_in_place`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameSpace {
+    /// Address of the frame's first byte and the frame's length.
+    pub base: usize,
+    pub len: usize,
+    /// Where the producer's region starts in the frame, and its length. Everything before it
+    /// is free for the magic, the meta and the pack's other (small) buffers.
+    pub region_at: usize,
+    pub region_len: usize,
+}
+
+/// What to write into a [`FrameSpace`] to complete the frame: `(frame offset, bytes)` pieces,
+/// all before the producer's region.
+#[derive(Debug)]
+pub struct Placed {
+    pub head: Vec<u8>,
+    pub pieces: Vec<(usize, Buffer)>,
+}
+
+/// Encodes a DataPack around buffers that already sit in the region of `space`: those are
+/// referenced where they are; the magic, the meta and every other buffer go before the region.
+/// `None` when no buffer lies in the region (nothing to gain) or the rest does not fit before
+/// it; the caller then encodes a fresh frame.
+pub fn encode_in_place(
+    id: &PackId,
+    header: &Header,
+    data: &ArrayRef,
+    space: &FrameSpace,
+) -> Result<Option<Placed>, WireError> {
+    let mut e = describe(id, header, Some(data))?;
+    let region = space.base + space.region_at..space.base + space.region_at + space.region_len;
+    let inside = |b: &Buffer| {
+        let start = b.as_ptr() as usize;
+        !b.is_empty() && region.contains(&start) && start + b.len() <= region.end
+    };
+    if !e.buffers.iter().any(inside) {
+        return Ok(None);
+    }
+    // The meta's final length: what it has plus the table (u32 count + 16 bytes a buffer).
+    let body = align(8 + e.meta.len() + 4 + 16 * e.buffers.len());
+    if body > space.region_at {
+        return Ok(None);
+    }
+    let mut at = body;
+    let mut offsets = Vec::with_capacity(e.buffers.len());
+    let mut pieces = Vec::new();
+    for b in &e.buffers {
+        let frame_offset = if inside(b) {
+            b.as_ptr() as usize - space.base
+        } else {
+            at = align(at);
+            let here = at;
+            at += b.len();
+            pieces.push((here, b.clone()));
+            here
+        };
+        offsets.push((frame_offset - body, b.len()));
+    }
+    if at > space.region_at {
+        return Ok(None);
+    }
+    e.offsets(&offsets);
+    debug_assert_eq!(align(8 + e.meta.len()), body);
+    let mut head = Vec::with_capacity(8 + e.meta.len());
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&(e.meta.len() as u32).to_le_bytes());
+    head.extend_from_slice(&e.meta);
+    Ok(Some(Placed { head, pieces }))
 }
 
 // ---------------------------------------------------------------- decoding
@@ -658,5 +744,52 @@ mod tests {
             encode(&id(), &header(), Some(&dict)),
             Err(WireError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn in_place_frames_reference_the_written_region() {
+        // A frame as a transport would lend it: the producer wrote an image's pixels at 4096.
+        const AT: usize = 4096;
+        let pixels: Vec<u8> = (0..640 * 480 * 3).map(|i| (i % 251) as u8).collect();
+        let mut memory = arrow_buffer::MutableBuffer::from_len_zeroed(AT + pixels.len());
+        memory.as_slice_mut()[AT..].copy_from_slice(&pixels);
+        let frame: Buffer = memory.into();
+        let space = FrameSpace {
+            base: frame.as_ptr() as usize,
+            len: frame.len(),
+            region_at: AT,
+            region_len: pixels.len(),
+        };
+        let image = Image {
+            header: MsgHeader::default(),
+            height: 480,
+            width: 640,
+            encoding: "rgb8".into(),
+            is_bigendian: 0,
+            step: 1920,
+            data: Vec::new(),
+        };
+        // The image with its pixels over the region, as an operator builds it.
+        let array = image.to_arrow_over(frame.slice_with_length(AT, pixels.len())).unwrap();
+
+        let placed = encode_in_place(&id(), &header(), &array, &space).unwrap().unwrap();
+        // Everything but the pixels goes before them.
+        assert!(placed.pieces.iter().all(|(at, b)| at + b.len() <= AT));
+        let mut out = frame.as_slice().to_vec();
+        out[..placed.head.len()].copy_from_slice(&placed.head);
+        for (at, b) in &placed.pieces {
+            out[*at..at + b.len()].copy_from_slice(b.as_slice());
+        }
+        let decoded = decode(&aligned(&out)).unwrap();
+        assert_eq!(decoded.data.as_ref().unwrap(), &array);
+        let back = Image::from_arrow(decoded.data.as_ref().unwrap().as_ref()).unwrap();
+        assert_eq!(back.data, pixels);
+
+        // Nothing in the region: not for in place.
+        let other = round_trip(Arc::new(Int32Array::from(vec![1, 2])));
+        assert!(encode_in_place(&id(), &header(), &other, &space).unwrap().is_none());
+        // No room before the region for the meta: not either.
+        let tight = FrameSpace { region_at: 64, ..space };
+        assert!(encode_in_place(&id(), &header(), &array, &tight).unwrap().is_none());
     }
 }

@@ -5,7 +5,7 @@ use arrow_schema::DataType;
 use quiver_abi as abi;
 
 use crate::ffi::{export_array_only, export_schema, read_str, release_array, release_schema, str_ref};
-use crate::{DataPack, Error, Manifest, Result};
+use crate::{DataPack, Error, Manifest, OutputBuffer, Result};
 
 /// Log levels for [`Context::log`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,10 +76,30 @@ impl<'a> Context<'a> {
         self.send(output, None, None)
     }
 
-    fn send(&mut self, output: &str, data: Option<&ArrayRef>, stamp: Option<u64>) -> Result<()> {
-        let Some(port) = self.manifest.output_index(output) else {
+    /// `len` bytes to write a pack's data into for `output`, e.g. an image's pixels: fill them,
+    /// turn them into an Arrow buffer ([`OutputBuffer::into_buffer`]), build the array around it
+    /// and emit it. When `output` goes to another process, the bytes are lent by the host inside
+    /// the shared-memory frame that will carry the pack, so nothing is copied on the way; for an
+    /// output consumed in this process only (or a small `len`) they are ordinary memory.
+    pub fn output_buffer(&mut self, output: &str, len: usize) -> Result<OutputBuffer> {
+        let port = self.port(output)?;
+        let mut out = abi::OutputBuffer::none();
+        // SAFETY: `host`/`ctx` belong to the current callback; `out` is valid for the call.
+        let status = unsafe { (self.host.alloc_output)(self.ctx, port as u32, len, &mut out) };
+        if status != abi::STATUS_OK {
+            // SAFETY: the host's last error stays valid until the next host call.
+            let why = unsafe { read_str((self.host.last_error)(self.ctx)) };
+            return Err(Error::msg(format!("no buffer for output `{output}`: {why}")));
+        }
+        // SAFETY: `out` was filled by the host's alloc_output for `len` bytes.
+        Ok(unsafe { OutputBuffer::from_host(out, len) }.unwrap_or_else(|| OutputBuffer::own(len)))
+    }
+
+    /// The index of output `output`, or an error naming the outputs there are.
+    fn port(&self, output: &str) -> Result<usize> {
+        self.manifest.output_index(output).ok_or_else(|| {
             let known: Vec<&str> = self.manifest.outputs.iter().map(|p| p.name.as_str()).collect();
-            return Err(Error::msg(format!(
+            Error::msg(format!(
                 "operator `{}` has no output `{output}` (outputs: {})",
                 self.manifest.name,
                 if known.is_empty() {
@@ -87,8 +107,12 @@ impl<'a> Context<'a> {
                 } else {
                     known.join(", ")
                 }
-            )));
-        };
+            ))
+        })
+    }
+
+    fn send(&mut self, output: &str, data: Option<&ArrayRef>, stamp: Option<u64>) -> Result<()> {
+        let port = self.port(output)?;
         let options = abi::EmitOptions {
             has_timestamp: u8::from(stamp.is_some()),
             timestamp_ns: stamp.unwrap_or(0),

@@ -31,12 +31,14 @@ mod error;
 pub mod ffi;
 mod glue;
 mod manifest;
+mod output;
 mod pack;
 mod params;
 pub mod testing;
 
 pub use context::{Context, LogLevel};
 pub use error::{Error, Result};
+pub use output::OutputBuffer;
 pub use pack::{DataPack, EmptyPackError, Header, PackId};
 pub use params::Params;
 pub use quiver_manifest::{Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec};
@@ -44,7 +46,8 @@ pub use quiver_manifest::{Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, 
 /// What operator crates usually import.
 pub mod prelude {
     pub use crate::{
-        Context, DataPack, Error, Manifest, Operator, ParamSpec, ParamValue, Params, Result, bail, export_operator,
+        Context, DataPack, Error, Manifest, Operator, OutputBuffer, ParamSpec, ParamValue, Params, Result, bail,
+        export_operator,
     };
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::types::*;

@@ -4,6 +4,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow_array::ArrayRef;
 use quiver_abi as abi;
@@ -41,6 +42,50 @@ struct State {
     output_ids: Vec<Arc<PackId>>,
     output_types: Vec<Option<arrow_schema::DataType>>,
     seqs: Vec<u64>,
+    /// Output buffers lent and not given back yet.
+    loans: Arc<AtomicUsize>,
+}
+
+/// Memory the harness lends for `output_buffer`, like a host lending shared memory.
+struct Loan {
+    _memory: arrow_buffer::MutableBuffer,
+    loans: Arc<AtomicUsize>,
+}
+
+unsafe extern "C" fn h_release_loan(handle: *mut c_void) {
+    // SAFETY: `handle` is a `Box<Loan>` made by `h_alloc_output`, released once (ABI rule).
+    let loan = unsafe { Box::from_raw(handle.cast::<Loan>()) };
+    loan.loans.fetch_sub(1, Ordering::SeqCst);
+}
+
+unsafe extern "C" fn h_alloc_output(
+    ctx: *mut abi::HostCtx,
+    port: u32,
+    len: usize,
+    out: *mut abi::OutputBuffer,
+) -> abi::Status {
+    // SAFETY: ctx is our State; `out` is valid for the call.
+    unsafe {
+        let st = state(ctx);
+        if port as usize >= st.output_ids.len() {
+            st.error = format!("no output #{port}");
+            return abi::STATUS_ERROR;
+        }
+        let mut memory = arrow_buffer::MutableBuffer::from_len_zeroed(len);
+        let data = memory.as_mut_ptr();
+        st.loans.fetch_add(1, Ordering::SeqCst);
+        let loan = Box::new(Loan {
+            _memory: memory,
+            loans: st.loans.clone(),
+        });
+        *out = abi::OutputBuffer {
+            data,
+            len,
+            handle: Box::into_raw(loan).cast(),
+            release: Some(h_release_loan),
+        };
+        abi::STATUS_OK
+    }
 }
 
 /// Drives one operator instance.
@@ -219,6 +264,7 @@ impl<T: Operator> Harness<T> {
             finish: h_finish,
             last_error: h_last_error,
             report: h_report,
+            alloc_output: h_alloc_output,
         });
         let vtable = crate::glue::vtable::<T>();
         let node_ref = str_ref(&state.node);
@@ -354,6 +400,12 @@ impl<T: Operator> Harness<T> {
     pub fn finished(&self) -> bool {
         self.state.finished
     }
+
+    /// Output buffers lent to the operator (`Context::output_buffer`) and not given back yet:
+    /// a buffer is given back when the last array over it is dropped.
+    pub fn lent_buffers(&self) -> usize {
+        self.state.loans.load(Ordering::SeqCst)
+    }
 }
 
 impl<T: Operator> Drop for Harness<T> {
@@ -458,5 +510,53 @@ mod tests {
                 .value(0),
             -4
         );
+    }
+
+    /// Writes its output in place: a UInt8 array of `n` bytes (value = index), n from the input.
+    struct Writer;
+
+    impl Operator for Writer {
+        fn manifest() -> Manifest {
+            Manifest::new("writer", "0.0.0", "test")
+                .input("n", "std_msgs/Int64", "how many bytes")
+                .output("bytes", "any/Bytes", "bytes written in place")
+        }
+        fn new(_: &mut Context<'_>, _: &Params) -> Result<Self> {
+            Ok(Writer)
+        }
+        fn on_input(&mut self, ctx: &mut Context<'_>, _: &str, pack: DataPack) -> Result<()> {
+            let n = pack.data()?.as_primitive::<Int64Type>().value(0) as usize;
+            let mut buf = ctx.output_buffer("bytes", n)?;
+            assert!(buf.is_lent());
+            assert_eq!(buf.as_ptr() as usize % 64, 0);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            let array = UInt8Array::new(buf.into_buffer().into(), None);
+            ctx.emit("bytes", std::sync::Arc::new(array))?;
+            ctx.output_buffer("nope", 1).map(|_| ())
+        }
+    }
+
+    #[test]
+    fn output_buffers_are_written_in_place_and_given_back() {
+        let mut h = Harness::<Writer>::new(&[]).unwrap();
+        let err = h
+            .input("n", Some(std::sync::Arc::new(Int64Array::from(vec![1000]))))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CallError::Error("operator `writer` has no output `nope` (outputs: bytes)".into())
+        );
+        let out = h.take_outputs();
+        let bytes = out[0].1.data().unwrap().as_primitive::<UInt8Type>().clone();
+        assert_eq!(bytes.len(), 1000);
+        assert!(bytes.values().iter().enumerate().all(|(i, b)| *b == i as u8));
+        // The emitted array still uses the lent memory; dropping the last reference gives it back.
+        assert_eq!(h.lent_buffers(), 1);
+        drop(out);
+        assert_eq!(h.lent_buffers(), 1, "`bytes` still holds it");
+        drop(bytes);
+        assert_eq!(h.lent_buffers(), 0);
     }
 }

@@ -7,6 +7,8 @@
 //!   buffer as an Arrow [`Buffer`] (no copy) and decodes arrays that point into it. Pools are
 //!   added on demand up to a cap; a frame that finds no room even then goes as a plain
 //!   (copied) put: slower, never lost.
+//! - A producer may write its data straight into such a buffer ([`FrameSender::lend`]): the
+//!   host then writes only the meta and small buffers around it and the buffer is put as it is.
 //! - Backpressure: the receiving callback blocks while a `block` queue is full; Zenoh stops
 //!   reading that link, TCP fills, the sender's put waits.
 //!
@@ -20,16 +22,17 @@ mod config;
 mod pool;
 mod segments;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
 
 use arrow_buffer::Buffer;
 use quiver_runtime::wire::Encoded;
-use quiver_runtime::{FrameHandler, FrameReceiver, FrameSender, Transport, TransportError};
+use quiver_runtime::{FrameHandler, FrameReceiver, FrameSender, LentFrame, Transport, TransportError};
 use zenoh::Wait;
+use zenoh::bytes::ZBytes;
 use zenoh::pubsub::{Publisher, Subscriber};
 use zenoh::qos::CongestionControl;
-use zenoh::shm::ZShm;
+use zenoh::shm::{ZShm, ZShmMut};
 
 pub use config::{Endpoints, Tuning, session_config};
 pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
@@ -241,6 +244,67 @@ impl FrameSender for ZenohSender {
 
     fn matched(&self) -> bool {
         self.matched.load(Ordering::SeqCst)
+    }
+
+    fn lend(&self, size: usize) -> Option<Box<dyn LentFrame>> {
+        let mut buf = self.alloc(size)?;
+        let ptr = buf.as_mut_ptr();
+        Some(Box::new(ZenohLent {
+            ptr: AtomicPtr::new(ptr),
+            size: buf.len(),
+            state: Mutex::new(LentState::Writable(buf)),
+        }))
+    }
+
+    fn send_lent(&self, frame: &dyn LentFrame) -> Result<(), TransportError> {
+        let lent = frame
+            .as_any()
+            .downcast_ref::<ZenohLent>()
+            .ok_or_else(|| TransportError("a frame lent by another transport".into()))?;
+        let bytes = {
+            let mut state = lent.state.lock().unwrap_or_else(|p| p.into_inner());
+            let bytes = match std::mem::replace(&mut *state, LentState::Taken) {
+                LentState::Writable(buf) => ZBytes::from(buf),
+                LentState::Sent(bytes) => bytes,
+                LentState::Taken => return Err(TransportError("a lent frame lost its buffer".into())),
+            };
+            *state = LentState::Sent(bytes.clone());
+            bytes
+        };
+        self.publisher
+            .put(bytes)
+            .wait()
+            .map_err(|e| TransportError(format!("put on `{}`: {e}", self.publisher.key_expr())))
+    }
+}
+
+/// A shared-memory buffer lent for writing a frame in place. Sending it turns it into an
+/// immutable Zenoh buffer, kept (and so kept mapped and allocated) as long as the host holds
+/// the frame: the sender's own arrays point into it.
+struct ZenohLent {
+    ptr: AtomicPtr<u8>,
+    size: usize,
+    state: Mutex<LentState>,
+}
+
+enum LentState {
+    Writable(ZShmMut),
+    Sent(ZBytes),
+    /// Only while switching from one to the other.
+    Taken,
+}
+
+impl LentFrame for ZenohLent {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr.load(Ordering::Relaxed)
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -1,6 +1,8 @@
 //! `bench-source`: sends one pre-built payload of `size` bytes, stamped with the run clock just
 //! before sending: `burst` packs per tick, `count` in all, then finishes. The same buffer is sent
-//! every time: what is measured is the transport, not the allocator.
+//! every time: what is measured is the transport, not the allocator. With `in_place: true` each
+//! pack is written into a buffer the host lends (`Context::output_buffer`: shared memory when
+//! `out` goes to another process), filled first and then stamped and sent.
 #![deny(unsafe_code)]
 
 use std::sync::Arc;
@@ -12,6 +14,8 @@ pub struct BenchSource {
     count: i64,
     burst: i64,
     sent: i64,
+    /// Bytes per pack when written in place.
+    in_place: Option<usize>,
 }
 
 impl Operator for BenchSource {
@@ -34,6 +38,7 @@ impl Operator for BenchSource {
                 .range_int(1, i64::MAX)
                 .doc("packs per tick, sent back to back"),
         )
+        .param(ParamSpec::bool("in_place", false).doc("write each pack into a lent output buffer"))
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -44,6 +49,7 @@ impl Operator for BenchSource {
             count: p.int("count")?,
             burst: p.int("burst")?,
             sent: 0,
+            in_place: p.bool("in_place")?.then_some(size),
         })
     }
 
@@ -52,8 +58,16 @@ impl Operator for BenchSource {
             if self.sent >= self.count {
                 break;
             }
+            let payload = match self.in_place {
+                Some(size) => {
+                    let mut buf = ctx.output_buffer("out", size)?;
+                    buf.fill(0xA5);
+                    Arc::new(UInt8Array::new(buf.into_buffer().into(), None))
+                }
+                None => self.payload.clone(),
+            };
             let now = ctx.now_ns();
-            ctx.emit_stamped("out", self.payload.clone(), now)?;
+            ctx.emit_stamped("out", payload, now)?;
             self.sent += 1;
         }
         if self.sent >= self.count {

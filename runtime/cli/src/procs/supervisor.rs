@@ -475,6 +475,8 @@ fn add_figures(a: &mut NodeSummary, b: &NodeSummary) {
     a.errors += b.errors;
     a.undelivered += b.undelivered;
     a.unrouted += b.unrouted;
+    a.sent_in_place += b.sent_in_place;
+    a.sent_copied += b.sent_copied;
     if a.first_error.is_none() {
         a.first_error.clone_from(&b.first_error);
     }

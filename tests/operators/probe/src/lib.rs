@@ -1,9 +1,11 @@
 //! `probe`: a test operator. Forwards what arrives on `a` to `out` (the same array: no copy) and
 //! reports where its data lives on `addr`; forwards what arrives on `b` to `seen_b`, keeping the
-//! original timestamp. Misbehaves on request: panics, errors, fails to start, aborts, segfaults.
+//! original timestamp; sums the pixels of each image on `img` to `sum`, counting (figure
+//! `pixels_in_shm`) the images whose pixels it reads straight from a shared-memory mapping.
+//! Misbehaves on request: panics, errors, fails to start, aborts, segfaults.
 #![deny(unsafe_code)]
 
-use quiver_msgs::{Int64, Message};
+use quiver_msgs::{ImageView, Int64, Message};
 use quiver_operator::prelude::*;
 
 pub struct Probe {
@@ -12,6 +14,23 @@ pub struct Probe {
     raw_addr: bool,
     abort_on: i64,
     segv_on: i64,
+    in_shm: u64,
+}
+
+/// Whether `addr` lies in a shared-memory mapping of this process (`/dev/shm`: Zenoh's segments).
+fn in_shared_memory(addr: usize) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines().any(|line| {
+        let mut parts = line.split_whitespace();
+        let range = parts.next().unwrap_or_default();
+        let path = parts.nth(4).unwrap_or_default();
+        let (lo, hi) = range.split_once('-').unwrap_or_default();
+        let (lo, hi) = (
+            usize::from_str_radix(lo, 16).unwrap_or(0),
+            usize::from_str_radix(hi, 16).unwrap_or(0),
+        );
+        path.starts_with("/dev/shm/") && (lo..hi).contains(&addr)
+    })
 }
 
 impl Operator for Probe {
@@ -34,7 +53,13 @@ impl Operator for Probe {
         )
         .output("out", "std_msgs/Int64", "what came in on `a`, same buffers")
         .output("addr", "std_msgs/Int64", "address of the data buffer received on `a`")
+        .input("img", "sensor_msgs/Image", "images to sum")
         .output("seen_b", "std_msgs/Int64", "what came in on `b`")
+        .output(
+            "sum",
+            "std_msgs/Int64",
+            "the sum of each image's pixel bytes, weighted by position",
+        )
         .param(ParamSpec::int("panic_on", -1).doc("panic when this value arrives on `a`"))
         .param(ParamSpec::int("error_on", -1).doc("return an error when this value arrives on `a`"))
         .param(ParamSpec::bool("fail_create", false).doc("refuse to start"))
@@ -53,12 +78,26 @@ impl Operator for Probe {
             raw_addr: p.bool("raw_addr")?,
             abort_on: p.int("abort_on")?,
             segv_on: p.int("segv_on")?,
+            in_shm: 0,
         })
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
         if input == "s" {
             return Ok(());
+        }
+        if input == "img" {
+            let view = ImageView::new(pack.data()?.as_ref())?;
+            if in_shared_memory(view.data.as_ptr() as usize) {
+                self.in_shm += 1;
+                ctx.report("pixels_in_shm", self.in_shm);
+            }
+            let sum = view
+                .data
+                .iter()
+                .enumerate()
+                .fold(0i64, |acc, (i, &b)| acc.wrapping_add((i as i64 % 7 + 1) * b as i64));
+            return ctx.emit_stamped("sum", Int64 { data: sum }.to_arrow()?, pack.timestamp_ns());
         }
         let data = pack.data()?.clone();
         let first = Int64::from_arrow(data.as_ref())?.data;
