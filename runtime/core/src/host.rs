@@ -464,10 +464,11 @@ unsafe extern "C" fn host_alloc_output(
 }
 
 unsafe extern "C" fn release_lent(handle: *mut c_void) {
-    // SAFETY: `handle` is one strong count of a `Lent` made by `host_alloc_output`, given back
-    // exactly once (ABI rule).
     no_unwind((), || {
-        drop(unsafe { Arc::from_raw(handle.cast_const().cast::<Lent>()) })
+        // SAFETY: `handle` is one strong count of a `Lent` made by `host_alloc_output`, given
+        // back exactly once (ABI rule).
+        let lent = unsafe { Arc::from_raw(handle.cast_const().cast::<Lent>()) };
+        drop(lent);
     })
 }
 
