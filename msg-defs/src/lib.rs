@@ -3,9 +3,11 @@
 //! - [`parse`]: the `.msg` syntax, with located errors.
 //! - [`Registry`]: the shipped definitions (`msg-defs/msg/<pkg>/<Type>.msg`) and their Arrow
 //!   types (a message is one row of a struct array; large primitive arrays are single buffers).
+//! - [`cdr`]: the CDR encoding of any known type (what ROS 2 sends over DDS), both directions.
 //! - [`typed`]: Rust structs for the shipped types, to build a DataPack's array and read it back,
 //!   and views that read scan ranges and image bytes in place.
 
+pub mod cdr;
 mod parse;
 mod registry;
 pub mod typed;

@@ -9,5 +9,6 @@ mod graphs;
 mod processes;
 mod qos;
 mod robot;
+mod ros;
 mod stepped;
 mod support;

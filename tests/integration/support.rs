@@ -134,3 +134,45 @@ pub fn values(line: &str) -> Vec<i64> {
         .map(|v| v.parse().unwrap_or_else(|_| panic!("not an int: {v} in {line}")))
         .collect()
 }
+
+/// The Python packages of the ROS 2 peers (`../shared/peers/README.md`), pinned.
+const ROS_PEERS: &[&str] = &["rosbags==0.11.9"];
+
+/// A Python with the ROS 2 peers installed: a venv under `target/peers/ros`, created (and
+/// `pip install`ed from PyPI) on first use, reused after. Panics with what to do when that fails:
+/// these tests check quiver against independent implementations and must not be skipped.
+pub fn ros_python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let venv = workspace().join("target/peers/ros");
+            let python = venv.join("bin/python");
+            let stamp = venv.join("quiver-requirements.txt");
+            let wanted = ROS_PEERS.join("\n");
+            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
+                return python;
+            }
+            let run = |cmd: &mut Command, what: &str| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(
+                    out.status.success(),
+                    "{what} failed (needs python3 with venv and access to PyPI):\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            run(
+                Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
+                "python3 -m venv target/peers/ros",
+            );
+            run(
+                Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet", "--disable-pip-version-check"])
+                    .args(ROS_PEERS),
+                "pip install of the ROS 2 peers",
+            );
+            std::fs::write(&stamp, wanted).expect("writing the venv stamp");
+            python
+        })
+        .clone()
+}
