@@ -92,6 +92,22 @@ fn width(p: Primitive) -> Option<usize> {
 /// Encodes message `row` of `array` (an array of `ros_type`'s Arrow layout, as a DataPack
 /// carries it) as CDR, encapsulation header included.
 pub fn encode(registry: &Registry, ros_type: &str, array: &dyn Array, row: usize) -> Result<Vec<u8>, CdrError> {
+    encode_with(registry, ros_type, array, row, true)
+}
+
+/// Like [`encode`], without the encapsulation header (for a DDS stack that writes it itself):
+/// little-endian plain CDR.
+pub fn encode_body(registry: &Registry, ros_type: &str, array: &dyn Array, row: usize) -> Result<Vec<u8>, CdrError> {
+    encode_with(registry, ros_type, array, row, false)
+}
+
+fn encode_with(
+    registry: &Registry,
+    ros_type: &str,
+    array: &dyn Array,
+    row: usize,
+    with_header: bool,
+) -> Result<Vec<u8>, CdrError> {
     let def = lookup(registry, ros_type)?;
     let want = registry
         .data_type(ros_type)
@@ -115,19 +131,25 @@ pub fn encode(registry: &Registry, ros_type: &str, array: &dyn Array, row: usize
     }
     let mut w = Writer {
         buf: Vec::with_capacity(64 + array.get_buffer_memory_size().min(1 << 24)),
+        base: 0,
     };
-    w.buf.extend_from_slice(&CDR_LE);
+    if with_header {
+        w.buf.extend_from_slice(&CDR_LE);
+        w.base = 4;
+    }
     w.message(registry, def, s, row)?;
     Ok(w.buf)
 }
 
 struct Writer {
     buf: Vec<u8>,
+    /// Where the body starts (alignment counts from there).
+    base: usize,
 }
 
 impl Writer {
     fn align(&mut self, n: usize) {
-        let body = self.buf.len() - 4;
+        let body = self.buf.len() - self.base;
         let pad = (n - body % n) % n;
         self.buf.resize(self.buf.len() + pad, 0);
     }
@@ -283,9 +305,31 @@ pub fn decode(registry: &Registry, ros_type: &str, bytes: &[u8]) -> Result<Array
             ));
         }
     };
+    decode_from(registry, def, dt, bytes, 4, big_endian)
+}
+
+/// Like [`decode`], for a payload whose encapsulation header a DDS stack has already read
+/// (`big_endian` from it).
+pub fn decode_body(registry: &Registry, ros_type: &str, body: &[u8], big_endian: bool) -> Result<ArrayRef, CdrError> {
+    let def = lookup(registry, ros_type)?;
+    let dt = registry
+        .data_type(ros_type)
+        .ok_or_else(|| error(ros_type, "no Arrow layout"))?;
+    decode_from(registry, def, dt, body, 0, big_endian)
+}
+
+fn decode_from(
+    registry: &Registry,
+    def: &MsgDef,
+    dt: &DataType,
+    bytes: &[u8],
+    base: usize,
+    big_endian: bool,
+) -> Result<ArrayRef, CdrError> {
     let mut r = Reader {
         bytes,
-        at: 4,
+        at: base,
+        base,
         big_endian,
     };
     let mut col = Col::for_type(dt);
@@ -297,12 +341,14 @@ pub fn decode(registry: &Registry, ros_type: &str, bytes: &[u8]) -> Result<Array
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Where the body starts (alignment counts from there).
+    base: usize,
     big_endian: bool,
 }
 
 impl<'a> Reader<'a> {
     fn align(&mut self, n: usize) {
-        let body = self.at - 4;
+        let body = self.at - self.base;
         self.at += (n - body % n) % n;
     }
 
@@ -694,6 +740,9 @@ mod tests {
             assert_eq!(&bytes[..4], &CDR_LE);
             let back = decode(reg(), ty, &bytes).unwrap();
             assert_eq!(&back, &array, "{ty}");
+            let body = encode_body(reg(), ty, array.as_ref(), 0).unwrap();
+            assert_eq!(body, bytes[4..], "{ty}: the body is the payload after the header");
+            assert_eq!(&decode_body(reg(), ty, &body, false).unwrap(), &array, "{ty}");
         }
     }
 

@@ -1,8 +1,12 @@
-//! quiver's CDR (quiver-msgs::cdr) against an independent ROS 2 implementation: rosbags decodes
-//! our bytes to the values we meant, and its own encoding of those values is byte for byte ours
-//! (both zero their padding) and decodes back to our array.
+//! quiver against independent ROS 2 implementations:
+//! - CDR (quiver-msgs::cdr) against rosbags: it decodes our bytes to the values we meant, and its
+//!   own encoding of those values is byte for byte ours (both zero their padding) and decodes back
+//!   to our array;
+//! - DDS (ros2-bridge's RustDDS layer) against a real rclpy node (Fast DDS), inside a private
+//!   network namespace (`unshare --net`): messages both ways, every field compared.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use quiver_msgs::cdr;
 use quiver_msgs::{
@@ -204,5 +208,157 @@ fn cdr_agrees_with_rosbags_for_every_shipped_type() {
         // ...and we read its bytes back to our array.
         let theirs = unhex(answer["cdr"].as_str().unwrap());
         assert_eq!(&cdr::decode(registry, ty, &theirs).unwrap(), array, "{ty}");
+    }
+}
+
+/// Runs the `#[ignore]`d test `test` of this binary inside a private network namespace with only
+/// loopback up, so no discovery packet leaves the machine.
+fn in_netns(test: &str) {
+    ros_python(); // installed outside the namespace (pip needs the network)
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" --exact \"$1\" --include-ignored --nocapture --test-threads 1",
+        ])
+        .arg(exe)
+        .arg(test)
+        .env("QUIVER_IN_NETNS", "1")
+        .output()
+        .expect("running unshare --net (needs root or user namespaces)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{test} in a network namespace failed:\n{text}");
+    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
+}
+
+fn peer(args: &[&str]) -> std::process::Child {
+    Command::new(ros_python())
+        .arg(workspace().join("tests/ros/peer.py"))
+        .args(args)
+        .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+        .env("ROS_DOMAIN_ID", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting the rclpy peer")
+}
+
+/// Waits for the peer to print `line` on stdout.
+fn wait_line(child: &mut std::process::Child, line: &str) {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("peer stdout");
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut got = String::new();
+    reader.read_line(&mut got).expect("reading the peer");
+    assert_eq!(got.trim(), line, "the rclpy peer did not say `{line}`");
+}
+
+#[test]
+fn dds_messages_cross_to_and_from_rclpy() {
+    in_netns("ros::netns_dds_with_rclpy");
+}
+
+#[test]
+#[ignore = "runs inside a network namespace, started by dds_messages_cross_to_and_from_rclpy"]
+fn netns_dds_with_rclpy() {
+    use ros2_bridge::dds::{Participant, Qos, RawCdr, dds_topic_name};
+    assert!(
+        std::env::var_os("QUIVER_IN_NETNS").is_some(),
+        "run through dds_messages_cross_to_and_from_rclpy"
+    );
+    let registry = Registry::builtin();
+    let dir = temp_dir("ros-dds-rclpy");
+    let participant = Participant::new(0, true).expect("a DDS participant");
+    let cases: Vec<(&str, &str, ArrayRef)> = vec![
+        (
+            "geometry_msgs/msg/Twist",
+            "/cmd_vel",
+            Twist {
+                linear: Vector3 {
+                    x: 0.26,
+                    y: 0.0,
+                    z: 0.0,
+                },
+                angular: Vector3 {
+                    x: 0.0,
+                    y: 0.0,
+                    z: 1.82,
+                },
+            }
+            .to_arrow()
+            .unwrap(),
+        ),
+        (
+            "std_msgs/msg/String",
+            "/chatter",
+            StringMsg {
+                data: "hello from quiver — ünïcode".into(),
+            }
+            .to_arrow()
+            .unwrap(),
+        ),
+    ];
+    for (ty, topic, array) in &cases {
+        let want = to_json(array.as_ref(), 0);
+
+        // quiver -> rclpy: publish until the rclpy listener has its 3 messages.
+        let out = dir.join(format!("{}.heard.json", topic.trim_start_matches('/')));
+        let mut listener = peer(&["listen", ty, topic, "3", out.to_str().unwrap()]);
+        wait_line(&mut listener, "ready");
+        let writer = participant
+            .writer(&dds_topic_name(topic, "/"), ty, Qos::DEFAULT)
+            .expect("a writer");
+        let body = quiver_msgs::cdr::encode_body(registry, ty, array.as_ref(), 0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while listener.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{ty}: rclpy never heard 3 messages");
+            writer
+                .write(
+                    RawCdr {
+                        big_endian: false,
+                        body: body.clone(),
+                    },
+                    None,
+                )
+                .expect("write");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let heard: Vec<Value> = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(heard.len(), 3, "{ty}");
+        for m in &heard {
+            assert_eq!(m, &want, "{ty}: rclpy received other values");
+        }
+
+        // rclpy -> quiver: the same values published by rclpy arrive here, decoded.
+        let reader = participant
+            .reader(&dds_topic_name(topic, "/"), ty, Qos::DEFAULT)
+            .expect("a reader");
+        let value_file = dir.join(format!("{}.say.json", topic.trim_start_matches('/')));
+        std::fs::write(&value_file, serde_json::to_vec(&want).unwrap()).unwrap();
+        let mut talker = peer(&["talk", ty, topic, value_file.to_str().unwrap(), "300"]);
+        wait_line(&mut talker, "matched");
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < 5 && Instant::now() < deadline {
+            match reader.try_take_one().expect("take") {
+                Some(sample) => {
+                    let RawCdr { big_endian, body } = sample.sample;
+                    got.push(quiver_msgs::cdr::decode_body(registry, ty, &body, big_endian).expect("decode"));
+                }
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        let _ = talker.kill();
+        let _ = talker.wait();
+        assert_eq!(got.len(), 5, "{ty}: received {} of 5 rclpy messages", got.len());
+        for g in &got {
+            assert_eq!(g, array, "{ty}: decoded other values than rclpy sent");
+        }
     }
 }

@@ -136,7 +136,13 @@ pub fn values(line: &str) -> Vec<i64> {
 }
 
 /// The Python packages of the ROS 2 peers (`../shared/peers/README.md`), pinned.
-const ROS_PEERS: &[&str] = &["rosbags==0.11.9"];
+const ROS_PEERS: &[&str] = &[
+    "rosbags==0.11.9",
+    "ros-rclpy[fastrtps]==9.1.2",
+    "ros-geometry-msgs==5.5.1",
+    "ros-sensor-msgs==5.5.1",
+    "ros-std-msgs==5.5.1",
+];
 
 /// A Python with the ROS 2 peers installed: a venv under `target/peers/ros`, created (and
 /// `pip install`ed from PyPI) on first use, reused after. Panics with what to do when that fails:

@@ -1,0 +1,211 @@
+//! DDS, the way ROS 2 uses it, in pure Rust (RustDDS): a participant on a ROS domain, and
+//! writers/readers of topics whose payload is CDR made by `quiver_msgs::cdr` (so any type the
+//! registry knows, without a Rust struct per type).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use rustdds::no_key::{DataWriter, Decode, DefaultDecoder, DeserializerAdapter, SerializerAdapter, SimpleDataReader};
+use rustdds::policy::{Durability, History, Reliability};
+use rustdds::{DomainParticipant, DomainParticipantBuilder, QosPolicies, QosPolicyBuilder, RepresentationIdentifier};
+use rustdds::{Duration, TopicKind};
+
+/// A DDS failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DdsError(pub String);
+
+/// One serialized message: the CDR body (after the 4-byte encapsulation header, which RustDDS
+/// writes and reads itself) and its byte order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCdr {
+    pub big_endian: bool,
+    pub body: Vec<u8>,
+}
+
+/// Passes CDR bodies through RustDDS untouched (little-endian plain CDR out; plain CDR of either
+/// byte order in).
+#[derive(Clone, Copy, Debug)]
+pub struct Passthrough;
+
+impl SerializerAdapter<RawCdr> for Passthrough {
+    type Error = std::io::Error;
+    fn output_encoding() -> RepresentationIdentifier {
+        RepresentationIdentifier::CDR_LE
+    }
+    fn to_bytes(value: &RawCdr) -> Result<rustdds::bytes::Bytes, Self::Error> {
+        Ok(rustdds::bytes::Bytes::copy_from_slice(&value.body))
+    }
+}
+
+impl DeserializerAdapter<RawCdr> for Passthrough {
+    type Error = std::io::Error;
+    type Decoded = RawCdr;
+    fn supported_encodings() -> &'static [RepresentationIdentifier] {
+        &[RepresentationIdentifier::CDR_LE, RepresentationIdentifier::CDR_BE]
+    }
+    fn transform_decoded(decoded: RawCdr) -> RawCdr {
+        decoded
+    }
+}
+
+impl<'de> Decode<'de, RawCdr> for Passthrough {
+    type Error = std::io::Error;
+    fn decode_bytes(self, input: &'de [u8], encoding: RepresentationIdentifier) -> Result<RawCdr, Self::Error> {
+        Ok(RawCdr {
+            big_endian: encoding == RepresentationIdentifier::CDR_BE,
+            body: input.to_vec(),
+        })
+    }
+}
+
+impl DefaultDecoder<RawCdr> for Passthrough {
+    type Decoder = Passthrough;
+    const DECODER: Passthrough = Passthrough;
+}
+
+/// ROS QoS, as a topic's `qos:` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Qos {
+    pub reliable: bool,
+    pub transient_local: bool,
+    /// `KeepLast(depth)`.
+    pub depth: i32,
+}
+
+impl Qos {
+    /// rclpy's default profile (`qos_profile_default` / a plain depth): reliable, volatile, keep
+    /// last 10.
+    pub const DEFAULT: Qos = Qos {
+        reliable: true,
+        transient_local: false,
+        depth: 10,
+    };
+    /// `qos_profile_sensor_data`: best effort, volatile, keep last 5.
+    pub const SENSOR_DATA: Qos = Qos {
+        reliable: false,
+        transient_local: false,
+        depth: 5,
+    };
+
+    pub fn policies(&self) -> QosPolicies {
+        QosPolicyBuilder::new()
+            .reliability(if self.reliable {
+                Reliability::Reliable {
+                    max_blocking_time: Duration::from_millis(100),
+                }
+            } else {
+                Reliability::BestEffort
+            })
+            .durability(if self.transient_local {
+                Durability::TransientLocal
+            } else {
+                Durability::Volatile
+            })
+            .history(History::KeepLast { depth: self.depth })
+            .build()
+    }
+}
+
+/// `/cmd_vel` (or `cmd_vel`, relative to `namespace`) -> the DDS topic `rt/cmd_vel`.
+pub fn dds_topic_name(ros_name: &str, namespace: &str) -> String {
+    let name = if ros_name.starts_with('/') {
+        ros_name.to_string()
+    } else {
+        format!("{}/{ros_name}", namespace.trim_end_matches('/'))
+    };
+    format!(
+        "rt{}",
+        if name.starts_with('/') {
+            name
+        } else {
+            format!("/{name}")
+        }
+    )
+}
+
+/// A DDS participant on a ROS domain.
+pub struct Participant {
+    dp: DomainParticipant,
+    publisher: rustdds::Publisher,
+    subscriber: rustdds::Subscriber,
+}
+
+impl Participant {
+    /// Joins `domain`; `localhost_only` keeps discovery and data on 127.0.0.1
+    /// (`ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`).
+    pub fn new(domain: u16, localhost_only: bool) -> Result<Participant, DdsError> {
+        let mut builder = DomainParticipantBuilder::new(domain);
+        if localhost_only {
+            builder = builder
+                .with_only_networks([IpAddr::V4(Ipv4Addr::LOCALHOST)])
+                .same_host_loopback(true);
+        }
+        let dp = builder
+            .build()
+            .map_err(|e| DdsError(format!("joining DDS domain {domain}: {e}")))?;
+        let qos = QosPolicyBuilder::new().build();
+        let publisher = dp
+            .create_publisher(&qos)
+            .map_err(|e| DdsError(format!("creating a DDS publisher: {e}")))?;
+        let subscriber = dp
+            .create_subscriber(&qos)
+            .map_err(|e| DdsError(format!("creating a DDS subscriber: {e}")))?;
+        Ok(Participant {
+            dp,
+            publisher,
+            subscriber,
+        })
+    }
+
+    fn topic(&self, dds_topic: &str, ros_type: &str, qos: &QosPolicies) -> Result<rustdds::Topic, DdsError> {
+        self.dp
+            .create_topic(
+                dds_topic.to_string(),
+                quiver_msgs::cdr::dds_type_name(ros_type),
+                qos,
+                TopicKind::NoKey,
+            )
+            .map_err(|e| DdsError(format!("creating topic {dds_topic}: {e}")))
+    }
+
+    /// A writer of `ros_type` on DDS topic `dds_topic` (`rt/cmd_vel`).
+    pub fn writer(
+        &self,
+        dds_topic: &str,
+        ros_type: &str,
+        qos: Qos,
+    ) -> Result<DataWriter<RawCdr, Passthrough>, DdsError> {
+        let policies = qos.policies();
+        let topic = self.topic(dds_topic, ros_type, &policies)?;
+        self.publisher
+            .create_datawriter_no_key::<RawCdr, Passthrough>(&topic, Some(policies))
+            .map_err(|e| DdsError(format!("creating a writer on {dds_topic}: {e}")))
+    }
+
+    /// A reader of `ros_type` on DDS topic `dds_topic`.
+    pub fn reader(
+        &self,
+        dds_topic: &str,
+        ros_type: &str,
+        qos: Qos,
+    ) -> Result<SimpleDataReader<RawCdr, Passthrough>, DdsError> {
+        let policies = qos.policies();
+        let topic = self.topic(dds_topic, ros_type, &policies)?;
+        self.subscriber
+            .create_simple_datareader_no_key::<RawCdr, Passthrough>(&topic, Some(policies))
+            .map_err(|e| DdsError(format!("creating a reader on {dds_topic}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        assert_eq!(dds_topic_name("/cmd_vel", "/"), "rt/cmd_vel");
+        assert_eq!(dds_topic_name("scan", "/"), "rt/scan");
+        assert_eq!(dds_topic_name("scan", "/robot1"), "rt/robot1/scan");
+        assert_eq!(dds_topic_name("/camera/image_raw", "/robot1"), "rt/camera/image_raw");
+    }
+}

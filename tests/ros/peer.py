@@ -1,0 +1,95 @@
+"""A real rclpy node for quiver's ROS 2 tests (rclpy from PyPI, Fast DDS).
+
+usage: python peer.py listen TYPE TOPIC COUNT OUT.json   # subscribe, write COUNT messages as JSON
+       python peer.py talk TYPE TOPIC IN.json COUNT      # publish IN.json every 100 ms, COUNT times
+                                                         # (the reader may match later than we do)
+
+TYPE is e.g. geometry_msgs/msg/Twist. JSON as in cdr_oracle.py: floats as {"f64bits": N}, uint8
+arrays as {"u8hex": ...}. QoS: reliable, volatile, keep last 10 (rclpy's default).
+"""
+import array
+import importlib
+import json
+import struct
+import sys
+import time
+
+import rclpy
+from rclpy.node import Node
+
+
+def msg_class(type_name):
+    pkg, _, name = type_name.split("/")
+    return getattr(importlib.import_module(f"{pkg}.msg"), name)
+
+
+def to_json(v):
+    if hasattr(v, "get_fields_and_field_types"):
+        return {k: to_json(getattr(v, k)) for k in v.get_fields_and_field_types()}
+    if isinstance(v, (bytes, bytearray)):
+        return {"u8hex": bytes(v).hex()}
+    if isinstance(v, array.array):
+        if v.typecode == "B":
+            return {"u8hex": v.tobytes().hex()}
+        return [to_json(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [to_json(x) for x in v]
+    if isinstance(v, float):
+        return {"f64bits": struct.unpack("<Q", struct.pack("<d", v))[0]}
+    return v
+
+
+def from_json(cls, value):
+    msg = cls()
+    for field, ftype in cls.get_fields_and_field_types().items():
+        v = value[field]
+        current = getattr(msg, field)
+        setattr(msg, field, convert(current, ftype, v))
+    return msg
+
+
+def convert(current, ftype, v):
+    if isinstance(v, dict) and "f64bits" in v:
+        return struct.unpack("<d", struct.pack("<Q", v["f64bits"]))[0]
+    if isinstance(v, dict) and "u8hex" in v:
+        return bytes.fromhex(v["u8hex"])
+    if isinstance(v, dict):
+        return from_json(type(current), v)
+    if isinstance(v, list):
+        if "float" in ftype or "double" in ftype:
+            return [struct.unpack("<d", struct.pack("<Q", x["f64bits"]))[0] for x in v]
+        return v
+    return v
+
+
+def main():
+    mode, type_name, topic = sys.argv[1:4]
+    cls = msg_class(type_name)
+    rclpy.init()
+    node = Node("quiver_test_peer")
+    if mode == "listen":
+        count, out = int(sys.argv[4]), sys.argv[5]
+        got = []
+        node.create_subscription(cls, topic, lambda m: got.append(to_json(m)), 10)
+        print("ready", flush=True)
+        deadline = time.time() + 60
+        while len(got) < count and time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        with open(out, "w") as f:
+            json.dump(got, f)
+    else:
+        value, count = json.load(open(sys.argv[4])), int(sys.argv[5])
+        pub = node.create_publisher(cls, topic, 10)
+        deadline = time.time() + 60
+        while pub.get_subscription_count() == 0 and time.time() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        print("matched", flush=True)
+        msg = from_json(cls, value)
+        for _ in range(count):
+            pub.publish(msg)
+            rclpy.spin_once(node, timeout_sec=0.1)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+main()
