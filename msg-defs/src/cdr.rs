@@ -173,7 +173,7 @@ impl Writer {
                         .as_any()
                         .downcast_ref::<FixedSizeListArray>()
                         .ok_or_else(|| error(&at(), "not a fixed-size list"))?;
-                    let start = list.value_offset_at(row);
+                    let start = row * n; // the values of a sliced list are sliced with it
                     self.elements(registry, &f.ty, list.values().as_ref(), start, n, &at)?;
                 }
                 ArrayKind::Bounded(_) | ArrayKind::Unbounded => {

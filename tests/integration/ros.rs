@@ -243,6 +243,10 @@ fn peer(args: &[&str]) -> std::process::Child {
         .args(args)
         .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
         .env("ROS_DOMAIN_ID", "0")
+        .env(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            workspace().join("tests/ros/fastdds-bigbuf.xml"),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -295,6 +299,44 @@ fn netns_dds_with_rclpy() {
             .unwrap(),
         ),
         (
+            "sensor_msgs/msg/LaserScan",
+            "/scan",
+            LaserScan {
+                header: header(),
+                angle_min: -2.35,
+                angle_max: 2.35,
+                angle_increment: 0.0175,
+                time_increment: 0.0,
+                scan_time: 0.1,
+                range_min: 0.12,
+                range_max: 3.5,
+                ranges: (0..270)
+                    .map(|i| 0.2 + (i % 50) as f32 * 0.05)
+                    .chain([f32::INFINITY])
+                    .collect(),
+                intensities: vec![],
+            }
+            .to_arrow()
+            .unwrap(),
+        ),
+        (
+            "sensor_msgs/msg/Image",
+            "/camera/image_small",
+            Image::rgb8(header(), 4, 3, (0..36).collect()).to_arrow().unwrap(),
+        ),
+        (
+            "sensor_msgs/msg/Image",
+            "/camera/image_raw",
+            Image::rgb8(
+                header(),
+                640,
+                480,
+                (0..640 * 480 * 3).map(|i| (i * 31 % 256) as u8).collect(),
+            )
+            .to_arrow()
+            .unwrap(),
+        ),
+        (
             "std_msgs/msg/String",
             "/chatter",
             StringMsg {
@@ -308,7 +350,10 @@ fn netns_dds_with_rclpy() {
         let want = to_json(array.as_ref(), 0);
 
         // quiver -> rclpy: publish until the rclpy listener has its 3 messages.
-        let out = dir.join(format!("{}.heard.json", topic.trim_start_matches('/')));
+        let out = dir.join(format!(
+            "{}.heard.json",
+            topic.trim_start_matches('/').replace('/', "_")
+        ));
         let mut listener = peer(&["listen", ty, topic, "3", out.to_str().unwrap()]);
         wait_line(&mut listener, "ready");
         let writer = participant
@@ -339,7 +384,7 @@ fn netns_dds_with_rclpy() {
         let reader = participant
             .reader(&dds_topic_name(topic, "/"), ty, Qos::DEFAULT)
             .expect("a reader");
-        let value_file = dir.join(format!("{}.say.json", topic.trim_start_matches('/')));
+        let value_file = dir.join(format!("{}.say.json", topic.trim_start_matches('/').replace('/', "_")));
         std::fs::write(&value_file, serde_json::to_vec(&want).unwrap()).unwrap();
         let mut talker = peer(&["talk", ty, topic, value_file.to_str().unwrap(), "300"]);
         wait_line(&mut talker, "matched");
@@ -360,5 +405,50 @@ fn netns_dds_with_rclpy() {
         for g in &got {
             assert_eq!(g, array, "{ty}: decoded other values than rclpy sent");
         }
+    }
+
+    // Incompatible QoS is reported, naming the topic, the policy and both values.
+    let ty = "geometry_msgs/msg/Twist";
+    let out = dir.join("qos.heard.json");
+    let mut listener = peer(&["listen", ty, "/qos_a", "1", out.to_str().unwrap()]); // reliable
+    wait_line(&mut listener, "ready");
+    let writer = participant
+        .writer(&dds_topic_name("/qos_a", "/"), ty, Qos::SENSOR_DATA)
+        .expect("a writer");
+    let said = wait_news(|| ros2_bridge::dds::writer_news("/qos_a", &writer).incompatible);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(
+        said,
+        "topic /qos_a: incompatible QoS with a ROS subscriber: reliability: it requests reliable, this bridge offers best effort; nothing is delivered to it until one side changes (topic `qos:`)"
+    );
+    let reader = participant
+        .reader(&dds_topic_name("/qos_b", "/"), ty, Qos::DEFAULT)
+        .expect("a reader");
+    let value_file = dir.join("qos.say.json");
+    std::fs::write(
+        &value_file,
+        serde_json::to_vec(&to_json(cases[0].2.as_ref(), 0)).unwrap(),
+    )
+    .unwrap();
+    let mut talker = peer(&["talk", ty, "/qos_b", value_file.to_str().unwrap(), "300", "best_effort"]);
+    let said = wait_news(|| ros2_bridge::dds::reader_news("/qos_b", &reader).incompatible);
+    let _ = talker.kill();
+    let _ = talker.wait();
+    assert_eq!(
+        said,
+        "topic /qos_b: incompatible QoS with a ROS publisher: reliability: it offers best effort, this bridge requests reliable; nothing is received from it until one side changes (topic `qos:`)"
+    );
+}
+
+/// The first incompatibility `poll` reports within 30 s.
+fn wait_news(mut poll: impl FnMut() -> Vec<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(first) = poll().into_iter().next() {
+            return first;
+        }
+        assert!(Instant::now() < deadline, "no incompatible-QoS report within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -5,7 +5,8 @@ usage: python peer.py listen TYPE TOPIC COUNT OUT.json   # subscribe, write COUN
                                                          # (the reader may match later than we do)
 
 TYPE is e.g. geometry_msgs/msg/Twist. JSON as in cdr_oracle.py: floats as {"f64bits": N}, uint8
-arrays as {"u8hex": ...}. QoS: reliable, volatile, keep last 10 (rclpy's default).
+arrays as {"u8hex": ...}. QoS: reliable, volatile, keep last 10 (rclpy's default); with a last
+argument `best_effort`: best effort instead.
 """
 import array
 import importlib
@@ -16,6 +17,7 @@ import time
 
 import rclpy
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 
 def msg_class(type_name):
@@ -63,6 +65,13 @@ def convert(current, ftype, v):
 
 
 def main():
+    best_effort = sys.argv[-1] == "best_effort"
+    if best_effort:
+        sys.argv.pop()
+    qos = QoSProfile(
+        depth=10,
+        reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
+    )
     mode, type_name, topic = sys.argv[1:4]
     cls = msg_class(type_name)
     rclpy.init()
@@ -70,7 +79,7 @@ def main():
     if mode == "listen":
         count, out = int(sys.argv[4]), sys.argv[5]
         got = []
-        node.create_subscription(cls, topic, lambda m: got.append(to_json(m)), 10)
+        node.create_subscription(cls, topic, lambda m: got.append(to_json(m)), qos)
         print("ready", flush=True)
         deadline = time.time() + 60
         while len(got) < count and time.time() < deadline:
@@ -79,7 +88,7 @@ def main():
             json.dump(got, f)
     else:
         value, count = json.load(open(sys.argv[4])), int(sys.argv[5])
-        pub = node.create_publisher(cls, topic, 10)
+        pub = node.create_publisher(cls, topic, qos)
         deadline = time.time() + 60
         while pub.get_subscription_count() == 0 and time.time() < deadline:
             rclpy.spin_once(node, timeout_sec=0.05)

@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use rustdds::no_key::{DataWriter, Decode, DefaultDecoder, DeserializerAdapter, SerializerAdapter, SimpleDataReader};
 use rustdds::policy::{Durability, History, Reliability};
+use rustdds::qos::QosPolicyId;
+use rustdds::{DataReaderStatus, DataWriterStatus, StatusEvented};
 use rustdds::{DomainParticipant, DomainParticipantBuilder, QosPolicies, QosPolicyBuilder, RepresentationIdentifier};
 use rustdds::{Duration, TopicKind};
 
@@ -104,6 +106,111 @@ impl Qos {
             .history(History::KeepLast { depth: self.depth })
             .build()
     }
+}
+
+fn reliability_name(q: &QosPolicies) -> &'static str {
+    match q.reliability() {
+        Some(Reliability::Reliable { .. }) => "reliable",
+        Some(Reliability::BestEffort) => "best effort",
+        None => "unspecified (best effort)",
+    }
+}
+
+fn durability_name(q: &QosPolicies) -> &'static str {
+    match q.durability() {
+        Some(Durability::Volatile) | None => "volatile",
+        Some(Durability::TransientLocal) => "transient local",
+        Some(Durability::Transient) => "transient",
+        Some(Durability::Persistent) => "persistent",
+    }
+}
+
+/// One line a person can act on, for a QoS policy that keeps this bridge's endpoint and a ROS
+/// node's apart: which policy and both values. `we_write`: the bridge publishes (it offers, the
+/// ROS subscriber requests); else the ROS publisher offers and the bridge requests.
+pub fn incompatibility(
+    topic: &str,
+    policy: QosPolicyId,
+    requested: &QosPolicies,
+    offered: &QosPolicies,
+    we_write: bool,
+) -> String {
+    let (policy_name, req, off) = match policy {
+        QosPolicyId::Reliability => ("reliability", reliability_name(requested), reliability_name(offered)),
+        QosPolicyId::Durability => ("durability", durability_name(requested), durability_name(offered)),
+        other => {
+            let name = format!("{other:?}").to_lowercase();
+            return format!(
+                "topic {topic}: incompatible QoS with a ROS {}: policy {name} (requested {requested:?}, offered {offered:?})",
+                if we_write { "subscriber" } else { "publisher" }
+            );
+        }
+    };
+    if we_write {
+        format!(
+            "topic {topic}: incompatible QoS with a ROS subscriber: {policy_name}: it requests {req}, this bridge offers {off}; nothing is delivered to it until one side changes (topic `qos:`)"
+        )
+    } else {
+        format!(
+            "topic {topic}: incompatible QoS with a ROS publisher: {policy_name}: it offers {off}, this bridge requests {req}; nothing is received from it until one side changes (topic `qos:`)"
+        )
+    }
+}
+
+/// What a writer's or reader's status events say, drained: incompatibilities (as messages, see
+/// [`incompatibility`]) and the change of matched ROS endpoints.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StatusNews {
+    pub incompatible: Vec<String>,
+    pub matched_change: i32,
+}
+
+/// Drains a writer's status events.
+pub fn writer_news(topic: &str, writer: &DataWriter<RawCdr, Passthrough>) -> StatusNews {
+    let mut news = StatusNews::default();
+    while let Some(event) = writer.try_recv_status() {
+        match event {
+            DataWriterStatus::OfferedIncompatibleQos {
+                last_policy_id,
+                requested_qos,
+                offered_qos,
+                ..
+            } => news.incompatible.push(incompatibility(
+                topic,
+                last_policy_id,
+                &requested_qos,
+                &offered_qos,
+                true,
+            )),
+            DataWriterStatus::PublicationMatched { current, .. } => news.matched_change += current.count_change(),
+            _ => {}
+        }
+    }
+    news
+}
+
+/// Drains a reader's status events.
+pub fn reader_news(topic: &str, reader: &SimpleDataReader<RawCdr, Passthrough>) -> StatusNews {
+    let mut news = StatusNews::default();
+    while let Some(event) = reader.try_recv_status() {
+        match event {
+            DataReaderStatus::RequestedIncompatibleQos {
+                last_policy_id,
+                requested_qos,
+                offered_qos,
+                ..
+            } => news.incompatible.push(incompatibility(
+                topic,
+                last_policy_id,
+                &requested_qos,
+                &offered_qos,
+                false,
+            )),
+            DataReaderStatus::SubscriptionMatched { current, .. } => news.matched_change += current.count_change(),
+            _ => {}
+        }
+    }
+    news
 }
 
 /// `/cmd_vel` (or `cmd_vel`, relative to `namespace`) -> the DDS topic `rt/cmd_vel`.
