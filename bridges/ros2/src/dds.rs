@@ -230,6 +230,49 @@ pub fn dds_topic_name(ros_name: &str, namespace: &str) -> String {
     )
 }
 
+/// Where a participant joins, as ROS 2 decides it: the domain from the graph, else
+/// `ROS_DOMAIN_ID`, else 0; loopback only when `ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST` (or the
+/// older `ROS_LOCALHOST_ONLY=1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub domain: u16,
+    pub localhost_only: bool,
+}
+
+impl Placement {
+    /// From the graph's `domain` (if set) and the environment `env` (a variable's value by name).
+    pub fn resolve(graph_domain: Option<u16>, env: impl Fn(&str) -> Option<String>) -> Result<Placement, DdsError> {
+        let domain = match graph_domain {
+            Some(d) => d,
+            None => match env("ROS_DOMAIN_ID").filter(|v| !v.trim().is_empty()) {
+                Some(v) => v
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|d| *d <= 232)
+                    .ok_or_else(|| DdsError(format!("ROS_DOMAIN_ID={v} is not a DDS domain id (0 to 232)")))?,
+                None => 0,
+            },
+        };
+        let range = env("ROS_AUTOMATIC_DISCOVERY_RANGE").unwrap_or_default();
+        let localhost_only = match range.trim().to_ascii_uppercase().as_str() {
+            "LOCALHOST" => true,
+            "" | "SUBNET" | "SYSTEM_DEFAULT" => env("ROS_LOCALHOST_ONLY").is_some_and(|v| v.trim() == "1"),
+            "OFF" => {
+                return Err(DdsError(
+                    "ROS_AUTOMATIC_DISCOVERY_RANGE=OFF (no discovery) is not supported by the bridge".into(),
+                ));
+            }
+            other => {
+                return Err(DdsError(format!(
+                    "ROS_AUTOMATIC_DISCOVERY_RANGE={other} is not one of LOCALHOST, SUBNET, OFF, SYSTEM_DEFAULT"
+                )));
+            }
+        };
+        Ok(Placement { domain, localhost_only })
+    }
+}
+
 /// A DDS participant on a ROS domain.
 pub struct Participant {
     dp: DomainParticipant,
@@ -307,6 +350,47 @@ impl Participant {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn domain_and_discovery_range_follow_ros() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let p = |d, e| Placement::resolve(d, e);
+        assert_eq!(
+            p(None, env(&[])).unwrap(),
+            Placement {
+                domain: 0,
+                localhost_only: false
+            }
+        );
+        assert_eq!(p(None, env(&[("ROS_DOMAIN_ID", "42")])).unwrap().domain, 42);
+        assert_eq!(p(Some(7), env(&[("ROS_DOMAIN_ID", "42")])).unwrap().domain, 7);
+        assert!(
+            p(None, env(&[("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")]))
+                .unwrap()
+                .localhost_only
+        );
+        assert!(p(None, env(&[("ROS_LOCALHOST_ONLY", "1")])).unwrap().localhost_only);
+        assert!(
+            !p(
+                None,
+                env(&[("ROS_AUTOMATIC_DISCOVERY_RANGE", "SUBNET"), ("ROS_LOCALHOST_ONLY", "0")])
+            )
+            .unwrap()
+            .localhost_only
+        );
+        assert_eq!(
+            p(None, env(&[("ROS_DOMAIN_ID", "300")])).unwrap_err().to_string(),
+            "ROS_DOMAIN_ID=300 is not a DDS domain id (0 to 232)"
+        );
+        assert_eq!(
+            p(None, env(&[("ROS_AUTOMATIC_DISCOVERY_RANGE", "LAN")]))
+                .unwrap_err()
+                .to_string(),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE=LAN is not one of LOCALHOST, SUBNET, OFF, SYSTEM_DEFAULT"
+        );
+    }
 
     #[test]
     fn topic_names() {
