@@ -65,7 +65,7 @@ fn unknown_node_key() {
   |
 8 |   - id: s
   |         ^
-error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs, deploy, isolate, restart)
+error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs, deploy, isolate, restart, ports)
   --> g.yaml:9:5
   |
 9 |     operater: recorder
@@ -226,7 +226,7 @@ fn abi_mismatch() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: host ABI 3, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 3)
+    let expected = r#"error: node `s`: host ABI 4, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 4)
   --> g.yaml:9:11
   |
 9 |     path: <target>/libwrong_abi.so
@@ -438,6 +438,75 @@ fn a_cycle_of_block_queues_is_a_warning_not_an_error() {
     let o = quiver(&dir, &["check", "g.yaml"]);
     assert!(o.status.success());
     assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn bad_graph_ports() {
+    let yaml = &[
+        BASE,
+        r#"  - id: b
+    operator: recorder
+    ports: { extra: { type: std_msgs/Int64 } }
+    inputs: { in: ticker/count }
+  - id: p
+    operator: probe
+    ports:
+      nums: { type: std_msgs/Int64, topic: /x }
+      a: { type: std_msgs/Int64 }
+      idle: { type: std_msgs/Int64 }
+      both: { type: std_msgs/Int64 }
+    inputs: { nums: ticker/count, both: ticker/count }
+    outputs: [both]
+"#,
+    ]
+    .concat();
+    let got = check_fails("graph-ports", yaml);
+    let expected = r#"error: node `b`: operator `recorder` declares its own ports: `ports` is for operators whose ports the graph declares (such as ros2-bridge)
+  --> g.yaml:10:12
+   |
+10 |     ports: { extra: { type: std_msgs/Int64 } }
+   |            ^
+error: node `p`, port `nums`: `topic` is not a setting of operator `probe`'s ports (settings: to, add)
+  --> g.yaml:15:37
+   |
+15 |       nums: { type: std_msgs/Int64, topic: /x }
+   |                                     ^
+error: node `p`, port `a`: port `a` is already declared by operator `probe`
+  --> g.yaml:16:7
+   |
+16 |       a: { type: std_msgs/Int64 }
+   |       ^
+error: node `p`, port `idle`: port `idle` is declared in `ports` but neither listed in `outputs` nor bound in `inputs`
+  --> g.yaml:17:7
+   |
+17 |       idle: { type: std_msgs/Int64 }
+   |       ^
+error: node `p`, port `both`: port `both` is both listed in `outputs` and bound in `inputs`: a port is one or the other
+  --> g.yaml:18:7
+   |
+18 |       both: { type: std_msgs/Int64 }
+   |       ^
+"#;
+    assert!(got.starts_with(expected), "got:\n{got}");
+
+    // A port without a type is refused when the file is read.
+    let yaml = &[
+        BASE,
+        r#"  - id: p
+    operator: probe
+    ports: { untyped: { to: x } }
+    inputs: { untyped: ticker/count }
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `p`, port `untyped`: missing key `type` in port `untyped`
+  --> g.yaml:10:14
+   |
+10 |     ports: { untyped: { to: x } }
+   |              ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("graph-ports-untyped", yaml), expected);
 }
 
 #[test]

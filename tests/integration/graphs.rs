@@ -25,6 +25,57 @@ fn every_example_graph_checks_and_runs() {
 }
 
 #[test]
+fn ports_declared_in_the_graph_carry_data_and_settings() {
+    let dir = temp_dir("graph-ports");
+    write(
+        &dir,
+        "g.yaml",
+        "name: graph-ports
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 10 }
+    inputs: { tick: { timer: 1ms } }
+    outputs: [count]
+  - id: relay
+    operator: probe
+    ports:
+      nums: { type: std_msgs/Int64, to: plus, add: 100 }
+      plus: { type: std_msgs/Int64 }
+    inputs: { nums: ticker/count }
+    outputs: [plus]
+  - id: sink
+    operator: recorder
+    params: { path: rec.txt }
+    inputs: { in: relay/plus }
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = record(&dir.join("rec.txt"));
+    assert_eq!(lines.len(), 10);
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.starts_with("relay/plus "), "{line}");
+        assert_eq!(
+            values(line),
+            vec![i as i64 + 100],
+            "the port's `add: 100` reached the operator"
+        );
+    }
+    // The operator's manifest says it takes ports from the graph, and which settings.
+    let o = quiver(&dir, &["operators", "probe"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("ports declared in the graph (`ports:`): test ports"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    add              (inputs) the number added, default 0"),
+        "{out}"
+    );
+}
+
+#[test]
 fn a_pipeline_delivers_every_value_in_order() {
     let dir = temp_dir("pipeline");
     write(
@@ -256,7 +307,7 @@ fn operators_are_listed_and_their_manifests_shown() {
         );
     }
     assert!(
-        !list.contains("wrong_abi") || list.contains("host ABI 3, plugin ABI 999"),
+        !list.contains("wrong_abi") || list.contains("host ABI 4, plugin ABI 999"),
         "{list}"
     );
     let o = quiver(&dir, &["operators", "counter"]);

@@ -24,7 +24,7 @@
 use core::ffi::{c_char, c_void};
 
 /// The ABI version this crate describes. Bump on any change to a type or function below.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// `static QUIVER_ABI_VERSION: u32`: read first, before anything else in the library.
 pub const SYMBOL_ABI_VERSION: &[u8] = b"QUIVER_ABI_VERSION\0";
@@ -213,6 +213,35 @@ pub struct ParamDecl {
     pub max: ParamValue,
 }
 
+/// A named thing with a doc string (a setting graph-declared ports may carry).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SettingDecl {
+    pub name: StrRef,
+    pub doc: StrRef,
+}
+
+/// `key: value` of a graph-declared port, as written in the graph.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PortSetting {
+    pub key: StrRef,
+    pub value: StrRef,
+}
+
+/// A port the graph declared for one node (operators whose manifest sets `graph_ports`).
+/// Instances see their declared ports first, then these, inputs and outputs each in this order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct GraphPortDecl {
+    pub name: StrRef,
+    pub msg_type: StrRef,
+    /// 1: an output; 0: an input.
+    pub is_output: u8,
+    pub settings: *const PortSetting,
+    pub n_settings: usize,
+}
+
 /// What an operator declares about itself. Lives as long as the library.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -232,6 +261,12 @@ pub struct Manifest {
     pub n_timers: usize,
     pub params: *const ParamDecl,
     pub n_params: usize,
+    /// 1: nodes declare (more) ports in the graph (`ports:`), passed to `create`.
+    pub graph_ports: u8,
+    pub graph_ports_doc: StrRef,
+    /// The settings such ports may carry besides their type.
+    pub port_settings: *const SettingDecl,
+    pub n_port_settings: usize,
 }
 
 /// DataPack header (NRP-Core semantics).
@@ -361,13 +396,16 @@ pub struct VTable {
     /// `size_of::<VTable>()` as the plugin compiled it.
     pub struct_size: usize,
     /// Creates an instance. Null on failure (reason via `set_error`). `params` holds every
-    /// declared parameter, defaults filled in by the host.
+    /// declared parameter, defaults filled in by the host; `ports` the node's graph-declared
+    /// ports (none unless the manifest sets `graph_ports`).
     pub create: unsafe extern "C" fn(
         host: *const HostApi,
         ctx: *mut HostCtx,
         node_id: StrRef,
         params: *const NamedParam,
         n_params: usize,
+        ports: *const GraphPortDecl,
+        n_ports: usize,
     ) -> *mut c_void,
     /// A DataPack arrived on input `port` (index into the manifest's inputs).
     pub on_input: unsafe extern "C" fn(

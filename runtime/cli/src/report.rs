@@ -71,6 +71,12 @@ fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
     for t in &spec.timers {
         println!("    {:<16} {}", t.name, t.doc);
     }
+    if let Some(g) = &spec.graph_ports {
+        println!("  ports declared in the graph (`ports:`): {}", g.doc);
+        for s in &g.settings {
+            println!("    {:<16} {}", s.name, s.doc);
+        }
+    }
     section("parameters", spec.params.is_empty());
     for p in &spec.params {
         let default = p

@@ -539,8 +539,10 @@ impl Instance {
         library: &Arc<Library>,
         node_id: &str,
         params: &[(String, ParamValue)],
+        ports: &[quiver_graph::GraphPort],
         cx: &mut CallCtx<'_>,
     ) -> Result<Instance, String> {
+        let c_ports = quiver_operator::ffi::CGraphPorts::new(ports);
         let c_params: Vec<abi::NamedParam> = params
             .iter()
             .map(|(name, v)| abi::NamedParam {
@@ -556,6 +558,8 @@ impl Instance {
                 str_ref(node_id),
                 c_params.as_ptr(),
                 c_params.len(),
+                c_ports.as_ptr(),
+                c_ports.len(),
             )
         };
         if ptr.is_null() {

@@ -349,6 +349,20 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
                 })
                 .collect(),
             params: param_specs,
+            graph_ports: (m.graph_ports != 0).then(|| quiver_graph::GraphPorts {
+                doc: read_str(m.graph_ports_doc),
+                settings: if m.n_port_settings == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(m.port_settings, m.n_port_settings)
+                }
+                .iter()
+                .map(|t| TimerSpec {
+                    name: read_str(t.name),
+                    doc: read_str(t.doc),
+                })
+                .collect(),
+            }),
         };
         if spec.name.is_empty() {
             return Err("the operator has no name".into());

@@ -79,7 +79,7 @@ impl Plan {
                 node: node.id.clone(),
                 message: e.to_string(),
             })?;
-            let spec = &library.spec;
+            let spec = &node.spec;
             let mut routes = Vec::new();
             for (oi, out) in spec.outputs.iter().enumerate() {
                 let id = Arc::new(PackId::new(&node.id, &out.name, &out.msg_type));
@@ -211,13 +211,17 @@ impl Plan {
             let mut cx = CallCtx::new(&planned.shared, engine);
             // Outputs from `new` would reach queues nobody drives yet: refuse them.
             cx.accepting_outputs = false;
-            let inst =
-                Instance::create(&planned.shared.library, &node.id, &node.params, &mut cx).map_err(|message| {
-                    RunError::Create {
-                        node: node.id.clone(),
-                        message,
-                    }
-                })?;
+            let inst = Instance::create(
+                &planned.shared.library,
+                &node.id,
+                &node.params,
+                &node.graph_ports,
+                &mut cx,
+            )
+            .map_err(|message| RunError::Create {
+                node: node.id.clone(),
+                message,
+            })?;
             out.push(Some(inst));
         }
         Ok(out)
@@ -231,7 +235,7 @@ impl Plan {
             .filter(|(n, _)| n.local)
             .map(|(n, gn)| {
                 let s = &n.shared.stats;
-                let spec = &n.shared.library.spec;
+                let spec = &gn.spec;
                 NodeSummary {
                     id: n.shared.id.clone(),
                     process: gn.process.clone(),

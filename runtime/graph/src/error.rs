@@ -45,6 +45,22 @@ pub enum ErrorKind {
     UnlistedOutput { node: String, port: String, listed: String },
     #[error("{0}")]
     Operator(String),
+    #[error(
+        "operator `{operator}` declares its own ports: `ports` is for operators whose ports the graph declares (such as ros2-bridge)"
+    )]
+    PortsNotTaken { operator: String },
+    #[error("`{key}` is not a setting of operator `{operator}`'s ports (settings: {known})")]
+    UnknownPortSetting {
+        operator: String,
+        key: String,
+        known: String,
+    },
+    #[error("port `{port}` is already declared by operator `{operator}`")]
+    PortClash { operator: String, port: String },
+    #[error("port `{port}` is declared in `ports` but neither listed in `outputs` nor bound in `inputs`")]
+    UnusedPort { port: String },
+    #[error("port `{port}` is both listed in `outputs` and bound in `inputs`: a port is one or the other")]
+    PortBothWays { port: String },
     #[error("operator `{operator}` has no output `{port}` (its outputs: {known})")]
     UndeclaredOutput {
         operator: String,

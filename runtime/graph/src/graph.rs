@@ -8,7 +8,7 @@ use crate::raw::{Passing, Policy, Restart};
 
 /// The process `quiver run` itself is; `deploy: { process: main }` names it.
 pub const MAIN_PROCESS: &str = "main";
-use crate::spec::{OperatorSpec, ParamValue};
+use crate::spec::{GraphPort, OperatorSpec, ParamValue};
 use crate::yaml::Span;
 
 /// Default queue depth of a data input.
@@ -85,6 +85,8 @@ pub struct Node {
     pub process: Option<String>,
     /// What happens when the node's worker process dies.
     pub restart: Restart,
+    /// Ports the graph declared (`ports:`), already part of `spec`; passed to the operator.
+    pub graph_ports: Vec<GraphPort>,
     pub span: Span,
 }
 

@@ -20,11 +20,13 @@ pub use error::{ErrorKind, Errors, GraphError};
 pub use graph::{DEFAULT_DEPTH, Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source};
 pub use quiver_manifest::{format_duration, parse_duration};
 pub use raw::{
-    DEFAULT_MAX_RESTARTS, Passing, Policy, RawGraph, RawInput, RawNode, RawQueue, RawScalar, RawSource, Restart,
-    Spanned, load, parse,
+    DEFAULT_MAX_RESTARTS, Passing, Policy, RawGraph, RawInput, RawNode, RawPort, RawQueue, RawScalar, RawSource,
+    Restart, Spanned, load, parse,
 };
 pub use render::{Format, render};
-pub use spec::{ANY_TYPE, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match};
+pub use spec::{
+    ANY_TYPE, GraphPort, GraphPorts, OperatorSpec, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec, types_match,
+};
 pub use validate::{Resolver, operator_ref, validate};
 pub use warn::{GraphWarning, warnings};
 pub use yaml::Span;

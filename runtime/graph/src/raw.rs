@@ -100,6 +100,19 @@ pub struct RawNode {
     /// `isolate: true`.
     pub isolate: Option<Spanned<bool>>,
     pub restart: Option<Spanned<Restart>>,
+    /// `ports:` (operators whose ports the graph declares).
+    pub ports: Vec<RawPort>,
+    /// Where `ports:` is, for errors about the key itself.
+    pub ports_span: Option<Span>,
+}
+
+/// A port declared in the graph: `scan: { type: sensor_msgs/msg/LaserScan, topic: /scan }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawPort {
+    pub name: Spanned<String>,
+    pub msg_type: Option<Spanned<String>>,
+    /// The other keys, for the operator (checked against its declared port settings).
+    pub settings: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -131,6 +144,7 @@ const NODE_KEYS: &[&str] = &[
     "deploy",
     "isolate",
     "restart",
+    "ports",
 ];
 const DEPLOY_KEYS: &[&str] = &["process"];
 const RESTART_KEYS: &[&str] = &["policy", "max"];
@@ -324,6 +338,8 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         process: None,
         isolate: None,
         restart: None,
+        ports: Vec::new(),
+        ports_span: None,
     };
     let mut has_id = false;
     for (key, _span, value) in fields {
@@ -399,6 +415,10 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                 }
             }
             "restart" => node.restart = read_restart(cx, value),
+            "ports" => {
+                node.ports_span = Some(value.span);
+                read_ports(cx, value, &mut node);
+            }
             "outputs" => match &value.value {
                 Value::Seq(items) => {
                     for item in items {
@@ -529,6 +549,78 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
             }
             None
         }
+    }
+}
+
+/// `ports: { NAME: { type: pkg/msg/Type, KEY: VALUE, ... }, ... }`.
+fn read_ports(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
+    let Value::Map(entries) = &value.value else {
+        if value.value != Value::Null {
+            cx.shape(value, "`ports`", "a mapping of port names to their type and settings");
+        }
+        return;
+    };
+    for (k, v) in entries {
+        let Some(name) = cx.key(k, "`ports`") else {
+            continue;
+        };
+        if node.ports.iter().any(|p| p.name.value == name) {
+            cx.err(
+                k.span,
+                Some(name),
+                ErrorKind::DuplicateKey {
+                    key: name.into(),
+                    what: "`ports`".into(),
+                },
+            );
+            continue;
+        }
+        let mut port = RawPort {
+            name: Spanned {
+                value: name.into(),
+                span: k.span,
+            },
+            msg_type: None,
+            settings: Vec::new(),
+        };
+        let Value::Map(settings) = &v.value else {
+            cx.shape(
+                v,
+                &format!("port `{name}`"),
+                "a mapping with `type` and the port's settings",
+            );
+            continue;
+        };
+        for (sk, sv) in settings {
+            let Some(key) = cx.key(sk, &format!("port `{name}`")) else {
+                continue;
+            };
+            let Some(text) = cx.string(sv, &format!("`{key}` of port `{name}`")) else {
+                continue;
+            };
+            if key == "type" {
+                port.msg_type = Some(text);
+            } else {
+                port.settings.push((
+                    Spanned {
+                        value: key.into(),
+                        span: sk.span,
+                    },
+                    text,
+                ));
+            }
+        }
+        if port.msg_type.is_none() {
+            cx.err(
+                k.span,
+                Some(name),
+                ErrorKind::MissingKey {
+                    key: "type",
+                    what: format!("port `{name}`"),
+                },
+            );
+        }
+        node.ports.push(port);
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{ErrorKind, Errors, Sink};
 use crate::graph::{Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source};
 use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Restart, Spanned, is_process_name};
-use crate::spec::{OperatorSpec, ParamKind, ParamValue, types_match};
+use crate::spec::{GraphPort, OperatorSpec, ParamKind, ParamValue, types_match};
 use crate::yaml::Span;
 
 /// Finds an operator's manifest; the error says what was tried (e.g. where it looked).
@@ -71,6 +71,24 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                     None
                 }
             }
+        })
+        .collect();
+
+    // Ports the graph declares join the operator's own: one spec per such node.
+    let mut graph_ports: Vec<Vec<GraphPort>> = Vec::new();
+    let specs: Vec<Option<Arc<OperatorSpec>>> = specs
+        .into_iter()
+        .zip(&raw.nodes)
+        .map(|(spec, n)| {
+            let (spec, ports) = match spec {
+                Some(spec) => {
+                    let (s, p) = declared_ports(&mut sink, n, spec);
+                    (Some(s), p)
+                }
+                None => (None, Vec::new()),
+            };
+            graph_ports.push(ports);
+            spec
         })
         .collect();
 
@@ -220,6 +238,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 outputs: n.outputs.iter().map(|o| o.value.clone()).collect(),
                 process: placement[ni].clone(),
                 restart: n.restart.as_ref().map_or(Restart::Never, |r| r.value),
+                graph_ports: std::mem::take(&mut graph_ports[ni]),
                 span: n.span,
             });
         }
@@ -235,6 +254,75 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
         file: raw.file.clone(),
         nodes,
     })
+}
+
+/// The node's `ports:` checked against the operator (it must take graph ports; settings it
+/// declares; no clash; each port an input or an output), and the spec with them appended.
+fn declared_ports(sink: &mut Sink, n: &RawNode, spec: Arc<OperatorSpec>) -> (Arc<OperatorSpec>, Vec<GraphPort>) {
+    if n.ports.is_empty() {
+        return (spec, Vec::new());
+    }
+    let id = n.id.value.as_str();
+    let Some(taken) = &spec.graph_ports else {
+        sink.push(
+            n.ports_span.unwrap_or(n.span),
+            Some(id),
+            None,
+            ErrorKind::PortsNotTaken {
+                operator: spec.name.clone(),
+            },
+        );
+        return (spec, Vec::new());
+    };
+    let mut ports = Vec::new();
+    for p in &n.ports {
+        let name = p.name.value.as_str();
+        let push = |sink: &mut Sink, span, kind| sink.push(span, Some(id), Some(name), kind);
+        if spec.find_input(name).is_some() || spec.find_output(name).is_some() || spec.find_timer(name).is_some() {
+            push(
+                sink,
+                p.name.span,
+                ErrorKind::PortClash {
+                    operator: spec.name.clone(),
+                    port: name.into(),
+                },
+            );
+            continue;
+        }
+        for (key, _) in &p.settings {
+            if !taken.settings.iter().any(|s| s.name == key.value) {
+                push(
+                    sink,
+                    key.span,
+                    ErrorKind::UnknownPortSetting {
+                        operator: spec.name.clone(),
+                        key: key.value.clone(),
+                        known: list(taken.settings.iter().map(|s| &s.name)),
+                    },
+                );
+            }
+        }
+        let output = n.outputs.iter().any(|o| o.value == name);
+        let input = n.inputs.iter().any(|i| i.name.value == name);
+        match (output, input) {
+            (true, true) => push(sink, p.name.span, ErrorKind::PortBothWays { port: name.into() }),
+            (false, false) => push(sink, p.name.span, ErrorKind::UnusedPort { port: name.into() }),
+            _ => {}
+        }
+        let Some(msg_type) = &p.msg_type else { continue };
+        ports.push(GraphPort {
+            name: name.into(),
+            msg_type: msg_type.value.clone(),
+            output,
+            settings: p
+                .settings
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                .collect(),
+        });
+    }
+    let expanded = Arc::new(spec.with_graph_ports(&ports));
+    (expanded, ports)
 }
 
 /// Reports an invalid value of a placement key on a node.

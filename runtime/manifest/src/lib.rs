@@ -8,5 +8,5 @@ mod manifest;
 mod param;
 
 pub use duration::{format as format_duration, parse as parse_duration};
-pub use manifest::{ANY_TYPE, Manifest, PortSpec, TimerSpec, types_match};
+pub use manifest::{ANY_TYPE, GraphPort, GraphPorts, Manifest, PortSpec, TimerSpec, types_match};
 pub use param::{ParamKind, ParamSpec, ParamValue};

@@ -26,6 +26,32 @@ pub struct TimerSpec {
     pub doc: String,
 }
 
+/// Ports a node declares in the graph file (`ports:`), for operators whose ports depend on the
+/// node (a bridge: one port per topic). The operator declares which settings such a port may
+/// carry besides its `type` (e.g. `topic`, `qos`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphPorts {
+    pub doc: String,
+    pub settings: Vec<TimerSpec>,
+}
+
+/// One port declared in the graph for a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphPort {
+    pub name: String,
+    pub msg_type: String,
+    /// An output (listed in the node's `outputs`), else an input.
+    pub output: bool,
+    /// `key: value` settings as written in the graph.
+    pub settings: Vec<(String, String)>,
+}
+
+impl GraphPort {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
 /// What an operator declares about itself. Operators build it with the methods below; the host
 /// reads it back from the plugin (and fills in `sdk`).
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +65,8 @@ pub struct Manifest {
     pub outputs: Vec<PortSpec>,
     pub timers: Vec<TimerSpec>,
     pub params: Vec<ParamSpec>,
+    /// Whether (and with which settings) nodes declare more ports in the graph.
+    pub graph_ports: Option<GraphPorts>,
 }
 
 impl Manifest {
@@ -52,7 +80,50 @@ impl Manifest {
             outputs: Vec::new(),
             timers: Vec::new(),
             params: Vec::new(),
+            graph_ports: None,
         }
+    }
+
+    /// Nodes of this operator declare (more) ports in the graph file (`ports:`).
+    pub fn graph_ports(mut self, doc: &str) -> Self {
+        self.graph_ports = Some(GraphPorts {
+            doc: doc.into(),
+            settings: self.graph_ports.map(|g| g.settings).unwrap_or_default(),
+        });
+        self
+    }
+
+    /// A setting a graph-declared port may carry (implies [`graph_ports`](Self::graph_ports)).
+    pub fn port_setting(mut self, name: &str, doc: &str) -> Self {
+        let g = self.graph_ports.get_or_insert_with(|| GraphPorts {
+            doc: String::new(),
+            settings: Vec::new(),
+        });
+        g.settings.push(TimerSpec {
+            name: name.into(),
+            doc: doc.into(),
+        });
+        self
+    }
+
+    /// This manifest with a node's graph-declared ports appended (inputs after the declared
+    /// inputs, outputs after the declared outputs, each in graph order): the ports one instance
+    /// has. The host and the SDK both build it this way, so port indices agree.
+    pub fn with_graph_ports(&self, ports: &[GraphPort]) -> Manifest {
+        let mut m = self.clone();
+        for p in ports {
+            let spec = PortSpec {
+                name: p.name.clone(),
+                msg_type: p.msg_type.clone(),
+                doc: "declared in the graph".into(),
+            };
+            if p.output {
+                m.outputs.push(spec);
+            } else {
+                m.inputs.push(spec);
+            }
+        }
+        m
     }
     pub fn input(mut self, name: &str, msg_type: &str, doc: &str) -> Self {
         self.inputs.push(PortSpec {

@@ -292,6 +292,57 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A node's graph-declared ports in their C form, for `create` (borrows `ports`' strings).
+pub struct CGraphPorts {
+    decls: Vec<abi::GraphPortDecl>,
+    // `decls` point into these.
+    _settings: Vec<Vec<abi::PortSetting>>,
+}
+
+impl CGraphPorts {
+    pub fn new(ports: &[quiver_manifest::GraphPort]) -> CGraphPorts {
+        let settings: Vec<Vec<abi::PortSetting>> = ports
+            .iter()
+            .map(|p| {
+                p.settings
+                    .iter()
+                    .map(|(k, v)| abi::PortSetting {
+                        key: str_ref(k),
+                        value: str_ref(v),
+                    })
+                    .collect()
+            })
+            .collect();
+        let decls = ports
+            .iter()
+            .zip(&settings)
+            .map(|(p, s)| abi::GraphPortDecl {
+                name: str_ref(&p.name),
+                msg_type: str_ref(&p.msg_type),
+                is_output: u8::from(p.output),
+                settings: s.as_ptr(),
+                n_settings: s.len(),
+            })
+            .collect();
+        CGraphPorts {
+            decls,
+            _settings: settings,
+        }
+    }
+
+    pub fn as_ptr(&self) -> *const abi::GraphPortDecl {
+        self.decls.as_ptr()
+    }
+
+    pub fn len(&self) -> usize {
+        self.decls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.decls.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,6 +150,8 @@ unsafe extern "C" fn create<T: Operator>(
     node_id: abi::StrRef,
     params: *const abi::NamedParam,
     n_params: usize,
+    ports: *const abi::GraphPortDecl,
+    n_ports: usize,
 ) -> *mut c_void {
     let mut out: *mut c_void = std::ptr::null_mut();
     // SAFETY: the host passes valid pointers for the duration of the call.
@@ -168,7 +170,26 @@ unsafe extern "C" fn create<T: Operator>(
                     .ok_or_else(|| Error::msg(format!("parameter `{name}` has unknown kind {}", p.value.kind)))?;
                 values.insert(name, value);
             }
-            let manifest = T::manifest();
+            let ports = if n_ports == 0 {
+                &[][..]
+            } else {
+                std::slice::from_raw_parts(ports, n_ports)
+            };
+            for p in ports {
+                let settings = if p.n_settings == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(p.settings, p.n_settings)
+                };
+                values.add_graph_port(quiver_manifest::GraphPort {
+                    name: read_str(p.name),
+                    msg_type: read_str(p.msg_type),
+                    output: p.is_output != 0,
+                    settings: settings.iter().map(|s| (read_str(s.key), read_str(s.value))).collect(),
+                });
+            }
+            // The instance's ports: the declared ones, then the graph's (as the host orders them).
+            let manifest = T::manifest().with_graph_ports(values.graph_ports());
             let latest = vec![None; manifest.inputs.len()];
             let ids = vec![None; manifest.inputs.len()];
             let in_types = vec![None; manifest.inputs.len()];

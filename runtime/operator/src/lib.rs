@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 pub use output::OutputBuffer;
 pub use pack::{DataPack, EmptyPackError, Header, PackId};
 pub use params::Params;
-pub use quiver_manifest::{Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec};
+pub use quiver_manifest::{GraphPort, Manifest, ParamKind, ParamSpec, ParamValue, PortSpec, TimerSpec};
 
 /// What operator crates usually import.
 pub mod prelude {

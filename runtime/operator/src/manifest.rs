@@ -15,6 +15,7 @@ pub(crate) struct CManifest {
     _outputs: Vec<abi::PortDecl>,
     _timers: Vec<abi::TimerDecl>,
     _params: Vec<abi::ParamDecl>,
+    _settings: Vec<abi::SettingDecl>,
     pub(crate) c: abi::Manifest,
 }
 
@@ -68,6 +69,15 @@ impl CManifest {
                 }
             })
             .collect();
+        let settings: Vec<_> = rust
+            .graph_ports
+            .iter()
+            .flat_map(|g| &g.settings)
+            .map(|t| abi::SettingDecl {
+                name: str_ref(&t.name),
+                doc: str_ref(&t.doc),
+            })
+            .collect();
         let c = abi::Manifest {
             abi_version: abi::ABI_VERSION,
             name: str_ref(&rust.name),
@@ -82,6 +92,13 @@ impl CManifest {
             n_timers: timers.len(),
             params: params.as_ptr(),
             n_params: params.len(),
+            graph_ports: u8::from(rust.graph_ports.is_some()),
+            graph_ports_doc: rust
+                .graph_ports
+                .as_ref()
+                .map_or(abi::StrRef::EMPTY, |g| str_ref(&g.doc)),
+            port_settings: settings.as_ptr(),
+            n_port_settings: settings.len(),
         };
         CManifest {
             _rust: rust,
@@ -89,6 +106,7 @@ impl CManifest {
             _outputs: outputs,
             _timers: timers,
             _params: params,
+            _settings: settings,
             c,
         }
     }

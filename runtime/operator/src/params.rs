@@ -1,19 +1,30 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use quiver_manifest::ParamValue;
+use quiver_manifest::{GraphPort, ParamValue};
 
 use crate::{Error, Result};
 
-/// The parameters an operator is created with: every declared parameter, defaults filled in.
+/// The parameters an operator is created with: every declared parameter, defaults filled in;
+/// and the ports the graph declared for this node (operators with `graph_ports`).
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     values: BTreeMap<String, ParamValue>,
+    ports: Vec<GraphPort>,
 }
 
 impl Params {
     pub fn new() -> Self {
         Params::default()
+    }
+
+    /// The ports the graph declared for this node (`ports:`), in graph order.
+    pub fn graph_ports(&self) -> &[GraphPort] {
+        &self.ports
+    }
+
+    pub fn add_graph_port(&mut self, port: GraphPort) {
+        self.ports.push(port);
     }
 
     pub fn insert(&mut self, name: impl Into<String>, value: ParamValue) {

@@ -223,7 +223,13 @@ unsafe extern "C" fn h_last_error(ctx: *mut abi::HostCtx) -> abi::StrRef {
 impl<T: Operator> Harness<T> {
     /// Creates the operator with `params` over the manifest's defaults.
     pub fn new(params: &[(&str, ParamValue)]) -> Result<Self, CallError> {
-        let manifest = T::manifest();
+        Self::with_ports(params, &[])
+    }
+
+    /// Creates the operator with `params` and the graph-declared `ports` of a node (operators
+    /// whose manifest sets `graph_ports`).
+    pub fn with_ports(params: &[(&str, ParamValue)], ports: &[crate::GraphPort]) -> Result<Self, CallError> {
+        let manifest = T::manifest().with_graph_ports(ports);
         let mut values: Vec<(String, ParamValue)> = manifest
             .params
             .iter()
@@ -269,8 +275,19 @@ impl<T: Operator> Harness<T> {
         let vtable = crate::glue::vtable::<T>();
         let node_ref = str_ref(&state.node);
         let ctx = ctx_of(&mut state);
-        // SAFETY: host, ctx and params are valid for the call.
-        let instance = unsafe { (vtable.create)(&*host, ctx, node_ref, c_params.as_ptr(), c_params.len()) };
+        let c_ports = crate::ffi::CGraphPorts::new(ports);
+        // SAFETY: host, ctx, params and ports are valid for the call.
+        let instance = unsafe {
+            (vtable.create)(
+                &*host,
+                ctx,
+                node_ref,
+                c_params.as_ptr(),
+                c_params.len(),
+                c_ports.as_ptr(),
+                c_ports.len(),
+            )
+        };
         if instance.is_null() {
             return Err(CallError::Error(std::mem::take(&mut state.error)));
         }

@@ -15,6 +15,8 @@ pub struct Probe {
     abort_on: i64,
     segv_on: i64,
     in_shm: u64,
+    /// Graph-declared inputs: (input, output to send on, number to add).
+    relays: Vec<(String, String, i64)>,
 }
 
 /// Whether `addr` lies in a shared-memory mapping of this process (`/dev/shm`: Zenoh's segments).
@@ -66,6 +68,9 @@ impl Operator for Probe {
         .param(ParamSpec::bool("raw_addr", false).doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"))
         .param(ParamSpec::int("abort_on", -1).doc("abort the process when this value arrives on `a`"))
         .param(ParamSpec::int("segv_on", -1).doc("die of SIGSEGV when this value arrives on `a`"))
+        .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
+        .port_setting("to", "(inputs) the graph-declared output the sums go to")
+        .port_setting("add", "(inputs) the number added, default 0")
     }
 
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
@@ -79,12 +84,29 @@ impl Operator for Probe {
             abort_on: p.int("abort_on")?,
             segv_on: p.int("segv_on")?,
             in_shm: 0,
+            relays: p
+                .graph_ports()
+                .iter()
+                .filter(|port| !port.output)
+                .map(|port| {
+                    let to = port.setting("to").unwrap_or_default().to_string();
+                    let add = port.setting("add").unwrap_or("0");
+                    let add = add
+                        .parse()
+                        .map_err(|_| Error::msg(format!("port `{}`: `add: {add}` is not a number", port.name)))?;
+                    Ok((port.name.clone(), to, add))
+                })
+                .collect::<Result<_>>()?,
         })
     }
 
     fn on_input(&mut self, ctx: &mut Context<'_>, input: &str, pack: DataPack) -> Result<()> {
         if input == "s" {
             return Ok(());
+        }
+        if let Some((_, to, add)) = self.relays.iter().find(|(name, _, _)| name == input) {
+            let v = Int64::from_arrow(pack.data()?.as_ref())?.data;
+            return ctx.emit(to, Int64 { data: v + add }.to_arrow()?);
         }
         if input == "img" {
             let view = ImageView::new(pack.data()?.as_ref())?;
