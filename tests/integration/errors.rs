@@ -226,7 +226,7 @@ fn abi_mismatch() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: host ABI 4, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 4)
+    let expected = r#"error: node `s`: host ABI 5, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 5)
   --> g.yaml:9:11
   |
 9 |     path: <target>/libwrong_abi.so
@@ -507,6 +507,25 @@ error: node `p`, port `both`: port `both` is both listed in `outputs` and bound 
 1 error(s) in g.yaml
 "#;
     assert_eq!(check_fails("graph-ports-untyped", yaml), expected);
+
+    // A type msg-defs does not know cannot go to ROS: refused by `check`, listing the known ones.
+    let yaml = &[
+        BASE,
+        r#"  - id: ros
+    operator: ros2-bridge
+    ports: { odom: { type: nav_msgs/msg/Odometry, topic: /odom } }
+    outputs: [odom]
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `ros`, port `odom`: operator `ros2-bridge` cannot carry message type nav_msgs/msg/Odometry (known types: builtin_interfaces/Time, geometry_msgs/Point, geometry_msgs/Pose, geometry_msgs/Quaternion, geometry_msgs/Twist, geometry_msgs/Vector3, quiver_msgs/Classification, sensor_msgs/Image, sensor_msgs/LaserScan, std_msgs/Header, std_msgs/Int64, std_msgs/String)
+  --> g.yaml:10:28
+   |
+10 |     ports: { odom: { type: nav_msgs/msg/Odometry, topic: /odom } }
+   |                            ^
+1 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("graph-ports-bridge-type", yaml), expected);
 }
 
 #[test]

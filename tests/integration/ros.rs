@@ -15,7 +15,7 @@ use quiver_msgs::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{ros_python, temp_dir, workspace};
+use crate::support::{build, quiver, record, ros_python, stderr, stdout, temp_dir, workspace, write};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
@@ -451,4 +451,94 @@ fn wait_news(mut poll: impl FnMut() -> Vec<String>) -> String {
         assert!(Instant::now() < deadline, "no incompatible-QoS report within 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn the_bridge_operator_carries_graph_ports_to_and_from_rclpy() {
+    build();
+    in_netns("ros::netns_bridge_operator");
+}
+
+#[test]
+#[ignore = "runs inside a network namespace, started by the_bridge_operator_carries_graph_ports_to_and_from_rclpy"]
+fn netns_bridge_operator() {
+    assert!(
+        std::env::var_os("QUIVER_IN_NETNS").is_some(),
+        "run through the_bridge_operator_..."
+    );
+    let dir = temp_dir("ros-bridge-operator");
+    write(
+        &dir,
+        "g.yaml",
+        "name: ros-bridge
+nodes:
+  - id: ticker
+    operator: counter
+    params: { limit: 100000 }
+    inputs: { tick: { timer: 20ms } }
+    outputs: [count]
+  - id: ros
+    operator: ros2-bridge
+    ports:
+      ticks: { type: std_msgs/msg/Int64, topic: /ticks }
+      teleop: { type: geometry_msgs/msg/Twist, topic: /cmd_vel, qos: default }
+    inputs: { ticks: ticker/count, poll: { timer: 5ms } }
+    outputs: [teleop]
+  - id: rec
+    operator: recorder
+    params: { path: rec.txt }
+    inputs: { in: ros/teleop }
+",
+    );
+    // A ROS subscriber of /ticks and a ROS publisher of /cmd_vel, started before the graph.
+    let heard = dir.join("ticks.json");
+    let mut listener = peer(&["listen", "std_msgs/msg/Int64", "/ticks", "5", heard.to_str().unwrap()]);
+    wait_line(&mut listener, "ready");
+    let twist = Twist {
+        linear: Vector3 { x: 0.5, y: 0.0, z: 0.0 },
+        angular: Vector3 {
+            x: 0.0,
+            y: 0.0,
+            z: -0.25,
+        },
+    };
+    let say = dir.join("twist.json");
+    std::fs::write(
+        &say,
+        serde_json::to_vec(&to_json(twist.clone().to_arrow().unwrap().as_ref(), 0)).unwrap(),
+    )
+    .unwrap();
+    let mut talker = peer(&[
+        "talk",
+        "geometry_msgs/msg/Twist",
+        "/cmd_vel",
+        say.to_str().unwrap(),
+        "300",
+    ]);
+
+    let o = quiver(&dir, &["run", "g.yaml", "--for", "6s"]);
+    let _ = talker.kill();
+    let _ = talker.wait();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let status = listener.wait().unwrap();
+    assert!(status.success(), "the rclpy listener did not hear 5 ticks");
+
+    // Graph -> ROS: consecutive counter values, as the graph sent them.
+    let ticks: Vec<Value> = serde_json::from_slice(&std::fs::read(&heard).unwrap()).unwrap();
+    let values: Vec<i64> = ticks.iter().map(|t| t["data"].as_i64().unwrap()).collect();
+    assert_eq!(values.len(), 5);
+    assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
+    // ROS -> graph: the Twist rclpy published, decoded, on the bridge's output.
+    let lines = record(&dir.join("rec.txt"));
+    assert!(
+        lines.len() >= 5,
+        "{} Twist messages reached the recorder: {lines:?}",
+        lines.len()
+    );
+    for line in &lines {
+        assert!(line.starts_with("ros/teleop "), "{line}");
+        assert!(line.ends_with(" 0.5 0 0 0 0 -0.25"), "{line}");
+    }
+    let out = stdout(&o);
+    assert!(out.contains("node `ros`: published "), "{out}");
 }

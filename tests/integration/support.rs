@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "twist-controller",
     "camera-source",
     "cnn",
+    "ros2-bridge",
 ];
 
 pub fn workspace() -> PathBuf {

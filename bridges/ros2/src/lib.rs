@@ -1,8 +1,14 @@
 //! ros2-bridge: quiver graphs and ROS 2 nodes exchanging messages over DDS, in pure Rust (no ROS
-//! installation needed). Work in progress (issue 5):
+//! installation needed).
+//! - [`Ros2Bridge`]: the operator. Each port the graph declares for the node (`ports:`) is one
+//!   topic; inputs are published, outputs receive (on the `poll` timer).
 //! - [`dds`]: a participant on a ROS domain and writers/readers whose payload is the CDR that
 //!   `quiver_msgs::cdr` makes from a DataPack's Arrow data (tested against real rclpy).
-//! - next: the `ros2-bridge` operator (topics, directions, QoS profiles as node parameters),
-//!   ROS graph registration, incompatible-QoS reports.
+#![deny(unsafe_code)]
 
 pub mod dds;
+mod operator;
+
+pub use operator::Ros2Bridge;
+
+quiver_operator::export_operator!(Ros2Bridge);

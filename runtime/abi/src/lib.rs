@@ -24,7 +24,7 @@
 use core::ffi::{c_char, c_void};
 
 /// The ABI version this crate describes. Bump on any change to a type or function below.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// `static QUIVER_ABI_VERSION: u32`: read first, before anything else in the library.
 pub const SYMBOL_ABI_VERSION: &[u8] = b"QUIVER_ABI_VERSION\0";
@@ -267,6 +267,9 @@ pub struct Manifest {
     /// The settings such ports may carry besides their type.
     pub port_settings: *const SettingDecl,
     pub n_port_settings: usize,
+    /// The message types such ports may have; none: any.
+    pub port_types: *const StrRef,
+    pub n_port_types: usize,
 }
 
 /// DataPack header (NRP-Core semantics).

@@ -362,6 +362,14 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
                     doc: read_str(t.doc),
                 })
                 .collect(),
+                types: if m.n_port_types == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(m.port_types, m.n_port_types)
+                }
+                .iter()
+                .map(|t| read_str(*t))
+                .collect(),
             }),
         };
         if spec.name.is_empty() {

@@ -55,6 +55,12 @@ pub enum ErrorKind {
         key: String,
         known: String,
     },
+    #[error("operator `{operator}` cannot carry message type {msg_type} (known types: {known})")]
+    UnknownPortType {
+        operator: String,
+        msg_type: String,
+        known: String,
+    },
     #[error("port `{port}` is already declared by operator `{operator}`")]
     PortClash { operator: String, port: String },
     #[error("port `{port}` is declared in `ports` but neither listed in `outputs` nor bound in `inputs`")]

@@ -310,9 +310,26 @@ fn declared_ports(sink: &mut Sink, n: &RawNode, spec: Arc<OperatorSpec>) -> (Arc
             _ => {}
         }
         let Some(msg_type) = &p.msg_type else { continue };
+        // `pkg/msg/Type` (ROS's spelling) is `pkg/Type`, as ports everywhere else name types.
+        let ty = match msg_type.value.split('/').collect::<Vec<_>>().as_slice() {
+            [pkg, "msg", ty] => format!("{pkg}/{ty}"),
+            _ => msg_type.value.clone(),
+        };
+        if !taken.types.is_empty() && !taken.types.contains(&ty) {
+            push(
+                sink,
+                msg_type.span,
+                ErrorKind::UnknownPortType {
+                    operator: spec.name.clone(),
+                    msg_type: msg_type.value.clone(),
+                    known: list(&taken.types),
+                },
+            );
+            // Still declared (as written), so the node's edges are not reported again.
+        }
         ports.push(GraphPort {
             name: name.into(),
-            msg_type: msg_type.value.clone(),
+            msg_type: ty,
             output,
             settings: p
                 .settings

@@ -33,6 +33,8 @@ pub struct TimerSpec {
 pub struct GraphPorts {
     pub doc: String,
     pub settings: Vec<TimerSpec>,
+    /// The message types such ports may have (`pkg/Type`); empty: any.
+    pub types: Vec<String>,
 }
 
 /// One port declared in the graph for a node.
@@ -86,10 +88,24 @@ impl Manifest {
 
     /// Nodes of this operator declare (more) ports in the graph file (`ports:`).
     pub fn graph_ports(mut self, doc: &str) -> Self {
+        let (settings, types) = self.graph_ports.map(|g| (g.settings, g.types)).unwrap_or_default();
         self.graph_ports = Some(GraphPorts {
             doc: doc.into(),
-            settings: self.graph_ports.map(|g| g.settings).unwrap_or_default(),
+            settings,
+            types,
         });
+        self
+    }
+
+    /// The message types graph-declared ports may have (implies
+    /// [`graph_ports`](Self::graph_ports)); by default any.
+    pub fn port_types<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        let g = self.graph_ports.get_or_insert_with(|| GraphPorts {
+            doc: String::new(),
+            settings: Vec::new(),
+            types: Vec::new(),
+        });
+        g.types = types.into_iter().map(Into::into).collect();
         self
     }
 
@@ -98,6 +114,7 @@ impl Manifest {
         let g = self.graph_ports.get_or_insert_with(|| GraphPorts {
             doc: String::new(),
             settings: Vec::new(),
+            types: Vec::new(),
         });
         g.settings.push(TimerSpec {
             name: name.into(),

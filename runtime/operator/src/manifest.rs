@@ -16,6 +16,7 @@ pub(crate) struct CManifest {
     _timers: Vec<abi::TimerDecl>,
     _params: Vec<abi::ParamDecl>,
     _settings: Vec<abi::SettingDecl>,
+    _types: Vec<abi::StrRef>,
     pub(crate) c: abi::Manifest,
 }
 
@@ -78,6 +79,12 @@ impl CManifest {
                 doc: str_ref(&t.doc),
             })
             .collect();
+        let types: Vec<_> = rust
+            .graph_ports
+            .iter()
+            .flat_map(|g| &g.types)
+            .map(|t| str_ref(t))
+            .collect();
         let c = abi::Manifest {
             abi_version: abi::ABI_VERSION,
             name: str_ref(&rust.name),
@@ -99,6 +106,8 @@ impl CManifest {
                 .map_or(abi::StrRef::EMPTY, |g| str_ref(&g.doc)),
             port_settings: settings.as_ptr(),
             n_port_settings: settings.len(),
+            port_types: types.as_ptr(),
+            n_port_types: types.len(),
         };
         CManifest {
             _rust: rust,
@@ -107,6 +116,7 @@ impl CManifest {
             _timers: timers,
             _params: params,
             _settings: settings,
+            _types: types,
             c,
         }
     }
