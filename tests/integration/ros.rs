@@ -542,3 +542,84 @@ nodes:
     let out = stdout(&o);
     assert!(out.contains("node `ros`: published "), "{out}");
 }
+
+#[test]
+fn an_rclpy_node_drives_the_simulated_robot_through_the_bridge() {
+    build();
+    in_netns("ros::netns_closed_loop");
+}
+
+#[test]
+#[ignore = "runs inside a network namespace, started by an_rclpy_node_drives_the_simulated_robot_through_the_bridge"]
+fn netns_closed_loop() {
+    assert!(
+        std::env::var_os("QUIVER_IN_NETNS").is_some(),
+        "run through an_rclpy_node_drives_..."
+    );
+    let dir = temp_dir("ros-closed-loop");
+    let map = workspace().join("graphs/maps/room.yaml");
+    write(
+        &dir,
+        "g.yaml",
+        &format!(
+            "name: ros-loop
+nodes:
+  - id: world
+    operator: sim-world
+    params: {{ map: {} }}
+    inputs:
+      tick: {{ timer: 20ms }}
+      cmd_vel: {{ from: ros/cmd_vel, queue: {{ policy: latest }} }}
+    outputs: [scan, pose]
+  - id: ros
+    operator: ros2-bridge
+    ports:
+      scan: {{ type: sensor_msgs/msg/LaserScan, topic: /scan, qos: sensor_data }}
+      cmd_vel: {{ type: geometry_msgs/msg/Twist, topic: /cmd_vel }}
+    inputs: {{ scan: world/scan, poll: {{ timer: 5ms }} }}
+    outputs: [cmd_vel]
+",
+            map.display()
+        ),
+    );
+    // The ROS node: the seed's laser logic, in rclpy.
+    let mut avoider = Command::new(ros_python())
+        .arg(workspace().join("tests/ros/avoider.py"))
+        .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+        .env(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            workspace().join("tests/ros/fastdds-bigbuf.xml"),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the rclpy avoider");
+    wait_line(&mut avoider, "ready");
+    let json = dir.join("summary.json");
+    let o = quiver(
+        &dir,
+        &[
+            "run",
+            "g.yaml",
+            "--for",
+            "20s",
+            "--summary-json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let _ = avoider.kill();
+    let _ = avoider.wait();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let summary: quiver_runtime::Summary = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let world = summary.node("world").expect("world");
+    let ros = summary.node("ros").expect("ros");
+    let figure = |n: &quiver_runtime::NodeSummary, k: &str| n.report(k).unwrap_or("none").to_string();
+    let distance: f64 = figure(world, "distance").trim_end_matches(" m").parse().unwrap_or(0.0);
+    // Commands from ROS drove the robot (the world alone never moves it), it kept clear of the
+    // walls and boxes the scans it sent to ROS showed, and the scans went out.
+    assert!(distance >= 2.0, "the robot moved {distance} m: {world:?} {ros:?}");
+    assert_eq!(figure(world, "collisions"), "0", "{world:?}");
+    let received: u64 = figure(ros, "received").parse().unwrap_or(0);
+    let published: u64 = figure(ros, "published").parse().unwrap_or(0);
+    assert!(received >= 50, "{received} commands came from ROS: {ros:?}");
+    assert!(published >= 50, "{published} scans went to ROS: {ros:?}");
+}
