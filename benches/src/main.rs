@@ -14,6 +14,7 @@ use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
 mod plot;
 mod procs;
+mod ros;
 
 const SIZES: &[(usize, &str)] = &[
     (8, "8 B"),
@@ -62,7 +63,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i] as f64 / 1000.0
 }
 
-struct SinkFile {
+pub(crate) struct SinkFile {
     count: u64,
     first: u64,
     last: u64,
@@ -258,6 +259,12 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--ros") {
+        // Inside benches/ros/run.sh's network namespace; the binaries are built already.
+        let dir = exe_dir()?.join("bench-tmp");
+        std::fs::create_dir_all(&dir)?;
+        return ros::round_trips(&dir, quick);
+    }
     if std::env::args().any(|a| a == "--processes") {
         build_plugins()?;
         let dir = exe_dir()?.join("bench-tmp");
