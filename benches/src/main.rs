@@ -346,21 +346,13 @@ fn processes(dir: &Path, quick: bool) -> Result<()> {
             percentile(&raw, 0.5),
             percentile(&raw, 0.99)
         );
-        csv.push_str(&format!(
-            "quiver,{size},{:.1},{:.1}\n",
-            percentile(&ours, 0.5),
-            percentile(&ours, 0.99)
-        ));
-        csv.push_str(&format!(
-            "quiver (copied),{size},{:.1},{:.1}\n",
-            percentile(&copied, 0.5),
-            percentile(&copied, 0.99)
-        ));
-        csv.push_str(&format!(
-            "raw zenoh,{size},{:.1},{:.1}\n",
-            percentile(&raw, 0.5),
-            percentile(&raw, 0.99)
-        ));
+        for (system, series) in [("quiver", &ours), ("quiver (copied)", &copied), ("raw zenoh", &raw)] {
+            csv.push_str(&format!(
+                "{system},{size},{:.1},{:.1}\n",
+                percentile(series, 0.5),
+                percentile(series, 0.99)
+            ));
+        }
     }
     let raw8 = procs::zenoh_latency(8, samples, false)?;
     println!(

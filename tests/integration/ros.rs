@@ -237,9 +237,10 @@ fn in_netns(test: &str) {
     assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
 }
 
-fn peer(args: &[&str]) -> std::process::Child {
+/// Starts `tests/ros/SCRIPT` (a real rclpy node) with `args`, on Fast DDS with big buffers.
+fn rclpy(script: &str, args: &[&str]) -> std::process::Child {
     Command::new(ros_python())
-        .arg(workspace().join("tests/ros/peer.py"))
+        .arg(workspace().join("tests/ros").join(script))
         .args(args)
         .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
         .env("ROS_DOMAIN_ID", "0")
@@ -250,7 +251,11 @@ fn peer(args: &[&str]) -> std::process::Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("starting the rclpy peer")
+        .expect("starting an rclpy node")
+}
+
+fn peer(args: &[&str]) -> std::process::Child {
+    rclpy("peer.py", args)
 }
 
 /// Waits for the peer to print `line` on stdout.
@@ -415,7 +420,7 @@ fn netns_dds_with_rclpy() {
     let writer = participant
         .writer(&dds_topic_name("/qos_a", "/"), ty, Qos::SENSOR_DATA)
         .expect("a writer");
-    let said = wait_news(|| ros2_bridge::dds::writer_news("/qos_a", &writer).incompatible);
+    let said = wait_news(|| ros2_bridge::dds::writer_news("/qos_a", &writer));
     let _ = listener.kill();
     let _ = listener.wait();
     assert_eq!(
@@ -432,7 +437,7 @@ fn netns_dds_with_rclpy() {
     )
     .unwrap();
     let mut talker = peer(&["talk", ty, "/qos_b", value_file.to_str().unwrap(), "300", "best_effort"]);
-    let said = wait_news(|| ros2_bridge::dds::reader_news("/qos_b", &reader).incompatible);
+    let said = wait_news(|| ros2_bridge::dds::reader_news("/qos_b", &reader));
     let _ = talker.kill();
     let _ = talker.wait();
     assert_eq!(
@@ -583,16 +588,7 @@ nodes:
         ),
     );
     // The ROS node: the seed's laser logic, in rclpy.
-    let mut avoider = Command::new(ros_python())
-        .arg(workspace().join("tests/ros/avoider.py"))
-        .env("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-        .env(
-            "FASTDDS_DEFAULT_PROFILES_FILE",
-            workspace().join("tests/ros/fastdds-bigbuf.xml"),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the rclpy avoider");
+    let mut avoider = rclpy("avoider.py", &[]);
     wait_line(&mut avoider, "ready");
     let json = dir.join("summary.json");
     let o = quiver(

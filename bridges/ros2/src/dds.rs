@@ -157,60 +157,47 @@ pub fn incompatibility(
     }
 }
 
-/// What a writer's or reader's status events say, drained: incompatibilities (as messages, see
-/// [`incompatibility`]) and the change of matched ROS endpoints.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct StatusNews {
-    pub incompatible: Vec<String>,
-    pub matched_change: i32,
-}
-
-/// Drains a writer's status events.
-pub fn writer_news(topic: &str, writer: &DataWriter<RawCdr, Passthrough>) -> StatusNews {
-    let mut news = StatusNews::default();
-    while let Some(event) = writer.try_recv_status() {
-        match event {
+/// Drains a writer's status events: the incompatibilities they report, as messages (see
+/// [`incompatibility`]).
+pub fn writer_news(topic: &str, writer: &DataWriter<RawCdr, Passthrough>) -> Vec<String> {
+    std::iter::from_fn(|| writer.try_recv_status())
+        .filter_map(|event| match event {
             DataWriterStatus::OfferedIncompatibleQos {
                 last_policy_id,
                 requested_qos,
                 offered_qos,
                 ..
-            } => news.incompatible.push(incompatibility(
+            } => Some(incompatibility(
                 topic,
                 last_policy_id,
                 &requested_qos,
                 &offered_qos,
                 true,
             )),
-            DataWriterStatus::PublicationMatched { current, .. } => news.matched_change += current.count_change(),
-            _ => {}
-        }
-    }
-    news
+            _ => None,
+        })
+        .collect()
 }
 
-/// Drains a reader's status events.
-pub fn reader_news(topic: &str, reader: &SimpleDataReader<RawCdr, Passthrough>) -> StatusNews {
-    let mut news = StatusNews::default();
-    while let Some(event) = reader.try_recv_status() {
-        match event {
+/// Drains a reader's status events: the incompatibilities they report.
+pub fn reader_news(topic: &str, reader: &SimpleDataReader<RawCdr, Passthrough>) -> Vec<String> {
+    std::iter::from_fn(|| reader.try_recv_status())
+        .filter_map(|event| match event {
             DataReaderStatus::RequestedIncompatibleQos {
                 last_policy_id,
                 requested_qos,
                 offered_qos,
                 ..
-            } => news.incompatible.push(incompatibility(
+            } => Some(incompatibility(
                 topic,
                 last_policy_id,
                 &requested_qos,
                 &offered_qos,
                 false,
             )),
-            DataReaderStatus::SubscriptionMatched { current, .. } => news.matched_change += current.count_change(),
-            _ => {}
-        }
-    }
-    news
+            _ => None,
+        })
+        .collect()
 }
 
 /// `/cmd_vel` (or `cmd_vel`, relative to `namespace`) -> the DDS topic `rt/cmd_vel`.

@@ -88,8 +88,8 @@ fn port_qos(port: &GraphPort) -> Result<Qos> {
 }
 
 impl Ros2Bridge {
-    fn log_news(&mut self, ctx: &mut Context<'_>, news: dds::StatusNews) {
-        for line in news.incompatible {
+    fn log_news(&mut self, ctx: &mut Context<'_>, news: Vec<String>) {
+        for line in news {
             if self.said.insert(line.clone()) {
                 ctx.warn(&line);
                 ctx.report("qos_incompatible", self.said.len());
