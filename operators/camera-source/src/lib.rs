@@ -293,6 +293,7 @@ mod tests {
         let img = image_of(&mut h);
         assert_eq!((img.width, img.height), (40, 20));
         assert_eq!(&img.data[0..3], &[10, 200, 30]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
