@@ -1,7 +1,9 @@
 """An rclpy echo node for quiver's ROS 2 round-trip benchmark: republishes every message of TYPE
-from IN_TOPIC on OUT_TOPIC unchanged (reliable, volatile, keep last 10). Prints `ready`.
+from IN_TOPIC on OUT_TOPIC unchanged (reliable, volatile, keep last 10). Prints `ready`; every
+second it rewrites STATS (if given) with `received republished`, so the benchmark can tell which
+direction lost a message.
 
-usage: python echo.py TYPE IN_TOPIC OUT_TOPIC
+usage: python echo.py TYPE IN_TOPIC OUT_TOPIC [STATS]
 """
 import importlib
 import sys
@@ -10,12 +12,28 @@ import rclpy
 from rclpy.node import Node
 
 type_name, in_topic, out_topic = sys.argv[1:4]
+stats = sys.argv[4] if len(sys.argv) > 4 else None
 pkg, _, name = type_name.split("/")
 cls = getattr(importlib.import_module(f"{pkg}.msg"), name)
 
 rclpy.init()
 node = Node("quiver_echo")
 pub = node.create_publisher(cls, out_topic, 10)
-node.create_subscription(cls, in_topic, pub.publish, 10)
+count = [0]
+
+
+def echo(msg):
+    count[0] += 1
+    pub.publish(msg)
+
+
+def write_stats():
+    with open(stats, "w") as f:
+        f.write(f"{count[0]} {count[0]}\n")
+
+
+node.create_subscription(cls, in_topic, echo, 10)
+if stats:
+    node.create_timer(1.0, write_stats)
 print("ready", flush=True)
 rclpy.spin(node)

@@ -10,15 +10,26 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::{exe_dir, percentile, read_sink};
 
-/// One run: `count` messages of `kind`, `burst` per tick of `period_ms`; the sink's results.
-fn run(dir: &Path, python: &Path, kind: &str, count: usize, burst: usize, period_ms: u64) -> Result<crate::SinkFile> {
+/// What one run counted: the sink's results, how many messages the echo node received (graph ->
+/// ROS), and how many the bridge emitted back into the graph (ROS -> graph).
+struct Run {
+    sink: crate::SinkFile,
+    echo_received: u64,
+    bridge_received: u64,
+}
+
+/// One run: `count` messages of `kind`, `burst` per tick of `period_ms`.
+fn run(dir: &Path, python: &Path, kind: &str, count: usize, burst: usize, period_ms: u64) -> Result<Run> {
     let (ty, port) = match kind {
         "twist" => ("geometry_msgs/msg/Twist", "twist"),
         _ => ("sensor_msgs/msg/Image", "image"),
     };
+    let stats = dir.join(format!("ros-{kind}-echo.txt"));
+    let _ = std::fs::remove_file(&stats);
     let mut echo = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("ros/echo.py"))
         .args([ty, "/rtt_out", "/rtt_back"])
+        .arg(&stats)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting the rclpy echo node")?;
@@ -73,7 +84,24 @@ nodes:
             String::from_utf8_lossy(&o.stderr)
         );
     }
-    read_sink(&out)
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The summary's `node `ros`: ... received N` figure.
+    let bridge_received = stdout
+        .lines()
+        .filter(|l| l.contains("node `ros`"))
+        .find_map(|l| l.split("received ").nth(1))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let echo_received = std::fs::read_to_string(&stats)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    Ok(Run {
+        sink: read_sink(&out)?,
+        echo_received,
+        bridge_received,
+    })
 }
 
 pub fn round_trips(dir: &Path, quick: bool) -> Result<()> {
@@ -83,27 +111,36 @@ pub fn round_trips(dir: &Path, quick: bool) -> Result<()> {
     println!(
         "Round trip graph -> ros2-bridge -> rclpy echo node -> ros2-bridge -> graph (DDS on loopback, {samples} messages, one every 50 ms, after 3 s for discovery):\n"
     );
-    println!("| message | p50 (µs) | p99 (µs) | arrived |\n|---|---:|---:|---:|");
+    println!(
+        "| message | p50 (µs) | p99 (µs) | arrived | reached rclpy | came back to the bridge |\n|---|---:|---:|---:|---:|---:|"
+    );
     for (kind, label) in [("twist", "Twist"), ("image", "Image 640x480 rgb8")] {
-        let s = run(dir, python, kind, samples, 1, 50)?;
-        let mut l = s.latencies.clone();
+        let r = run(dir, python, kind, samples, 1, 50)?;
+        let mut l = r.sink.latencies.clone();
         l.sort_unstable();
         println!(
-            "| {label} | {:.0} | {:.0} | {} of {} |",
+            "| {label} | {:.0} | {:.0} | {} of {samples} | {} | {} |",
             percentile(&l, 0.5),
             percentile(&l, 0.99),
-            s.count,
-            samples
+            r.sink.count,
+            r.echo_received,
+            r.bridge_received,
         );
     }
     println!(
         "\nThroughput: offered 1000 Twists/s or 100 Images/s for 3 s (10 ms ticks; reliable, keep last 10 on both sides):\n"
     );
-    println!("| message | sent | arrived | round trips/s |\n|---|---:|---:|---:|");
+    println!(
+        "| message | sent | arrived | reached rclpy | came back to the bridge | round trips/s |\n|---|---:|---:|---:|---:|---:|"
+    );
     for (kind, label, count, burst) in [("twist", "Twist", 3000, 10), ("image", "Image 640x480 rgb8", 300, 1)] {
-        let s = run(dir, python, kind, count, burst, 10)?;
+        let r = run(dir, python, kind, count, burst, 10)?;
+        let s = &r.sink;
         let rate = s.count as f64 / ((s.last.saturating_sub(s.first)) as f64 / 1e9);
-        println!("| {label} | {count} | {} | {rate:.0} |", s.count);
+        println!(
+            "| {label} | {count} | {} | {} | {} | {rate:.0} |",
+            s.count, r.echo_received, r.bridge_received
+        );
     }
     Ok(())
 }

@@ -499,6 +499,10 @@ nodes:
     let heard = dir.join("ticks.json");
     let mut listener = peer(&["listen", "std_msgs/msg/Int64", "/ticks", "5", heard.to_str().unwrap()]);
     wait_line(&mut listener, "ready");
+    // And rclpy's graph API (what `ros2 node info` prints), asked about the bridge's node.
+    let seen = dir.join("graph.json");
+    let mut graph = peer(&["graph", "ros", seen.to_str().unwrap()]);
+    wait_line(&mut graph, "ready");
     let twist = Twist {
         linear: Vector3 { x: 0.5, y: 0.0, z: 0.0 },
         angular: Vector3 {
@@ -546,6 +550,26 @@ nodes:
     }
     let out = stdout(&o);
     assert!(out.contains("node `ros`: published "), "{out}");
+
+    // The bridge is a ROS node named after the graph node, with its topics.
+    assert!(graph.wait().unwrap().success());
+    let seen: Value = serde_json::from_slice(&std::fs::read(&seen).unwrap()).unwrap();
+    assert!(
+        seen["nodes"]
+            .as_array()
+            .is_some_and(|n| n.contains(&json!(["ros", "/"]))),
+        "rclpy does not list the bridge as a node: {seen}"
+    );
+    assert_eq!(
+        seen["publishers"],
+        json!([["/ticks", ["std_msgs/msg/Int64"]]]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["subscribers"],
+        json!([["/cmd_vel", ["geometry_msgs/msg/Twist"]]]),
+        "{seen}"
+    );
 }
 
 #[test]

@@ -3,6 +3,8 @@
 usage: python peer.py listen TYPE TOPIC COUNT OUT.json   # subscribe, write COUNT messages as JSON
        python peer.py talk TYPE TOPIC IN.json COUNT      # publish IN.json every 100 ms, COUNT times
                                                          # (the reader may match later than we do)
+       python peer.py graph NODE OUT.json                # wait for ROS node /NODE with endpoints; write
+                                                         # what the ROS graph says of it as JSON
 
 TYPE is e.g. geometry_msgs/msg/Twist. JSON as in cdr_oracle.py: floats as {"f64bits": N}, uint8
 arrays as {"u8hex": ...}. QoS: reliable, volatile, keep last 10 (rclpy's default); with a last
@@ -64,7 +66,33 @@ def convert(current, ftype, v):
     return v
 
 
+def graph(node_name, out):
+    """What rclpy's graph API (the one `ros2 node list` / `ros2 node info` use) says of NODE."""
+    rclpy.init()
+    node = Node("quiver_test_graph")
+    print("ready", flush=True)
+    found = {}
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.2)
+        nodes = node.get_node_names_and_namespaces()
+        if (node_name, "/") not in nodes:
+            continue
+        pubs = node.get_publisher_names_and_types_by_node(node_name, "/")
+        subs = node.get_subscriber_names_and_types_by_node(node_name, "/")
+        if pubs and subs:
+            found = {"nodes": sorted(list(n) for n in nodes), "publishers": sorted([t, list(ty)] for t, ty in pubs),
+                     "subscribers": sorted([t, list(ty)] for t, ty in subs)}
+            break
+    with open(out, "w") as f:
+        json.dump(found, f)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
 def main():
+    if sys.argv[1] == "graph":
+        return graph(sys.argv[2], sys.argv[3])
     best_effort = sys.argv[-1] == "best_effort"
     if best_effort:
         sys.argv.pop()

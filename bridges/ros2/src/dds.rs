@@ -4,12 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::graph;
 use rustdds::no_key::{DataWriter, Decode, DefaultDecoder, DeserializerAdapter, SerializerAdapter, SimpleDataReader};
 use rustdds::policy::{Durability, History, Reliability};
 use rustdds::qos::QosPolicyId;
 use rustdds::{DataReaderStatus, DataWriterStatus, StatusEvented};
 use rustdds::{DomainParticipant, DomainParticipantBuilder, QosPolicies, QosPolicyBuilder, RepresentationIdentifier};
-use rustdds::{Duration, TopicKind};
+use rustdds::{Duration, RTPSEntity, TopicKind};
 
 /// A DDS failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -305,7 +306,8 @@ impl Participant {
             .map_err(|e| DdsError(format!("creating topic {dds_topic}: {e}")))
     }
 
-    /// A writer of `ros_type` on DDS topic `dds_topic` (`rt/cmd_vel`).
+    /// A writer of `ros_type` on DDS topic `dds_topic` (`rt/cmd_vel`); its GUID is its ROS GID
+    /// (`writer.guid().to_bytes()`).
     pub fn writer(
         &self,
         dds_topic: &str,
@@ -317,6 +319,40 @@ impl Participant {
         self.publisher
             .create_datawriter_no_key::<RawCdr, Passthrough>(&topic, Some(policies))
             .map_err(|e| DdsError(format!("creating a writer on {dds_topic}: {e}")))
+    }
+
+    /// The participant's GUID: its ROS GID.
+    pub fn gid(&self) -> [u8; 16] {
+        self.dp.guid().to_bytes()
+    }
+
+    /// Announces one ROS node on `ros_discovery_info` (see [`crate::graph`]) with the GIDs of
+    /// its readers and writers. The returned writer must live as long as the node: it answers
+    /// ROS nodes that start later (transient local).
+    pub fn announce_node(
+        &self,
+        namespace: &str,
+        name: &str,
+        readers: &[[u8; 16]],
+        writers: &[[u8; 16]],
+    ) -> Result<DataWriter<RawCdr, Passthrough>, DdsError> {
+        let qos = Qos {
+            reliable: true,
+            transient_local: true,
+            depth: 1,
+        };
+        let writer = self.writer(graph::DISCOVERY_TOPIC, graph::DISCOVERY_TYPE, qos)?;
+        let body = graph::participant_entities_info(self.gid(), namespace, name, readers, writers);
+        writer
+            .write(
+                RawCdr {
+                    big_endian: false,
+                    body,
+                },
+                None,
+            )
+            .map_err(|e| DdsError(format!("announcing node {name} on {}: {e}", graph::DISCOVERY_TOPIC)))?;
+        Ok(writer)
     }
 
     /// A reader of `ros_type` on DDS topic `dds_topic`.

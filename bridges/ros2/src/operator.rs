@@ -7,9 +7,11 @@ use std::collections::HashSet;
 use quiver_msgs::{Registry, cdr};
 use quiver_operator::GraphPort;
 use quiver_operator::prelude::*;
+use rustdds::RTPSEntity;
 use rustdds::no_key::{DataWriter, SimpleDataReader};
 
 use crate::dds::{self, Participant, Passthrough, Placement, Qos, RawCdr, dds_topic_name};
+use crate::graph;
 
 /// A graph input published on a ROS topic.
 struct ToRos {
@@ -31,6 +33,8 @@ pub struct Ros2Bridge {
     // Endpoints before the participant: they are dropped first.
     to_ros: Vec<ToRos>,
     from_ros: Vec<FromRos>,
+    /// Keeps the bridge listed as a ROS node (answers ROS nodes that start later).
+    _announcement: DataWriter<RawCdr, Passthrough>,
     _participant: Participant,
     published: u64,
     received: u64,
@@ -114,7 +118,11 @@ impl Operator for Ros2Bridge {
                 .range_int(-1, 232)
                 .doc("DDS domain; -1: ROS_DOMAIN_ID, else 0"),
         )
-        .param(ParamSpec::string("namespace", "/").doc("namespace of relative topic names"))
+        .param(ParamSpec::string("namespace", "/").doc("ROS namespace of the node and of relative topic names"))
+        .param(
+            ParamSpec::string("node_name", "")
+                .doc("ROS node name (`ros2 node list`); empty: the graph node's id, - as _"),
+        )
         .graph_ports("one per topic: an input is published on `topic`, an output receives what ROS nodes publish there")
         .port_setting("topic", "ROS topic name, e.g. /cmd_vel (default: / + the port name)")
         .port_setting(
@@ -127,7 +135,12 @@ impl Operator for Ros2Bridge {
         .port_types(carried_types())
     }
 
-    fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
+    fn new(ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
+        let node_name = match p.string("node_name")? {
+            "" => graph::node_name_from_id(ctx.node_id()),
+            name => name.to_string(),
+        };
+        graph::check_node_name(&node_name).map_err(|e| Error::msg(format!("node_name: {e}")))?;
         let domain = match p.int("domain")? {
             -1 => None,
             d => Some(d as u16),
@@ -136,6 +149,7 @@ impl Operator for Ros2Bridge {
         let participant =
             Participant::new(placement.domain, placement.localhost_only).map_err(|e| Error::msg(e.to_string()))?;
         let namespace = p.string("namespace")?.to_string();
+        graph::check_namespace(&namespace).map_err(|e| Error::msg(format!("namespace: {e}")))?;
         let mut to_ros = Vec::new();
         let mut from_ros = Vec::new();
         for port in p.graph_ports() {
@@ -169,9 +183,16 @@ impl Operator for Ros2Bridge {
                 });
             }
         }
+        // Listed as a ROS node with these endpoints (`ros2 node info`).
+        let readers: Vec<[u8; 16]> = from_ros.iter().map(|f| f.reader.guid().to_bytes()).collect();
+        let writers: Vec<[u8; 16]> = to_ros.iter().map(|t| t.writer.guid().to_bytes()).collect();
+        let announcement = participant
+            .announce_node(&namespace, &node_name, &readers, &writers)
+            .map_err(|e| Error::msg(e.to_string()))?;
         Ok(Ros2Bridge {
             to_ros,
             from_ros,
+            _announcement: announcement,
             _participant: participant,
             published: 0,
             received: 0,
