@@ -268,23 +268,10 @@ fn wait_line(child: &mut std::process::Child, line: &str) {
     assert_eq!(got.trim(), line, "the rclpy peer did not say `{line}`");
 }
 
-#[test]
-fn dds_messages_cross_to_and_from_rclpy() {
-    in_netns("ros::netns_dds_with_rclpy");
-}
-
-#[test]
-#[ignore = "runs inside a network namespace, started by dds_messages_cross_to_and_from_rclpy"]
-fn netns_dds_with_rclpy() {
-    use ros2_bridge::dds::{Participant, Qos, RawCdr, dds_topic_name};
-    assert!(
-        std::env::var_os("QUIVER_IN_NETNS").is_some(),
-        "run through dds_messages_cross_to_and_from_rclpy"
-    );
-    let registry = Registry::builtin();
-    let dir = temp_dir("ros-dds-rclpy");
-    let participant = Participant::new(0, true).expect("a DDS participant");
-    let cases: Vec<(&str, &str, ArrayRef)> = vec![
+/// What the rclpy tests carry, with the topic each travels on: Twist, LaserScan (with +inf), a
+/// small and a 640x480 Image, a non-ASCII String.
+fn rclpy_cases() -> Vec<(&'static str, &'static str, ArrayRef)> {
+    vec![
         (
             "geometry_msgs/msg/Twist",
             "/cmd_vel",
@@ -350,7 +337,26 @@ fn netns_dds_with_rclpy() {
             .to_arrow()
             .unwrap(),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn dds_messages_cross_to_and_from_rclpy() {
+    in_netns("ros::netns_dds_with_rclpy");
+}
+
+#[test]
+#[ignore = "runs inside a network namespace, started by dds_messages_cross_to_and_from_rclpy"]
+fn netns_dds_with_rclpy() {
+    use ros2_bridge::dds::{Participant, Qos, RawCdr, dds_topic_name};
+    assert!(
+        std::env::var_os("QUIVER_IN_NETNS").is_some(),
+        "run through dds_messages_cross_to_and_from_rclpy"
+    );
+    let registry = Registry::builtin();
+    let dir = temp_dir("ros-dds-rclpy");
+    let participant = Participant::new(0, true).expect("a DDS participant");
+    let cases = rclpy_cases();
     for (ty, topic, array) in &cases {
         let want = to_json(array.as_ref(), 0);
 
@@ -570,6 +576,84 @@ nodes:
         json!([["/cmd_vel", ["geometry_msgs/msg/Twist"]]]),
         "{seen}"
     );
+}
+
+#[test]
+fn every_type_crosses_a_graph_from_rclpy_and_back() {
+    build();
+    in_netns("ros::netns_types_through_a_graph");
+}
+
+#[test]
+#[ignore = "runs inside a network namespace, started by every_type_crosses_a_graph_from_rclpy_and_back"]
+fn netns_types_through_a_graph() {
+    assert!(
+        std::env::var_os("QUIVER_IN_NETNS").is_some(),
+        "run through every_type_crosses_a_graph_from_rclpy_and_back"
+    );
+    // rclpy publishes each case on /loop/N/to; bridge `from_ros` emits it into the graph, bridge
+    // `to_ros` publishes what it receives on /loop/N/back, where rclpy checks every field.
+    let dir = temp_dir("ros-types-graph");
+    let cases = rclpy_cases();
+    let mut from_ports = String::new();
+    let mut to_ports = String::new();
+    let mut edges = Vec::new();
+    let mut peer_cases = Vec::new();
+    for (i, (ty, _, array)) in cases.iter().enumerate() {
+        from_ports.push_str(&format!("      m{i}: {{ type: {ty}, topic: /loop/m{i}/to }}\n"));
+        to_ports.push_str(&format!("      m{i}: {{ type: {ty}, topic: /loop/m{i}/back }}\n"));
+        edges.push(format!("m{i}: from_ros/m{i}"));
+        peer_cases.push(json!({
+            "type": ty,
+            "to": format!("/loop/m{i}/to"),
+            "back": format!("/loop/m{i}/back"),
+            "value": to_json(array.as_ref(), 0),
+        }));
+    }
+    let outputs: Vec<String> = (0..cases.len()).map(|i| format!("m{i}")).collect();
+    write(
+        &dir,
+        "g.yaml",
+        &format!(
+            "name: ros-types
+nodes:
+  - id: from_ros
+    operator: ros2-bridge
+    ports:
+{from_ports}    inputs: {{ poll: {{ timer: 5ms }} }}
+    outputs: [{}]
+  - id: to_ros
+    operator: ros2-bridge
+    ports:
+{to_ports}    inputs: {{ {} }}
+",
+            outputs.join(", "),
+            edges.join(", ")
+        ),
+    );
+    let cases_file = dir.join("cases.json");
+    std::fs::write(&cases_file, serde_json::to_vec(&peer_cases).unwrap()).unwrap();
+    let back = dir.join("back.json");
+    let mut peer = peer(&["loop", cases_file.to_str().unwrap(), back.to_str().unwrap()]);
+    wait_line(&mut peer, "ready");
+    let o = quiver(&dir, &["run", "g.yaml", "--for", "15s"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(peer.wait().unwrap().success());
+    let got: Value = serde_json::from_slice(&std::fs::read(&back).unwrap()).unwrap();
+    for (case, (ty, _, _)) in peer_cases.iter().zip(&cases) {
+        let heard = got[case["back"].as_str().unwrap()].as_array().unwrap();
+        assert!(
+            heard.len() >= 3,
+            "{ty}: {} of 3 came back through the graph",
+            heard.len()
+        );
+        for m in heard {
+            assert_eq!(m, &case["value"], "{ty}: other values came back through the graph");
+        }
+    }
+    let out = stdout(&o);
+    assert!(out.contains("node `from_ros`: received "), "{out}");
+    assert!(!out.contains("rejected"), "{out}");
 }
 
 #[test]

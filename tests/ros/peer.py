@@ -3,6 +3,9 @@
 usage: python peer.py listen TYPE TOPIC COUNT OUT.json   # subscribe, write COUNT messages as JSON
        python peer.py talk TYPE TOPIC IN.json COUNT      # publish IN.json every 100 ms, COUNT times
                                                          # (the reader may match later than we do)
+       python peer.py loop CASES.json OUT.json           # per case {type, to, back, value}: publish value
+                                                         # on `to` every 100 ms until 3 messages came
+                                                         # back on `back`; write them per `back` topic
        python peer.py graph NODE OUT.json                # wait for ROS node /NODE with endpoints; write
                                                          # what the ROS graph says of it as JSON
 
@@ -90,9 +93,38 @@ def graph(node_name, out):
     rclpy.shutdown()
 
 
+def loop(cases_file, out):
+    """Several topics at once, through a graph and back: one process, so the test stays light."""
+    cases = json.load(open(cases_file))
+    rclpy.init()
+    node = Node("quiver_test_loop")
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    got = {c["back"]: [] for c in cases}
+    pubs = []
+    for c in cases:
+        cls = msg_class(c["type"])
+        node.create_subscription(cls, c["back"], lambda m, b=c["back"]: got[b].append(to_json(m)), qos)
+        pubs.append((node.create_publisher(cls, c["to"], qos), from_json(cls, c["value"]), c["back"]))
+    print("ready", flush=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and any(len(got[b]) < 3 for _, _, b in pubs):
+        for pub, msg, back in pubs:
+            if len(got[back]) < 3:
+                pub.publish(msg)
+        end = time.time() + 0.1
+        while time.time() < end:
+            rclpy.spin_once(node, timeout_sec=0.01)
+    with open(out, "w") as f:
+        json.dump(got, f)
+    node.destroy_node()
+    rclpy.shutdown()
+
+
 def main():
     if sys.argv[1] == "graph":
         return graph(sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "loop":
+        return loop(sys.argv[2], sys.argv[3])
     best_effort = sys.argv[-1] == "best_effort"
     if best_effort:
         sys.argv.pop()
