@@ -16,10 +16,24 @@ struct Run {
     sink: crate::SinkFile,
     echo_received: u64,
     bridge_received: u64,
+    /// What the bridge counted as never arrived from the echo node (sequence gaps).
+    bridge_lost: u64,
 }
 
-/// One run: `count` messages of `kind`, `burst` per tick of `period_ms`.
-fn run(dir: &Path, python: &Path, kind: &str, count: usize, burst: usize, period_ms: u64) -> Result<Run> {
+/// Figure `key` of node `ros` in `quiver run`'s summary (`node `ros`: published 3, received 2`).
+fn figure(summary: &str, key: &str) -> u64 {
+    summary
+        .lines()
+        .filter(|l| l.starts_with("node `ros`:"))
+        .find_map(|l| l.split(&format!("{key} ")).nth(1))
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One run: `count` messages of `kind`, `burst` per tick of `period_ms`, with ROS QoS `qos`
+/// (`default` or `sensor_data`) on both sides.
+fn run(dir: &Path, python: &Path, kind: &str, qos: &str, count: usize, burst: usize, period_ms: u64) -> Result<Run> {
     let (ty, port) = match kind {
         "twist" => ("geometry_msgs/msg/Twist", "twist"),
         _ => ("sensor_msgs/msg/Image", "image"),
@@ -30,6 +44,7 @@ fn run(dir: &Path, python: &Path, kind: &str, count: usize, burst: usize, period
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("ros/echo.py"))
         .args([ty, "/rtt_out", "/rtt_back"])
         .arg(&stats)
+        .arg(qos)
         .stdout(Stdio::piped())
         .spawn()
         .context("starting the rclpy echo node")?;
@@ -58,8 +73,8 @@ nodes:
   - id: ros
     operator: ros2-bridge
     ports:
-      out: {{ type: {ty}, topic: /rtt_out }}
-      back: {{ type: {ty}, topic: /rtt_back }}
+      out: {{ type: {ty}, topic: /rtt_out, qos: {qos} }}
+      back: {{ type: {ty}, topic: /rtt_back, qos: {qos} }}
     inputs:
       out: rtt/{port}_out
       poll: {{ timer: 1ms }}
@@ -85,14 +100,6 @@ nodes:
         );
     }
     let stdout = String::from_utf8_lossy(&o.stdout);
-    // The summary's `node `ros`: ... received N` figure.
-    let bridge_received = stdout
-        .lines()
-        .filter(|l| l.contains("node `ros`"))
-        .find_map(|l| l.split("received ").nth(1))
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
     let echo_received = std::fs::read_to_string(&stats)
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
@@ -100,7 +107,8 @@ nodes:
     Ok(Run {
         sink: read_sink(&out)?,
         echo_received,
-        bridge_received,
+        bridge_received: figure(&stdout, "received"),
+        bridge_lost: figure(&stdout, "lost"),
     })
 }
 
@@ -112,34 +120,41 @@ pub fn round_trips(dir: &Path, quick: bool) -> Result<()> {
         "Round trip graph -> ros2-bridge -> rclpy echo node -> ros2-bridge -> graph (DDS on loopback, {samples} messages, one every 50 ms, after 3 s for discovery):\n"
     );
     println!(
-        "| message | p50 (µs) | p99 (µs) | arrived | reached rclpy | came back to the bridge |\n|---|---:|---:|---:|---:|---:|"
+        "| message | QoS | p50 (µs) | p99 (µs) | arrived | reached rclpy | came back to the bridge | lost (bridge's count) |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    for (kind, label) in [("twist", "Twist"), ("image", "Image 640x480 rgb8")] {
-        let r = run(dir, python, kind, samples, 1, 50)?;
+    let series = [
+        ("twist", "Twist", "default"),
+        ("image", "Image 640x480 rgb8", "default"),
+        ("image", "Image 640x480 rgb8", "sensor_data"),
+    ];
+    for (kind, label, qos) in series {
+        let r = run(dir, python, kind, qos, samples, 1, 50)?;
         let mut l = r.sink.latencies.clone();
         l.sort_unstable();
         println!(
-            "| {label} | {:.0} | {:.0} | {} of {samples} | {} | {} |",
+            "| {label} | {qos} | {:.0} | {:.0} | {} of {samples} | {} | {} | {} |",
             percentile(&l, 0.5),
             percentile(&l, 0.99),
             r.sink.count,
             r.echo_received,
             r.bridge_received,
+            r.bridge_lost,
         );
     }
     println!(
-        "\nThroughput: offered 1000 Twists/s or 100 Images/s for 3 s (10 ms ticks; reliable, keep last 10 on both sides):\n"
+        "\nThroughput: offered 1000 Twists/s or 100 Images/s for 3 s (10 ms ticks; the same QoS on both sides):\n"
     );
     println!(
-        "| message | sent | arrived | reached rclpy | came back to the bridge | round trips/s |\n|---|---:|---:|---:|---:|---:|"
+        "| message | QoS | sent | arrived | reached rclpy | came back to the bridge | lost (bridge's count) | round trips/s |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    for (kind, label, count, burst) in [("twist", "Twist", 3000, 10), ("image", "Image 640x480 rgb8", 300, 1)] {
-        let r = run(dir, python, kind, count, burst, 10)?;
+    for (kind, label, qos) in series {
+        let (count, burst) = if kind == "twist" { (3000, 10) } else { (300, 1) };
+        let r = run(dir, python, kind, qos, count, burst, 10)?;
         let s = &r.sink;
         let rate = s.count as f64 / ((s.last.saturating_sub(s.first)) as f64 / 1e9);
         println!(
-            "| {label} | {count} | {} | {} | {} | {rate:.0} |",
-            s.count, r.echo_received, r.bridge_received
+            "| {label} | {qos} | {count} | {} | {} | {} | {} | {rate:.0} |",
+            s.count, r.echo_received, r.bridge_received, r.bridge_lost
         );
     }
     Ok(())

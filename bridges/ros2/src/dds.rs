@@ -2,6 +2,7 @@
 //! writers/readers of topics whose payload is CDR made by `quiver_msgs::cdr` (so any type the
 //! registry knows, without a Rust struct per type).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::graph;
@@ -199,6 +200,28 @@ pub fn reader_news(topic: &str, reader: &SimpleDataReader<RawCdr, Passthrough>) 
             _ => None,
         })
         .collect()
+}
+
+/// Counts samples that never arrived from each ROS publisher: gaps in its sequence numbers after
+/// the first sample seen from it (a late joiner misses earlier ones by design). RustDDS does not
+/// report `SampleLost`; this is how the bridge counts what a keep-last history or the network
+/// lost on the way in.
+#[derive(Default)]
+pub struct Gaps {
+    last: HashMap<[u8; 16], i64>,
+}
+
+impl Gaps {
+    /// Records sample `seq` of `writer`; returns how many were skipped since the previous one.
+    pub fn see(&mut self, writer: [u8; 16], seq: i64) -> u64 {
+        let skipped = match self.last.get(&writer) {
+            Some(&prev) if seq > prev + 1 => (seq - prev - 1) as u64,
+            _ => 0,
+        };
+        let last = self.last.entry(writer).or_insert(seq);
+        *last = (*last).max(seq);
+        skipped
+    }
 }
 
 /// `/cmd_vel` (or `cmd_vel`, relative to `namespace`) -> the DDS topic `rt/cmd_vel`.
@@ -413,6 +436,19 @@ mod tests {
                 .to_string(),
             "ROS_AUTOMATIC_DISCOVERY_RANGE=LAN is not one of LOCALHOST, SUBNET, OFF, SYSTEM_DEFAULT"
         );
+    }
+
+    #[test]
+    fn gaps_in_sequence_numbers_are_counted_per_writer() {
+        let (a, b) = ([1; 16], [2; 16]);
+        let mut g = Gaps::default();
+        assert_eq!(g.see(a, 57), 0, "what came before the first sample is not a loss");
+        assert_eq!(g.see(a, 58), 0);
+        assert_eq!(g.see(a, 61), 2);
+        assert_eq!(g.see(b, 1), 0, "writers are counted apart");
+        assert_eq!(g.see(b, 3), 1);
+        assert_eq!(g.see(a, 60), 0, "a late one is not counted twice");
+        assert_eq!(g.see(a, 62), 0);
     }
 
     #[test]

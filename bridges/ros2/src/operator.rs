@@ -10,7 +10,7 @@ use quiver_operator::prelude::*;
 use rustdds::RTPSEntity;
 use rustdds::no_key::{DataWriter, SimpleDataReader};
 
-use crate::dds::{self, Participant, Passthrough, Placement, Qos, RawCdr, dds_topic_name};
+use crate::dds::{self, Gaps, Participant, Passthrough, Placement, Qos, RawCdr, dds_topic_name};
 use crate::graph;
 
 /// A graph input published on a ROS topic.
@@ -27,6 +27,7 @@ struct FromRos {
     ros_type: String,
     topic: String,
     reader: SimpleDataReader<RawCdr, Passthrough>,
+    gaps: Gaps,
 }
 
 pub struct Ros2Bridge {
@@ -39,6 +40,9 @@ pub struct Ros2Bridge {
     published: u64,
     received: u64,
     rejected: u64,
+    /// Messages ROS publishers sent that never reached the bridge (sequence gaps).
+    lost: u64,
+    gap_events: u64,
     /// Incompatibility reports already logged (each once).
     said: HashSet<String>,
 }
@@ -170,6 +174,7 @@ impl Operator for Ros2Bridge {
                     ros_type,
                     topic,
                     reader,
+                    gaps: Gaps::default(),
                 });
             } else {
                 let writer = participant
@@ -197,6 +202,8 @@ impl Operator for Ros2Bridge {
             published: 0,
             received: 0,
             rejected: 0,
+            lost: 0,
+            gap_events: 0,
             said: HashSet::new(),
         })
     }
@@ -228,11 +235,18 @@ impl Operator for Ros2Bridge {
         let registry = Registry::builtin();
         let mut news = Vec::new();
         let mut arrived = Vec::new();
-        for from in &self.from_ros {
+        let mut lost = Vec::new();
+        for from in &mut self.from_ros {
             news.push(dds::reader_news(&from.topic, &from.reader));
             loop {
                 match from.reader.try_take_one() {
                     Ok(Some(sample)) => {
+                        let skipped = from
+                            .gaps
+                            .see(sample.writer_guid.to_bytes(), i64::from(sample.sequence_number));
+                        if skipped > 0 {
+                            lost.push((from.topic.clone(), skipped));
+                        }
                         let RawCdr { big_endian, body } = sample.sample;
                         arrived.push((
                             from.port.clone(),
@@ -261,6 +275,19 @@ impl Operator for Ros2Bridge {
         }
         for n in news {
             self.log_news(ctx, n);
+        }
+        for (topic, skipped) in lost {
+            self.lost += skipped;
+            // Each gap is logged (the first 10, then every 100th): a reliable topic that loses
+            // messages needs attention (see README: big messages and `qos`).
+            self.gap_events += 1;
+            if self.gap_events <= 10 || self.gap_events.is_multiple_of(100) {
+                ctx.warn(&format!(
+                    "topic {topic}: {skipped} message(s) from a ROS publisher never arrived ({} so far)",
+                    self.lost
+                ));
+            }
+            ctx.report("lost", self.lost);
         }
         for (port, topic, decoded) in arrived {
             match decoded {
