@@ -141,10 +141,19 @@ impl Operator for Ros2Bridge {
 
     fn new(ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
         let node_name = match p.string("node_name")? {
-            "" => graph::node_name_from_id(ctx.node_id()),
-            name => name.to_string(),
+            "" => {
+                let name = graph::node_name_from_id(ctx.node_id());
+                graph::check_node_name(&name)
+                    .map_err(|e| Error::msg(format!("the ROS node name from the node's id: {e}; set `node_name`")))?;
+                name
+            }
+            name => {
+                graph::check_node_name(name).map_err(|e| Error::msg(format!("node_name: {e}")))?;
+                name.to_string()
+            }
         };
-        graph::check_node_name(&node_name).map_err(|e| Error::msg(format!("node_name: {e}")))?;
+        let namespace = p.string("namespace")?.to_string();
+        graph::check_namespace(&namespace).map_err(|e| Error::msg(format!("namespace: {e}")))?;
         let domain = match p.int("domain")? {
             -1 => None,
             d => Some(d as u16),
@@ -152,8 +161,6 @@ impl Operator for Ros2Bridge {
         let placement = Placement::resolve(domain, |k| std::env::var(k).ok()).map_err(|e| Error::msg(e.to_string()))?;
         let participant =
             Participant::new(placement.domain, placement.localhost_only).map_err(|e| Error::msg(e.to_string()))?;
-        let namespace = p.string("namespace")?.to_string();
-        graph::check_namespace(&namespace).map_err(|e| Error::msg(format!("namespace: {e}")))?;
         let mut to_ros = Vec::new();
         let mut from_ros = Vec::new();
         for port in p.graph_ports() {
@@ -354,6 +361,20 @@ mod tests {
         assert_eq!(
             port_qos(&port(&[("depth", "0")])).unwrap_err().to_string(),
             "port `scan`: `depth: 0` is not one of a whole number >= 1"
+        );
+    }
+
+    #[test]
+    fn a_bad_node_name_or_namespace_is_refused_before_joining_dds() {
+        use quiver_operator::testing::Harness;
+        let err = |params: &[(&str, ParamValue)]| Harness::<Ros2Bridge>::new(params).err().unwrap().to_string();
+        assert_eq!(
+            err(&[("node_name", ParamValue::String("front-cam".into()))]),
+            "node_name: `front-cam` is not a ROS node name (letters, digits and _, not starting with a digit, at most 255)"
+        );
+        assert_eq!(
+            err(&[("namespace", ParamValue::String("robot1".into()))]),
+            "namespace: `robot1` is not a ROS namespace (`/`, or `/` then names of letters, digits and _ separated by /, e.g. /robot1)"
         );
     }
 
