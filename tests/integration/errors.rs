@@ -441,6 +441,43 @@ fn a_cycle_of_block_queues_is_a_warning_not_an_error() {
 }
 
 #[test]
+fn a_node_nothing_calls_is_a_warning() {
+    let dir = temp_dir("warning-never-called");
+    // `quiet` binds neither its timer nor an input: it would sit silent for the whole run.
+    let yaml = [
+        BASE,
+        r#"  - id: quiet
+    operator: counter
+    outputs: [count]
+  - id: s
+    operator: scale
+    inputs: { value: quiet/count }
+    outputs: [value]
+"#,
+    ]
+    .concat();
+    write(&dir, "g.yaml", &yaml);
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "warning: node `quiet` has no bound input or timer, so it is never called and sends nothing: bind timer \
+         `tick` (each tick sends `burst` numbers), e.g. `inputs: { tick: { timer: 10ms } }`\n  --> g.yaml:8:5\n"
+    );
+    write(
+        &dir,
+        "g.yaml",
+        &yaml.replace(
+            "id: quiet\n    operator: counter\n",
+            "id: quiet\n    operator: counter\n    inputs: { tick: { timer: 5ms } }\n",
+        ),
+    );
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
 fn bad_graph_ports() {
     let yaml = &[
         BASE,

@@ -115,7 +115,7 @@ impl Operator for Ros2Bridge {
         )
         .timer(
             "poll",
-            "takes what ROS nodes published and emits it (bind it, e.g. `{ timer: 5ms }`)",
+            "takes what ROS nodes published and emits it; outputs receive nothing unless it is bound",
         )
         .param(
             ParamSpec::int("domain", -1)

@@ -1,4 +1,5 @@
-//! Things that are allowed but likely wrong: reported by `check` and `run`, never refused.
+//! Things that are allowed but likely wrong: reported by `check` and `run`, never refused: cycles
+//! of `block` queues, and nodes nothing ever calls.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,9 +29,52 @@ impl fmt::Display for GraphWarning {
     }
 }
 
+/// What `check` and `run` warn about, in file order.
+pub fn warnings(graph: &Graph) -> Vec<GraphWarning> {
+    let mut out = block_cycles(graph);
+    out.extend(never_called(graph));
+    out.sort_by_key(|w| w.span);
+    out
+}
+
+/// Nodes with no bound input and no bound timer: the runtime never calls them after creating
+/// them, so their outputs stay silent (e.g. a ROS bridge without its `poll` timer).
+fn never_called(graph: &Graph) -> Vec<GraphWarning> {
+    graph
+        .nodes
+        .iter()
+        .filter(|node| node.inputs.is_empty() && !(node.spec.timers.is_empty() && node.spec.inputs.is_empty()))
+        .map(|node| {
+            let bind = match node.spec.timers.first() {
+                Some(t) => format!(
+                    "bind timer `{}` ({}), e.g. `inputs: {{ {}: {{ timer: 10ms }} }}`",
+                    t.name, t.doc, t.name
+                ),
+                None => format!(
+                    "bind one of its inputs ({})",
+                    node.spec
+                        .inputs
+                        .iter()
+                        .map(|p| format!("`{}`", p.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            GraphWarning {
+                file: graph.file.clone(),
+                span: node.span,
+                message: format!(
+                    "node `{}` has no bound input or timer, so it is never called and sends nothing: {bind}",
+                    node.id
+                ),
+            }
+        })
+        .collect()
+}
+
 /// Cycles made only of `block` queues: when every queue on the loop is full, every node on it
 /// waits for the next one, for ever.
-pub fn warnings(graph: &Graph) -> Vec<GraphWarning> {
+fn block_cycles(graph: &Graph) -> Vec<GraphWarning> {
     let n = graph.nodes.len();
     // Block edges: producer -> consumer.
     let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -70,7 +114,6 @@ pub fn warnings(graph: &Graph) -> Vec<GraphWarning> {
             ),
         });
     }
-    out.sort_by_key(|w| w.span);
     out
 }
 
