@@ -237,6 +237,12 @@ fn in_netns(test: &str) {
     assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
 }
 
+/// The inner half of an `in_netns` test refuses to run outside the namespace (it would talk DDS
+/// on the machine's network); `outer` names the test that runs it.
+fn only_in_netns(outer: &str) {
+    assert!(std::env::var_os("QUIVER_IN_NETNS").is_some(), "run through {outer}");
+}
+
 /// Starts `tests/ros/SCRIPT` (a real rclpy node) with `args`, on Fast DDS with big buffers.
 fn rclpy(script: &str, args: &[&str]) -> std::process::Child {
     Command::new(ros_python())
@@ -349,10 +355,7 @@ fn dds_messages_cross_to_and_from_rclpy() {
 #[ignore = "runs inside a network namespace, started by dds_messages_cross_to_and_from_rclpy"]
 fn netns_dds_with_rclpy() {
     use ros2_bridge::dds::{Participant, Qos, RawCdr, dds_topic_name};
-    assert!(
-        std::env::var_os("QUIVER_IN_NETNS").is_some(),
-        "run through dds_messages_cross_to_and_from_rclpy"
-    );
+    only_in_netns("dds_messages_cross_to_and_from_rclpy");
     let registry = Registry::builtin();
     let dir = temp_dir("ros-dds-rclpy");
     let participant = Participant::new(0, true).expect("a DDS participant");
@@ -473,10 +476,7 @@ fn the_bridge_operator_carries_graph_ports_to_and_from_rclpy() {
 #[test]
 #[ignore = "runs inside a network namespace, started by the_bridge_operator_carries_graph_ports_to_and_from_rclpy"]
 fn netns_bridge_operator() {
-    assert!(
-        std::env::var_os("QUIVER_IN_NETNS").is_some(),
-        "run through the_bridge_operator_..."
-    );
+    only_in_netns("the_bridge_operator_...");
     let dir = temp_dir("ros-bridge-operator");
     write(
         &dir,
@@ -587,10 +587,7 @@ fn every_type_crosses_a_graph_from_rclpy_and_back() {
 #[test]
 #[ignore = "runs inside a network namespace, started by every_type_crosses_a_graph_from_rclpy_and_back"]
 fn netns_types_through_a_graph() {
-    assert!(
-        std::env::var_os("QUIVER_IN_NETNS").is_some(),
-        "run through every_type_crosses_a_graph_from_rclpy_and_back"
-    );
+    only_in_netns("every_type_crosses_a_graph_from_rclpy_and_back");
     // rclpy publishes each case on /loop/N/to; bridge `from_ros` emits it into the graph, bridge
     // `to_ros` publishes what it receives on /loop/N/back, where rclpy checks every field.
     let dir = temp_dir("ros-types-graph");
@@ -665,10 +662,7 @@ fn an_rclpy_node_drives_the_simulated_robot_through_the_bridge() {
 #[test]
 #[ignore = "runs inside a network namespace, started by an_rclpy_node_drives_the_simulated_robot_through_the_bridge"]
 fn netns_closed_loop() {
-    assert!(
-        std::env::var_os("QUIVER_IN_NETNS").is_some(),
-        "run through an_rclpy_node_drives_..."
-    );
+    only_in_netns("an_rclpy_node_drives_...");
     let dir = temp_dir("ros-closed-loop");
     let map = workspace().join("graphs/maps/room.yaml");
     write(
