@@ -43,9 +43,30 @@ enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
+        /// Daemons to reach for nodes on other machines (Zenoh endpoints, e.g.
+        /// tcp/robot.local:7450; repeat or separate with commas). Default: QUIVER_CONNECT.
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
     },
-    /// Validate a graph without running it.
-    Check { graph: PathBuf },
+    /// Validate a graph without running it (with --connect, also that daemons serve its
+    /// machines and labels).
+    Check {
+        graph: PathBuf,
+        /// Daemons to ask (as for `run`). Default: QUIVER_CONNECT.
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
+    },
+    /// Serve this machine to graphs run from elsewhere (`deploy: { machine }` / `{ labels }`).
+    Daemon(DaemonArgs),
+    /// List the daemons reachable through an endpoint.
+    Machines {
+        /// A daemon's endpoint (as for `run`). Default: QUIVER_CONNECT.
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Draw a graph.
     Graph {
         graph: PathBuf,
@@ -62,6 +83,32 @@ enum Command {
         #[arg(long)]
         graph: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// This machine's name in graphs (`deploy: { machine: NAME }`). Default: the host name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Labels graphs select machines by (`deploy: { labels: [...] }`), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Where the control plane listens (Zenoh endpoint).
+    #[arg(long, default_value = "tcp/0.0.0.0:7450")]
+    listen: Vec<String>,
+    /// Other daemons to connect to (their control planes route to one another).
+    #[arg(long, value_delimiter = ',')]
+    connect: Vec<String>,
+    /// The address runs' processes listen on here (default: the listen address, or this
+    /// machine's first non-loopback address when listening on 0.0.0.0).
+    #[arg(long)]
+    host: Option<String>,
+    /// The cache of shipped files. Default: $XDG_CACHE_HOME/quiver or ~/.cache/quiver.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Refuse shipped libraries: operators come from this machine's operator path only.
+    #[arg(long)]
+    no_fetch: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,11 +153,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match cli.command {
-        Command::Check { graph } => {
+        Command::Daemon(args) => daemon(args, cli.verbose),
+        Command::Machines { connect, json } => report::machines(&procs::machines::endpoints(&connect), json),
+        Command::Check { graph, connect } => {
             let registry = registry_for(&graph);
             match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => {
                     report::graph_warnings(&g);
+                    let connect = procs::machines::endpoints(&connect);
+                    if !connect.is_empty() && g.uses_machines() {
+                        if let Err(e) = procs::machines::connect_and_place(&g, &connect) {
+                            eprintln!("error: {e}");
+                            return ExitCode::from(1);
+                        }
+                    }
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
                     println!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
                     ExitCode::SUCCESS
@@ -144,6 +200,7 @@ fn main() -> ExitCode {
             steps,
             step,
             summary_json,
+            connect,
         } => {
             let registry = registry_for(&graph);
             let g = match quiver_runtime::load_graph(&graph, &registry) {
@@ -190,8 +247,13 @@ fn main() -> ExitCode {
                 status,
                 ..RunOptions::default()
             };
+            if stepped && g.uses_machines() {
+                eprintln!("error: a stepped run is one process on one machine; `deploy: {{ machine }}` needs a real-time run");
+                return ExitCode::from(2);
+            }
+            let connect = procs::machines::endpoints(&connect);
             let result = if split && !stepped {
-                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose)
+                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &connect)
             } else {
                 quiver_runtime::run(&g, &registry, &options)
                     .map(|s| (s, false))
@@ -234,9 +296,89 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("error: {e:#}");
-                    ExitCode::from(1)
+                    if e.downcast_ref::<procs::supervisor::PrepareFailed>().is_some() {
+                        eprintln!("error: the run did not start; nothing is left running on any machine");
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
             }
+        }
+    }
+}
+
+/// The default cache of shipped files.
+fn default_cache() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("quiver");
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache").join("quiver"),
+        None => std::env::temp_dir().join("quiver-cache"),
+    }
+}
+
+fn is_loopback_endpoint(e: &str) -> bool {
+    let host = e.split_once('/').map_or(e, |(_, rest)| rest);
+    host.starts_with("127.") || host.starts_with("[::1]") || host.starts_with("localhost:")
+}
+
+fn daemon(args: DaemonArgs, verbose: u8) -> ExitCode {
+    let name = args.name.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "machine".into())
+    });
+    for l in &args.listen {
+        if !is_loopback_endpoint(l) {
+            tracing::warn!(
+                "listening on {l} without TLS: anyone who reaches this port can run code here; keep it on a trusted network"
+            );
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        tracing::warn!("cannot install the signal handler: {e}");
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: finding the quiver executable: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = quiver_daemon::DaemonConfig {
+        name,
+        labels: args.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+        listen: args.listen,
+        connect: args.connect,
+        host: args.host,
+        cache_dir: args.cache.unwrap_or_else(default_cache),
+        no_fetch: args.no_fetch,
+        worker_exe: exe,
+        verbose,
+        // Shared memory the run's workers left behind here (see quiver_zenoh::sweep_segments).
+        // Two looks 300 ms apart: a segment being created is briefly unmapped.
+        after_run: Some(Arc::new(|run: &str| {
+            let first = quiver_zenoh::unmapped_segments();
+            std::thread::sleep(Duration::from_millis(300));
+            let left: Vec<PathBuf> = quiver_zenoh::unmapped_segments()
+                .into_iter()
+                .filter(|p| first.contains(p))
+                .collect();
+            let swept = quiver_zenoh::sweep_segments(&left);
+            if !swept.is_empty() {
+                tracing::info!("run {run}: unlinked {} shared-memory segment(s)", swept.len());
+            }
+        })),
+    };
+    match quiver_daemon::serve(config, &stop) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -137,3 +137,65 @@ pub fn operators(registry: &Registry, name: Option<&str>) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `quiver machines`: the daemons reachable through `connect`.
+pub fn machines(connect: &[String], json: bool) -> ExitCode {
+    if connect.is_empty() {
+        eprintln!("error: pass --connect ENDPOINT (a daemon's, e.g. tcp/robot.local:7450) or set QUIVER_CONNECT");
+        return ExitCode::from(2);
+    }
+    let client = match quiver_daemon::Client::connect(connect) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let daemons = match client.machines(crate::procs::machines::ASK_TIMEOUT) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    client.close();
+    if json {
+        match serde_json::to_string_pretty(&daemons) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  graphs",
+        "machine", "labels", "version", "abi", "address", "cpus", "cpu%", "mem free"
+    );
+    for d in &daemons {
+        let graphs: Vec<String> = d
+            .runs
+            .iter()
+            .map(|r| format!("{} ({}: {})", r.graph, r.run, r.processes.join(", ")))
+            .collect();
+        println!(
+            "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  {}{}",
+            d.name,
+            if d.labels.is_empty() { "-".into() } else { d.labels.join(",") },
+            d.version,
+            d.abi,
+            d.listen.join(","),
+            d.cpus,
+            d.cpu_percent.map_or("-".into(), |c| format!("{c:.0}")),
+            format!("{}/{} MB", d.mem_available_mb, d.mem_total_mb),
+            if graphs.is_empty() { "-".into() } else { graphs.join("; ") },
+            if d.no_fetch { "  (no-fetch)" } else { "" }
+        );
+    }
+    if daemons.is_empty() {
+        eprintln!("no daemon answered within {:?}", crate::procs::machines::ASK_TIMEOUT);
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

@@ -221,10 +221,29 @@ impl Plan {
             .map_err(|message| RunError::Create {
                 node: node.id.clone(),
                 message,
-            })?;
-            out.push(Some(inst));
+            });
+            match inst {
+                Ok(inst) => out.push(Some(inst)),
+                Err(e) => {
+                    // Roll back: every instance created so far is stopped, then destroyed.
+                    self.stop_unstarted(out, engine);
+                    return Err(e);
+                }
+            }
         }
         Ok(out)
+    }
+
+    /// Stops instances that never ran (the run failed before it started): `stop` runs on each,
+    /// then they are destroyed. Errors in `stop` are logged against the node.
+    pub fn stop_unstarted(&self, instances: Vec<Option<Instance>>, engine: &dyn Engine) {
+        for (planned, inst) in self.nodes.iter().zip(instances) {
+            let Some(mut inst) = inst else { continue };
+            let mut cx = CallCtx::new(&planned.shared, engine);
+            if let Err(f) = inst.stop(&mut cx) {
+                tracing::warn!("node `{}`: stop after a failed start: {f}", planned.shared.id);
+            }
+        }
     }
 
     /// The per-node summaries of the nodes run here (counters from stats).
@@ -239,6 +258,7 @@ impl Plan {
                 NodeSummary {
                     id: n.shared.id.clone(),
                     process: gn.process.clone(),
+                    machine: None,
                     operator: spec.name.clone(),
                     timer_fires: s.timer_fires.load(Ordering::Relaxed),
                     timer_missed: s.timer_missed.load(Ordering::Relaxed),

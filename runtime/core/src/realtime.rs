@@ -462,6 +462,22 @@ pub(crate) fn run(
         finished,
     });
     let instances = shared.plan.create_instances(graph, &*shared)?;
+    match wire_up(&shared, part, &mut pacer) {
+        Ok(receivers) => start(graph, shared, instances, receivers, pacer, status),
+        Err(e) => {
+            // Nothing ran: every created instance's `stop` runs before the error goes up.
+            shared.plan.stop_unstarted(instances, &*shared);
+            Err(e)
+        }
+    }
+}
+
+/// Opens the edges from and to other processes and waits until the run may start.
+fn wire_up(
+    shared: &Arc<Shared>,
+    part: Option<&Part>,
+    pacer: &mut Pacer<'_>,
+) -> Result<Vec<Box<dyn crate::FrameReceiver>>, RunError> {
 
     // Frames from other processes.
     let mut receivers = Vec::new();
@@ -491,6 +507,11 @@ pub(crate) fn run(
             if unmatched.is_empty() {
                 break;
             }
+            if let Pacer::External(control) = pacer
+                && let Some(why) = control.aborted()
+            {
+                return Err(RunError::Options(why));
+            }
             if waiting_since.elapsed() > MATCH_TIMEOUT {
                 return Err(RunError::Transport(format!(
                     "no process received {} within {MATCH_TIMEOUT:?}",
@@ -500,9 +521,20 @@ pub(crate) fn run(
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    if let Pacer::External(control) = &mut pacer {
+    if let Pacer::External(control) = pacer {
         control.ready()?;
     }
+    Ok(receivers)
+}
+
+fn start(
+    graph: &Graph,
+    shared: Arc<Shared>,
+    instances: Vec<Option<Instance>>,
+    receivers: Vec<Box<dyn crate::FrameReceiver>>,
+    mut pacer: Pacer<'_>,
+    status: Option<&(StatusHook, Duration)>,
+) -> Result<Summary, RunError> {
 
     let started = Instant::now();
     if let Pacer::Local(l) = &mut pacer {

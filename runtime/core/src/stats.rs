@@ -120,6 +120,9 @@ pub struct NodeSummary {
     /// The worker process it ran in (None: the main process).
     #[serde(default)]
     pub process: Option<String>,
+    /// The machine (daemon) it ran on (None: where `quiver run` runs).
+    #[serde(default)]
+    pub machine: Option<String>,
     pub operator: String,
     pub timer_fires: u64,
     pub timer_missed: u64,
@@ -153,6 +156,9 @@ impl NodeSummary {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProcessSummary {
     pub name: String,
+    /// The machine (daemon) it ran on (None: where `quiver run` runs).
+    #[serde(default)]
+    pub machine: Option<String>,
     /// The nodes it runs.
     pub nodes: Vec<String>,
     pub restarts: u32,
@@ -297,7 +303,8 @@ impl fmt::Display for Summary {
             } else {
                 String::new()
             };
-            writeln!(f, "process `{}` ({}): {}{restarts}", p.name, p.nodes.join(", "), p.end)?;
+            let on = p.machine.as_ref().map(|m| format!(" on machine `{m}`")).unwrap_or_default();
+            writeln!(f, "process `{}`{on} ({}): {}{restarts}", p.name, p.nodes.join(", "), p.end)?;
             for failure in &p.failures {
                 writeln!(f, "process `{}`: {failure}", p.name)?;
             }

@@ -130,4 +130,10 @@ pub trait Control: Send {
     fn ready(&mut self) -> Result<(), RunError>;
     /// Called every couple of milliseconds. `nodes` gives this process's figures so far.
     fn poll(&mut self, status: &PartStatus, nodes: &dyn Fn() -> Vec<NodeSummary>) -> Command;
+    /// Asked while this process waits for the others before [`ready`](Self::ready): `Some(why)`
+    /// when the run will not start (another process failed to prepare): the wait ends and the
+    /// created instances are stopped.
+    fn aborted(&mut self) -> Option<String> {
+        None
+    }
 }

@@ -32,6 +32,34 @@ impl std::fmt::Display for OperatorRef {
     }
 }
 
+/// Which machine runs a node (`deploy: { machine }` or `{ labels }`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// The machine `quiver run` runs on.
+    #[default]
+    Here,
+    /// The daemon of this name.
+    Machine(String),
+    /// Any daemon that has every one of these labels (sorted, no duplicates).
+    Labels(Vec<String>),
+}
+
+impl Target {
+    pub fn is_here(&self) -> bool {
+        matches!(self, Target::Here)
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Here => f.write_str("this machine"),
+            Target::Machine(m) => write!(f, "machine `{m}`"),
+            Target::Labels(l) => write!(f, "a machine labelled {}", l.join(", ")),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueSpec {
     pub depth: usize,
@@ -83,6 +111,8 @@ pub struct Node {
     pub outputs: Vec<String>,
     /// The worker process the node runs in; None: the main process.
     pub process: Option<String>,
+    /// The machine its process runs on (every node of a process has the same).
+    pub target: Target,
     /// What happens when the node's worker process dies.
     pub restart: Restart,
     /// Ports the graph declared (`ports:`), already part of `spec`; passed to the operator.
@@ -128,6 +158,20 @@ impl Graph {
             }
         }
         out
+    }
+
+    /// The machine a process runs on (`main` and processes without `machine`/`labels`: here).
+    pub fn process_target(&self, process: &str) -> &Target {
+        static HERE: Target = Target::Here;
+        self.nodes
+            .iter()
+            .find(|n| n.process.as_deref() == Some(process))
+            .map_or(&HERE, |n| &n.target)
+    }
+
+    /// Whether some node runs on another machine (the run needs daemons).
+    pub fn uses_machines(&self) -> bool {
+        self.nodes.iter().any(|n| !n.target.is_here())
     }
 
     /// The name of the process a node runs in.

@@ -97,6 +97,11 @@ pub struct RawNode {
     pub outputs: Vec<Spanned<String>>,
     /// `deploy: { process: NAME }`.
     pub process: Option<Spanned<String>>,
+    /// `deploy: { machine: NAME }`: the daemon of that name runs the node.
+    pub machine: Option<Spanned<String>>,
+    /// `deploy: { labels: [A, B] }`: any daemon with all these labels runs the node. The span
+    /// is the list's.
+    pub labels: Option<Spanned<Vec<Spanned<String>>>>,
     /// `isolate: true`.
     pub isolate: Option<Spanned<bool>>,
     pub restart: Option<Spanned<Restart>>,
@@ -146,7 +151,7 @@ const NODE_KEYS: &[&str] = &[
     "restart",
     "ports",
 ];
-const DEPLOY_KEYS: &[&str] = &["process"];
+const DEPLOY_KEYS: &[&str] = &["process", "machine", "labels"];
 const RESTART_KEYS: &[&str] = &["policy", "max"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
@@ -336,6 +341,8 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         inputs: Vec::new(),
         outputs: Vec::new(),
         process: None,
+        machine: None,
+        labels: None,
         isolate: None,
         restart: None,
         ports: Vec::new(),
@@ -365,29 +372,7 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
             "path" => node.path = cx.string(value, "`path`"),
             "params" => read_params(cx, value, &mut node),
             "inputs" => read_inputs(cx, value, &mut node),
-            "deploy" => {
-                for (dkey, _dspan, dvalue) in cx.fields(value, "`deploy`", DEPLOY_KEYS) {
-                    if dkey == "process"
-                        && let Some(name) = cx.string(dvalue, "`process`")
-                    {
-                        if is_process_name(&name.value) {
-                            node.process = Some(name);
-                        } else {
-                            cx.err(
-                                name.span,
-                                None,
-                                ErrorKind::BadValue {
-                                    what: "`process`".into(),
-                                    reason: format!(
-                                        "`{}` is not a process name (letters, digits, `_` and `-`)",
-                                        name.value
-                                    ),
-                                },
-                            );
-                        }
-                    }
-                }
-            }
+            "deploy" => read_deploy(cx, value, &mut node),
             "isolate" => {
                 if let Some(s) = cx.string(value, "`isolate`") {
                     match s.value.as_str() {
@@ -461,6 +446,73 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         _ => {}
     }
     Some(node)
+}
+
+/// `deploy: { process, machine, labels }`. Machine names and labels are names like process
+/// names (they appear in Zenoh keys); `machine` and `labels` exclude each other.
+fn read_deploy(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
+    let name_of = |cx: &mut Cx<'_>, v: &Node, what: &str, kind: &str| -> Option<Spanned<String>> {
+        let name = cx.string(v, what)?;
+        if is_process_name(&name.value) {
+            Some(name)
+        } else {
+            cx.err(
+                name.span,
+                None,
+                ErrorKind::BadValue {
+                    what: what.into(),
+                    reason: format!("`{}` is not a {kind} (letters, digits, `_` and `-`)", name.value),
+                },
+            );
+            None
+        }
+    };
+    for (dkey, _dspan, dvalue) in cx.fields(value, "`deploy`", DEPLOY_KEYS) {
+        match dkey {
+            "process" => node.process = name_of(cx, dvalue, "`process`", "process name"),
+            "machine" => node.machine = name_of(cx, dvalue, "`machine`", "machine name"),
+            "labels" => match &dvalue.value {
+                Value::Seq(items) => {
+                    let mut labels: Vec<Spanned<String>> = Vec::new();
+                    for item in items {
+                        if let Some(l) = name_of(cx, item, "a label", "label") {
+                            if !labels.iter().any(|seen| seen.value == l.value) {
+                                labels.push(l);
+                            }
+                        }
+                    }
+                    if items.is_empty() {
+                        cx.err(
+                            dvalue.span,
+                            None,
+                            ErrorKind::BadValue {
+                                what: "`labels`".into(),
+                                reason: "the list is empty: name at least one label, or leave `labels` out".into(),
+                            },
+                        );
+                    } else {
+                        node.labels = Some(Spanned {
+                            value: labels,
+                            span: dvalue.span,
+                        });
+                    }
+                }
+                _ => cx.shape(dvalue, "`labels`", "a list of labels"),
+            },
+            _ => {}
+        }
+    }
+    if let (Some(_), Some(l)) = (&node.machine, &node.labels) {
+        cx.err(
+            l.span,
+            None,
+            ErrorKind::BadValue {
+                what: "`labels`".into(),
+                reason: "`machine` already names the daemon; give `machine` or `labels`, not both".into(),
+            },
+        );
+        node.labels = None;
+    }
 }
 
 /// A process name: used in Zenoh keys and in messages.

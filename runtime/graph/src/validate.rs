@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{ErrorKind, Errors, Sink};
-use crate::graph::{Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source};
+use crate::graph::{Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source, Target};
 use crate::raw::{Passing, Policy, RawGraph, RawNode, RawScalar, RawSource, Restart, Spanned, is_process_name};
 use crate::spec::{GraphPort, OperatorSpec, ParamKind, ParamValue, types_match};
 use crate::yaml::Span;
@@ -236,7 +236,8 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 params,
                 inputs,
                 outputs: n.outputs.iter().map(|o| o.value.clone()).collect(),
-                process: placement[ni].clone(),
+                process: placement[ni].0.clone(),
+                target: placement[ni].1.clone(),
                 restart: n.restart.as_ref().map_or(Restart::Never, |r| r.value),
                 graph_ports: std::mem::take(&mut graph_ports[ni]),
                 span: n.span,
@@ -355,16 +356,29 @@ fn bad_value(sink: &mut Sink, span: Span, node: &str, what: &str, reason: String
     );
 }
 
-/// The process each node runs in (None: the main process, the one `quiver run` is), from
-/// `deploy: { process }` and `isolate`; checks that the keys agree and that `restart` is
-/// only used on worker processes and consistently within one.
-fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
-    let mut out = Vec::new();
+/// The process each node runs in (None: the main process, the one `quiver run` is) and the
+/// machine that process runs on, from `deploy: { process, machine, labels }` and `isolate`;
+/// checks that the keys agree, that every node of a process names the same machine, and that
+/// `restart` is only used on worker processes and consistently within one. A node with a
+/// machine (or labels) but no process runs in that machine's default process, named after
+/// the machine (or the labels joined by `+`).
+fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<(Option<String>, Target)> {
+    let mut out: Vec<(Option<String>, Target)> = Vec::new();
     // Processes named by `isolate`: each belongs to the node of that id.
     let mut isolated: HashSet<&str> = HashSet::new();
     for n in &raw.nodes {
         let id = n.id.value.as_str();
         let isolate = n.isolate.as_ref().filter(|i| i.value);
+        let target = match (&n.machine, &n.labels) {
+            (Some(m), _) => Target::Machine(m.value.clone()),
+            (None, Some(l)) if !l.value.is_empty() => {
+                let mut labels: Vec<String> = l.value.iter().map(|l| l.value.clone()).collect();
+                labels.sort();
+                labels.dedup();
+                Target::Labels(labels)
+            }
+            _ => Target::Here,
+        };
         let process = match (&n.process, isolate) {
             (Some(p), Some(i)) => {
                 bad_value(
@@ -379,7 +393,19 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
                 );
                 None
             }
-            (Some(p), None) => (p.value != MAIN_PROCESS).then(|| p.value.clone()),
+            (Some(p), None) if p.value == MAIN_PROCESS => {
+                if !target.is_here() {
+                    bad_value(
+                        sink,
+                        p.span,
+                        id,
+                        "`process`",
+                        format!("`main` is the process `quiver run` is: it cannot run on {target}"),
+                    );
+                }
+                None
+            }
+            (Some(p), None) => Some(p.value.clone()),
             (None, Some(i)) => {
                 if is_process_name(id) && id != MAIN_PROCESS {
                     isolated.insert(id);
@@ -397,9 +423,13 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
                     None
                 }
             }
-            (None, None) => None,
+            (None, None) => match &target {
+                Target::Here => None,
+                Target::Machine(m) => Some(m.clone()),
+                Target::Labels(l) => Some(l.join("+")),
+            },
         };
-        out.push(process);
+        out.push((process, target));
     }
     for n in &raw.nodes {
         if let Some(p) = &n.process
@@ -415,9 +445,38 @@ fn check_placement(sink: &mut Sink, raw: &RawGraph) -> Vec<Option<String>> {
             );
         }
     }
+    // A process runs on one machine.
+    let mut machine_of: HashMap<&str, (&Target, &str)> = HashMap::new();
+    for (n, (process, target)) in raw.nodes.iter().zip(&out) {
+        let Some(process) = process else { continue };
+        match machine_of.get(process.as_str()) {
+            Some((first, by)) if *first != target => {
+                let span = n
+                    .machine
+                    .as_ref()
+                    .map(|m| m.span)
+                    .or(n.labels.as_ref().map(|l| l.span))
+                    .or(n.process.as_ref().map(|p| p.span))
+                    .unwrap_or(n.span);
+                bad_value(
+                    sink,
+                    span,
+                    &n.id.value,
+                    "`deploy`",
+                    format!(
+                        "process `{process}` runs on {first} (node `{by}`), this node puts it on {target}; a process runs on one machine: name another process"
+                    ),
+                );
+            }
+            Some(_) => {}
+            None => {
+                machine_of.insert(process, (target, &n.id.value));
+            }
+        }
+    }
     // Restart policies: per worker process, one policy.
     let mut policies: HashMap<&str, (Restart, &str)> = HashMap::new();
-    for (n, process) in raw.nodes.iter().zip(&out) {
+    for (n, (process, _)) in raw.nodes.iter().zip(&out) {
         let Some(r) = &n.restart else { continue };
         let Some(process) = process else {
             bad_value(

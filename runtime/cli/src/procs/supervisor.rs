@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,21 @@ use super::protocol::{Order, Report, encode, parse_report};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long closing waits for a worker's final report and exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to fetch what a process needs and start its worker.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The run failed while preparing (loading, creating instances, opening edges, on any
+/// machine): everything was rolled back; `quiver run` exits 2.
+#[derive(Debug)]
+pub struct PrepareFailed(pub String);
+
+impl std::fmt::Display for PrepareFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PrepareFailed {}
 
 /// What the supervisor knows of one worker incarnation, updated by its stdout reader.
 #[derive(Default)]
@@ -42,10 +57,115 @@ struct Seen {
     segments: Vec<String>,
 }
 
+/// How an incarnation ended.
+#[derive(Clone, Debug)]
+struct Ended {
+    how: String,
+    success: bool,
+}
+
+/// A worker process: a child of this process, or one a daemon started on another machine.
+enum Handle {
+    Local {
+        child: Child,
+        stdin: Option<ChildStdin>,
+    },
+    Remote {
+        link: quiver_daemon::Remote,
+        /// Set by its daemon's `Exited`, or when the machine is lost.
+        ended: Arc<Mutex<Option<Ended>>>,
+        /// When it was prepared (a machine lost before then is not its loss).
+        since: Instant,
+    },
+}
+
 struct Incarnation {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    handle: Handle,
     seen: Arc<(Mutex<Seen>, Condvar)>,
+}
+
+impl Incarnation {
+    /// Sends one order line; false when the worker no longer takes orders.
+    fn send(&mut self, line: &str) -> bool {
+        match &mut self.handle {
+            Handle::Local { stdin, .. } => match stdin {
+                Some(stdin) => stdin
+                    .write_all(line.as_bytes())
+                    .and_then(|()| stdin.write_all(b"\n"))
+                    .and_then(|()| stdin.flush())
+                    .is_ok(),
+                None => false,
+            },
+            Handle::Remote { link, .. } => link.send(&quiver_daemon::Down::Line(line.to_string())).is_ok(),
+        }
+    }
+
+    /// Closes its input: a worker that missed the Close order stops all the same.
+    fn close_input(&mut self) {
+        match &mut self.handle {
+            Handle::Local { stdin, .. } => drop(stdin.take()),
+            Handle::Remote { link, .. } => {
+                let _ = link.send(&quiver_daemon::Down::Close);
+            }
+        }
+    }
+
+    fn try_ended(&mut self) -> Result<Option<Ended>, String> {
+        match &mut self.handle {
+            Handle::Local { child, .. } => match child.try_wait() {
+                Ok(Some(s)) => Ok(Some(Ended {
+                    how: quiver_daemon::describe(s),
+                    success: s.success(),
+                })),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            },
+            Handle::Remote { ended, .. } => Ok(ended.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        }
+    }
+
+    /// Kills a local worker; a remote one is killed by its daemon once its input is closed.
+    fn kill(&mut self) {
+        match &mut self.handle {
+            Handle::Local { child, .. } => {
+                let _ = child.kill();
+            }
+            Handle::Remote { link, .. } => {
+                let _ = link.send(&quiver_daemon::Down::Close);
+            }
+        }
+    }
+
+    /// Marks a remote worker lost with its machine (if it was prepared before `at`).
+    fn lose(&mut self, at: Instant, machine: &str) -> bool {
+        let Handle::Remote { ended, since, .. } = &mut self.handle else {
+            return false;
+        };
+        if *since > at {
+            return false;
+        }
+        let mut e = ended.lock().unwrap_or_else(|p| p.into_inner());
+        if e.is_none() {
+            *e = Some(Ended {
+                how: format!("machine `{machine}` lost (its daemon stopped answering)"),
+                success: false,
+            });
+        }
+        drop(e);
+        let mut seen = self.seen.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.eof = true;
+        drop(seen);
+        self.seen.1.notify_all();
+        true
+    }
+}
+
+/// Where a worker runs and how it is started there.
+struct RemoteSpec {
+    machine: String,
+    client: Arc<quiver_daemon::Client>,
+    run: String,
+    prepare: quiver_daemon::Prepare,
 }
 
 struct Worker {
@@ -62,33 +182,25 @@ struct Worker {
     ever_died: bool,
     /// Was told to start (a restarted worker is started once it is ready).
     started: bool,
-}
-
-/// Describes how a process ended.
-fn describe(status: std::process::ExitStatus) -> String {
-    if let Some(sig) = status.signal() {
-        let name = match sig {
-            4 => " (SIGILL)",
-            6 => " (SIGABRT)",
-            7 => " (SIGBUS)",
-            8 => " (SIGFPE)",
-            9 => " (SIGKILL)",
-            11 => " (SIGSEGV)",
-            15 => " (SIGTERM)",
-            _ => "",
-        };
-        format!("killed by signal {sig}{name}")
-    } else {
-        match status.code() {
-            Some(0) => "exited cleanly".into(),
-            Some(c) => format!("exited with status {c}"),
-            None => "ended".into(),
-        }
-    }
+    /// Set for a worker on another machine.
+    remote: Option<RemoteSpec>,
+    /// A restart waits for its machine to come back.
+    restart_pending: bool,
 }
 
 impl Worker {
+    /// "process `x` on machine `m`" or "process `x`".
+    fn label(&self) -> String {
+        match &self.remote {
+            Some(r) => format!("process `{}` on machine `{}`", self.name, r.machine),
+            None => format!("process `{}`", self.name),
+        }
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
+        if self.remote.is_some() {
+            return self.spawn_remote();
+        }
         let exe = std::env::current_exe().context("finding the quiver executable")?;
         let mut child = std::process::Command::new(exe)
             .args(&self.args)
@@ -109,19 +221,58 @@ impl Worker {
             .name(format!("q-sup:{}", self.name).chars().take(15).collect())
             .spawn(move || read_reports(&name, stdout, &s))
             .context("starting a reader thread")?;
-        self.now = Some(Incarnation { child, stdin, seen });
+        self.now = Some(Incarnation {
+            handle: Handle::Local { child, stdin },
+            seen,
+        });
+        self.started = false;
+        Ok(())
+    }
+
+    /// Asks the machine's daemon to prepare this process: it fetches what it lacks, starts a
+    /// worker and relays its lines, which reach the same report handling as a local worker's.
+    fn spawn_remote(&mut self) -> anyhow::Result<()> {
+        let Some(spec) = &self.remote else {
+            return Err(anyhow!("not a remote process"));
+        };
+        let seen: Arc<(Mutex<Seen>, Condvar)> = Arc::default();
+        let ended: Arc<Mutex<Option<Ended>>> = Arc::default();
+        let (s, e) = (seen.clone(), ended.clone());
+        let name = self.name.clone();
+        let machine = spec.machine.clone();
+        let link = spec
+            .client
+            .remote(&spec.run, &self.name, move |up| match up {
+                quiver_daemon::Up::Line(line) => handle_line(&name, &line, &s),
+                quiver_daemon::Up::Log(line) => eprintln!("[{machine}/{name}] {line}"),
+                quiver_daemon::Up::Exited { how, success } => {
+                    let mut ended = e.lock().unwrap_or_else(|p| p.into_inner());
+                    if ended.is_none() {
+                        *ended = Some(Ended { how, success });
+                    }
+                    drop(ended);
+                    s.0.lock().unwrap_or_else(|p| p.into_inner()).eof = true;
+                    s.1.notify_all();
+                }
+            })
+            .map_err(|e| anyhow!("{}: {e}", self.label()))?;
+        let since = Instant::now();
+        spec.client
+            .prepare(&spec.machine, &spec.prepare, PREPARE_TIMEOUT)
+            .map_err(|m| anyhow::Error::new(PrepareFailed(format!("{}: {m}", self.label()))))?;
+        self.now = Some(Incarnation {
+            handle: Handle::Remote { link, ended, since },
+            seen,
+        });
         self.started = false;
         Ok(())
     }
 
     fn order(&mut self, order: &Order) {
         if let Some(inc) = &mut self.now
-            && let Some(stdin) = &mut inc.stdin
+            && !inc.send(&encode(order))
         {
-            let line = format!("{}\n", encode(order));
-            if stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush()).is_err() {
-                tracing::debug!("process `{}` no longer takes orders", self.name);
-            }
+            tracing::debug!("process `{}` no longer takes orders", self.name);
         }
     }
 
@@ -141,46 +292,51 @@ fn read_reports(name: &str, stdout: std::process::ChildStdout, seen: &(Mutex<See
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let text = line.trim_end_matches('\n');
-        match parse_report(text) {
-            None => println!("{text}"),
-            Some(Err(e)) => tracing::error!("process `{name}`: {e}"),
-            Some(Ok(report)) => {
-                let mut s = seen.0.lock().unwrap_or_else(|p| p.into_inner());
-                match report {
-                    Report::Ready { segments } => {
-                        s.ready = true;
-                        s.segments.extend(segments);
-                    }
-                    Report::Status {
-                        status,
-                        nodes,
-                        segments,
-                    } => {
-                        s.reports += 1;
-                        s.status = Some(status);
-                        if nodes.is_some() {
-                            s.nodes = nodes;
-                        }
-                        for seg in segments.unwrap_or_default() {
-                            if !s.segments.contains(&seg) {
-                                s.segments.push(seg);
-                            }
-                        }
-                    }
-                    Report::Done { nodes, segments } => {
-                        s.done = Some(nodes);
-                        s.segments.extend(segments);
-                    }
-                    Report::Failed { message } => s.failed = Some(message),
-                }
-                drop(s);
-                seen.1.notify_all();
-            }
-        }
+        handle_line(name, line.trim_end_matches('\n'), seen);
     }
     seen.0.lock().unwrap_or_else(|p| p.into_inner()).eof = true;
     seen.1.notify_all();
+}
+
+/// One line a worker printed: a report updates what is seen of it; anything else (what an
+/// operator printed) is passed through.
+fn handle_line(name: &str, text: &str, seen: &(Mutex<Seen>, Condvar)) {
+    match parse_report(text) {
+        None => println!("{text}"),
+        Some(Err(e)) => tracing::error!("process `{name}`: {e}"),
+        Some(Ok(report)) => {
+            let mut s = seen.0.lock().unwrap_or_else(|p| p.into_inner());
+            match report {
+                Report::Ready { segments } => {
+                    s.ready = true;
+                    s.segments.extend(segments);
+                }
+                Report::Status {
+                    status,
+                    nodes,
+                    segments,
+                } => {
+                    s.reports += 1;
+                    s.status = Some(status);
+                    if nodes.is_some() {
+                        s.nodes = nodes;
+                    }
+                    for seg in segments.unwrap_or_default() {
+                        if !s.segments.contains(&seg) {
+                            s.segments.push(seg);
+                        }
+                    }
+                }
+                Report::Done { nodes, segments } => {
+                    s.done = Some(nodes);
+                    s.segments.extend(segments);
+                }
+                Report::Failed { message } => s.failed = Some(message),
+            }
+            drop(s);
+            seen.1.notify_all();
+        }
+    }
 }
 
 /// Free loopback ports (bound, read, released: a worker binds its port right after).
@@ -222,6 +378,15 @@ struct Supervisor<'a> {
     /// The workers' latest figures, for the live status line (refreshed every `LIVE_EVERY`).
     live: Arc<Mutex<Vec<NodeSummary>>>,
     live_at: Instant,
+    /// `ready` passed: every process started.
+    began: bool,
+    /// Machines whose daemon vanished, and since when.
+    machines: Arc<Mutex<MachineState>>,
+}
+
+#[derive(Default)]
+struct MachineState {
+    lost: HashMap<String, Instant>,
 }
 
 const LIVE_EVERY: Duration = Duration::from_millis(100);
@@ -302,14 +467,39 @@ impl Supervisor<'_> {
         confirmed
     }
 
-    /// Notices dead workers; restarts them if the graph says so; starts restarted ones.
+    /// Notices dead workers (and lost machines); restarts them if the graph says so (a
+    /// process of a lost machine once that machine's daemon is back); starts restarted ones.
     fn watch(&mut self) {
         let stopping = !matches!(self.phase, Phase::Running);
+        let lost: Vec<(String, Instant)> = self
+            .machines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lost
+            .iter()
+            .map(|(m, at)| (m.clone(), *at))
+            .collect();
         for w in &mut self.workers {
+            if w.restart_pending && !stopping {
+                let machine = w.remote.as_ref().map(|r| r.machine.clone()).unwrap_or_default();
+                if !lost.iter().any(|(m, _)| *m == machine) {
+                    w.restart_pending = false;
+                    eprintln!("quiver: machine `{machine}` is back: preparing {} again", w.label());
+                    if let Err(e) = w.spawn() {
+                        eprintln!("quiver: {e:#}");
+                        w.failures.push(format!("restart failed: {e:#}"));
+                    }
+                }
+            }
             let Some(inc) = &mut w.now else { continue };
-            match inc.child.try_wait() {
-                Ok(Some(status)) => {
-                    let how = describe(status);
+            if let Some(r) = &w.remote
+                && let Some((_, at)) = lost.iter().find(|(m, _)| *m == r.machine)
+            {
+                inc.lose(*at, &r.machine);
+            }
+            match inc.try_ended() {
+                Ok(Some(ended)) => {
+                    let how = ended.how;
                     // This incarnation is over: take what it reported.
                     let (last, failed, segments) = {
                         let mut seen = inc.seen.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -319,14 +509,16 @@ impl Supervisor<'_> {
                             std::mem::take(&mut seen.segments),
                         )
                     };
-                    self.segments.extend(segments);
+                    if w.remote.is_none() {
+                        self.segments.extend(segments);
+                    }
                     let msg = match failed {
                         Some(m) => format!("{how}: {m}"),
                         None => how,
                     };
-                    tracing::error!(
-                        "process `{}` (node{} {}) died: {msg}",
-                        w.name,
+                    let label = w.label();
+                    eprintln!(
+                        "quiver: {label} (node{} {}) died: {msg}",
                         if w.nodes.len() > 1 { "s" } else { "" },
                         w.nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                     );
@@ -343,16 +535,22 @@ impl Supervisor<'_> {
                     };
                     if may && !stopping {
                         w.restarts += 1;
-                        tracing::warn!(
-                            "restarting process `{}` ({} of at most {})",
-                            w.name,
+                        eprintln!(
+                            "quiver: restarting {label} ({} of at most {})",
                             w.restarts,
                             match w.restart {
                                 Restart::OnFailure { max } => max,
                                 Restart::Never => 0,
                             }
                         );
-                        if let Err(e) = w.spawn() {
+                        let machine_lost = w
+                            .remote
+                            .as_ref()
+                            .is_some_and(|r| lost.iter().any(|(m, _)| *m == r.machine));
+                        if machine_lost {
+                            eprintln!("quiver: {label} waits for its machine to come back");
+                            w.restart_pending = true;
+                        } else if let Err(e) = w.spawn() {
                             tracing::error!("{e:#}");
                         }
                     }
@@ -382,27 +580,24 @@ impl Control for Supervisor<'_> {
     fn ready(&mut self) -> Result<(), RunError> {
         let deadline = Instant::now() + START_TIMEOUT;
         for w in &mut self.workers {
+            let label = w.label();
             let Some(inc) = &mut w.now else { continue };
-            let (lock, cv) = &*inc.seen;
+            let watched = inc.seen.clone();
+            let (lock, cv) = &*watched;
             let mut seen = lock.lock().unwrap_or_else(|p| p.into_inner());
             while !seen.ready {
                 if let Some(m) = &seen.failed {
-                    return Err(RunError::Options(format!("process `{}`: {m}", w.name)));
+                    return Err(RunError::Options(format!("{label}: {m}")));
                 }
                 if seen.eof {
                     drop(seen);
-                    let status = inc.child.wait().map(describe).unwrap_or_else(|e| e.to_string());
-                    return Err(RunError::Options(format!(
-                        "process `{}` {status} while starting",
-                        w.name
-                    )));
+                    let status = wait_end(inc, Duration::from_secs(5))
+                        .map_or_else(|| "ended".to_string(), |e| e.how);
+                    return Err(RunError::Options(format!("{label} {status} while starting")));
                 }
                 let now = Instant::now();
                 if now >= deadline {
-                    return Err(RunError::Options(format!(
-                        "process `{}` was not ready within {START_TIMEOUT:?}",
-                        w.name
-                    )));
+                    return Err(RunError::Options(format!("{label} was not ready within {START_TIMEOUT:?}")));
                 }
                 seen = cv
                     .wait_timeout(seen, deadline - now)
@@ -415,7 +610,25 @@ impl Control for Supervisor<'_> {
             w.order(&Order::Start);
         }
         self.started = Instant::now();
+        self.began = true;
         Ok(())
+    }
+
+    fn aborted(&mut self) -> Option<String> {
+        for w in &mut self.workers {
+            let label = w.label();
+            let Some(inc) = &mut w.now else { continue };
+            let seen = inc.seen.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(m) = &seen.failed {
+                return Some(format!("{label}: {m}"));
+            }
+            if seen.eof {
+                drop(seen);
+                let how = wait_end(inc, Duration::from_secs(5)).map_or_else(|| "ended".to_string(), |e| e.how);
+                return Some(format!("{label} {how} while starting"));
+            }
+        }
+        None
     }
 
     fn poll(&mut self, status: &PartStatus, _nodes: &dyn Fn() -> Vec<NodeSummary>) -> Command {
@@ -468,6 +681,18 @@ impl Control for Supervisor<'_> {
     }
 }
 
+/// Waits (at most `limit`) for an incarnation to end.
+fn wait_end(inc: &mut Incarnation, limit: Duration) -> Option<Ended> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match inc.try_ended() {
+            Ok(Some(e)) => return Some(e),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
 /// Adds `b`'s counters into `a` (figures of a process's earlier incarnations).
 fn add_figures(a: &mut NodeSummary, b: &NodeSummary) {
     a.timer_fires += b.timer_fires;
@@ -497,31 +722,93 @@ fn add_figures(a: &mut NodeSummary, b: &NodeSummary) {
     }
 }
 
-/// Runs a graph whose nodes are placed in worker processes. Returns the merged summary and
-/// whether any process failed.
+/// Runs a graph whose nodes are placed in worker processes, here and (with `connect`, the
+/// daemons' endpoints) on other machines. Returns the merged summary and whether any process
+/// failed; a failure before the run started is a [`PrepareFailed`] (everything rolled back).
 pub fn run(
     graph: &Graph,
     registry: &Registry,
     graph_path: &Path,
     options: &RunOptions,
     verbose: u8,
+    connect: &[String],
 ) -> anyhow::Result<(Summary, bool)> {
     let duration = match options.mode {
         quiver_runtime::Mode::RealTime { duration } => duration,
         quiver_runtime::Mode::Stepped { .. } => return Err(anyhow!("a stepped run is one process")),
     };
-    let processes = graph.processes();
-    let ports = free_ports(processes.len() + 1)?;
-    let all: Vec<String> = ports.iter().map(|p| endpoint(*p)).collect();
-    let prefix = format!(
-        "quiver/{}-{:x}",
+    let run_id = format!(
+        "{}-{:x}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
     );
+    let prefix = format!("quiver/{run_id}");
+    let network = graph.uses_machines();
+
+    // Machines: which daemon runs each remote process, what they are sent.
+    let mut cluster = None;
+    let mut placed: HashMap<String, String> = HashMap::new();
+    if network {
+        let (client, p) = super::machines::connect_and_place(graph, connect).map_err(|m| PrepareFailed(m))?;
+        let client = Arc::new(client);
+        let shipment = super::machines::shipment(graph, registry, graph_path).map_err(PrepareFailed)?;
+        let handle = client.open_run(&run_id).map_err(|e| PrepareFailed(e.to_string()))?;
+        for (sha, path) in &shipment.by_hash {
+            handle.offer(sha, path.clone());
+        }
+        placed = p;
+        cluster = Some((client, handle, shipment));
+    }
+
+    // Data-plane endpoints. Remote processes listen on their machine's host (ports reserved by
+    // its daemon), the main process and local workers on loopback. Each process connects to
+    // every one before it in this order: remote ones first, so that no machine ever needs to
+    // reach this one (a laptop behind NAT works), then main, then the local workers.
+    let processes = graph.processes();
+    let (remote_procs, local_procs): (Vec<&str>, Vec<&str>) =
+        processes.iter().partition(|p| placed.contains_key(**p));
+    let mut endpoints: HashMap<&str, String> = HashMap::new();
+    if let Some((client, _, _)) = &cluster {
+        let mut by_daemon: Vec<(&str, Vec<&str>)> = Vec::new();
+        for p in &remote_procs {
+            let d = placed[*p].as_str();
+            match by_daemon.iter_mut().find(|(name, _)| *name == d) {
+                Some((_, ps)) => ps.push(p),
+                None => by_daemon.push((d, vec![p])),
+            }
+        }
+        for (daemon, ps) in by_daemon {
+            let eps = client
+                .reserve(daemon, &run_id, ps.len())
+                .map_err(|m| PrepareFailed(format!("machine `{daemon}`: reserving ports: {m}")))?;
+            for (p, e) in ps.into_iter().zip(eps) {
+                endpoints.insert(p, e);
+            }
+        }
+    }
+    let ports = free_ports(local_procs.len() + 1)?;
+    let main_endpoint = endpoint(ports[0]);
+    for (p, port) in local_procs.iter().zip(&ports[1..]) {
+        endpoints.insert(p, endpoint(*port));
+    }
+    let order: Vec<&str> = remote_procs
+        .iter()
+        .copied()
+        .chain(std::iter::once(MAIN_PROCESS))
+        .chain(local_procs.iter().copied())
+        .collect();
+    let endpoint_of = |p: &str| -> String {
+        if p == MAIN_PROCESS {
+            main_endpoint.clone()
+        } else {
+            endpoints[p].clone()
+        }
+    };
+
     let mut workers = Vec::new();
-    for (k, name) in processes.iter().enumerate() {
+    for name in &processes {
         let nodes: Vec<&quiver_graph::Node> = graph
             .nodes
             .iter()
@@ -533,24 +820,48 @@ pub fn run(
             .find(|r| *r != Restart::Never)
             .unwrap_or(Restart::Never);
         let mut args = vec![
-            "worker".to_string(),
-            graph_path.display().to_string(),
             "--process".into(),
             (*name).into(),
             "--prefix".into(),
             prefix.clone(),
             "--listen".into(),
-            all[k + 1].clone(),
+            endpoint_of(name),
         ];
-        // Every process connects to the ones before it (the main process first): a full mesh
-        // on loopback, no scouting.
-        for e in &all[..=k] {
+        let position = order.iter().position(|p| p == name).unwrap_or(0);
+        for earlier in &order[..position] {
             args.push("--connect".into());
-            args.push(e.clone());
+            args.push(endpoint_of(earlier));
         }
-        if verbose > 0 {
-            args.push(format!("-{}", "v".repeat(verbose as usize)));
+        if network {
+            args.push("--network".into());
         }
+        let remote = match (placed.get(*name), &cluster) {
+            (Some(machine), Some((client, _, shipment))) => Some(RemoteSpec {
+                machine: machine.clone(),
+                client: client.clone(),
+                run: run_id.clone(),
+                prepare: quiver_daemon::Prepare {
+                    run: run_id.clone(),
+                    version: quiver_daemon::VERSION.into(),
+                    abi: quiver_abi::ABI_VERSION,
+                    graph_name: graph.name.clone(),
+                    process: (*name).into(),
+                    graph: shipment.graph.clone(),
+                    libraries: shipment.libraries.clone(),
+                    files: shipment.files.clone(),
+                    worker_args: args.clone(),
+                },
+            }),
+            _ => {
+                let mut local = vec!["worker".to_string(), graph_path.display().to_string()];
+                local.append(&mut args);
+                if verbose > 0 {
+                    local.push(format!("-{}", "v".repeat(verbose as usize)));
+                }
+                args = local;
+                None
+            }
+        };
         workers.push(Worker {
             name: (*name).into(),
             nodes: nodes.iter().map(|n| n.id.clone()).collect(),
@@ -562,15 +873,90 @@ pub fn run(
             dead_figures: Vec::new(),
             ever_died: false,
             started: false,
+            remote,
+            restart_pending: false,
         });
     }
-    let transport = quiver_zenoh::ZenohTransport::open(&quiver_zenoh::Endpoints {
-        listen: vec![all[0].clone()],
-        connect: Vec::new(),
-    })
+    let tuning = quiver_zenoh::Tuning {
+        // The low-latency transport does not fragment: a network link needs the default one,
+        // and every process of a run uses the same.
+        lowlatency: !network && quiver_zenoh::Tuning::from_env().lowlatency,
+        ..quiver_zenoh::Tuning::from_env()
+    };
+    let main_connect: Vec<String> = remote_procs.iter().map(|p| endpoint_of(p)).collect();
+    let transport = quiver_zenoh::ZenohTransport::open_tuned(
+        &quiver_zenoh::Endpoints {
+            listen: vec![main_endpoint.clone()],
+            connect: main_connect,
+        },
+        &tuning,
+    )
     .context("opening the main process's Zenoh session")?;
-    for w in &mut workers {
-        w.spawn()?;
+
+    // Machines lost and back, for the whole run.
+    let machines: Arc<Mutex<MachineState>> = Arc::default();
+    let _watch = match &cluster {
+        Some((client, _, _)) => {
+            let m = machines.clone();
+            let used: Vec<String> = placed.values().cloned().collect();
+            let who: HashMap<String, Vec<String>> = workers
+                .iter()
+                .filter_map(|w| w.remote.as_ref().map(|r| (r.machine.clone(), w)))
+                .fold(HashMap::new(), |mut acc, (machine, w)| {
+                    acc.entry(machine).or_insert_with(Vec::new).extend(w.nodes.iter().cloned());
+                    acc
+                });
+            Some(
+                client
+                    .watch_daemons(move |name, alive| {
+                        if !used.iter().any(|u| u == name) {
+                            return;
+                        }
+                        let mut state = m.lock().unwrap_or_else(|p| p.into_inner());
+                        if alive {
+                            if state.lost.remove(name).is_some() {
+                                eprintln!("quiver: machine `{name}` is back");
+                            }
+                        } else if !state.lost.contains_key(name) {
+                            state.lost.insert(name.to_string(), Instant::now());
+                            let nodes = who.get(name).map(|n| n.join(", ")).unwrap_or_default();
+                            eprintln!(
+                                "quiver: machine `{name}` lost (its daemon stopped answering); its nodes: {nodes}"
+                            );
+                        }
+                    })
+                    .map_err(|e| PrepareFailed(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+
+    // Prepare every process: local workers are started here, remote ones by their daemons
+    // (in parallel: each may be fetching files). Any failure rolls everything back.
+    let mut errors: Vec<String> = Vec::new();
+    for w in workers.iter_mut().filter(|w| w.remote.is_none()) {
+        if let Err(e) = w.spawn() {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter_mut()
+            .filter(|w| w.remote.is_some())
+            .map(|w| scope.spawn(move || w.spawn().map_err(|e| format!("{e:#}"))))
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push("preparing a remote process panicked".into()),
+            }
+        }
+    });
+    if !errors.is_empty() {
+        roll_back(&mut workers);
+        transport.close();
+        return Err(PrepareFailed(errors.join("\n")).into());
     }
     let failed = Arc::new(AtomicBool::new(false));
     let mut supervisor = Supervisor {
@@ -587,6 +973,8 @@ pub fn run(
         segments: Vec::new(),
         live: Arc::default(),
         live_at: Instant::now(),
+        began: false,
+        machines,
     };
     // The live status line shows every process's nodes, in graph order.
     let status = options.status.clone().map(|(hook, every)| {
@@ -623,8 +1011,31 @@ pub fn run(
     if !swept.is_empty() {
         tracing::debug!("unlinked {} shared-memory segment(s) left by the run", swept.len());
     }
+    if !supervisor.began
+        && let Err(e) = &summary
+    {
+        return Err(PrepareFailed(format!("{e:#}")).into());
+    }
     let summary = summary?;
     Ok((summary, failed.load(Ordering::SeqCst)))
+}
+
+/// A failed prepare: every worker that was started is told to close (each runs its instances'
+/// `stop`) and waited for; stragglers are killed.
+fn roll_back(workers: &mut [Worker]) {
+    for w in workers.iter_mut() {
+        w.order(&Order::Close);
+    }
+    for w in workers.iter_mut() {
+        if let Some(mut inc) = w.now.take() {
+            inc.close_input();
+            if wait_end(&mut inc, CLOSE_TIMEOUT).is_none() {
+                tracing::error!("{} did not stop within {CLOSE_TIMEOUT:?}: killing it", w.label());
+                inc.kill();
+                let _ = wait_end(&mut inc, Duration::from_secs(7));
+            }
+        }
+    }
 }
 
 /// Collects the workers' final figures (killing any that do not stop) and merges them.
@@ -636,22 +1047,16 @@ fn finish(sup: &mut Supervisor<'_>, graph: &Graph, result: Result<Summary, RunEr
     let mut worker_nodes: Vec<NodeSummary> = Vec::new();
     for w in &mut sup.workers {
         let mut end = String::from("dead");
+        let remote = w.remote.is_some();
         if let Some(mut inc) = w.now.take() {
-            // Closing stdin after the Close order: a worker that missed it still stops.
-            drop(inc.stdin.take());
-            let status = loop {
-                match inc.child.try_wait() {
-                    Ok(Some(s)) => break Some(s),
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                    Ok(None) => {
-                        tracing::error!("process `{}` did not stop within {CLOSE_TIMEOUT:?}: killing it", w.name);
-                        let _ = inc.child.kill();
-                        break inc.child.wait().ok();
-                    }
-                    Err(_) => break None,
-                }
-            };
-            // The reader thread sees EOF once the process is gone.
+            // Closing its input after the Close order: a worker that missed it still stops.
+            inc.close_input();
+            let ended = wait_end(&mut inc, deadline.saturating_duration_since(Instant::now())).or_else(|| {
+                tracing::error!("{} did not stop within {CLOSE_TIMEOUT:?}: killing it", w.label());
+                inc.kill();
+                wait_end(&mut inc, Duration::from_secs(7))
+            });
+            // The reader sees the end of its output once the process is gone.
             let (lock, cv) = &*inc.seen;
             let mut seen = lock.lock().unwrap_or_else(|p| p.into_inner());
             while !seen.eof {
@@ -664,13 +1069,15 @@ fn finish(sup: &mut Supervisor<'_>, graph: &Graph, result: Result<Summary, RunEr
                 }
             }
             let figures = seen.done.clone().or_else(|| seen.nodes.clone());
-            sup.segments.extend(seen.segments.iter().cloned());
+            if !remote {
+                sup.segments.extend(seen.segments.iter().cloned());
+            }
             if let Some(m) = &seen.failed {
                 w.failures.push(m.clone());
                 sup.failed.store(true, Ordering::SeqCst);
             }
-            end = status.map_or_else(|| "unknown end".into(), describe);
-            if seen.done.is_none() && status.is_some_and(|s| !s.success()) {
+            end = ended.as_ref().map_or_else(|| "unknown end".into(), |e| e.how.clone());
+            if seen.done.is_none() && ended.as_ref().is_some_and(|e| !e.success) {
                 sup.failed.store(true, Ordering::SeqCst);
             }
             if let Some(f) = figures {
@@ -693,8 +1100,17 @@ fn finish(sup: &mut Supervisor<'_>, graph: &Graph, result: Result<Summary, RunEr
                 }
             }
         }
+        let machine = w.remote.as_ref().map(|r| r.machine.clone());
+        if let Some(m) = &machine
+            && let Some(nodes) = &mut merged
+        {
+            for n in nodes.iter_mut() {
+                n.machine = Some(m.clone());
+            }
+        }
         worker_nodes.extend(merged.unwrap_or_default());
         processes.push(ProcessSummary {
+            machine,
             name: w.name.clone(),
             nodes: w.nodes.clone(),
             restarts: w.restarts,

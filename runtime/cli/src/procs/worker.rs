@@ -29,6 +29,10 @@ pub struct WorkerArgs {
     /// Endpoints of the other processes.
     #[arg(long)]
     pub connect: Vec<String>,
+    /// The run spans machines: Zenoh's default (fragmenting) transport instead of the
+    /// low-latency one, as in every process of the run.
+    #[arg(long)]
+    pub network: bool,
 }
 
 /// Writes report lines; shared by the control and the final report.
@@ -78,6 +82,16 @@ impl Control for WorkerControl {
                     ));
                 }
             }
+        }
+    }
+
+    fn aborted(&mut self) -> Option<String> {
+        match self.orders.try_recv() {
+            Ok(Input::Order(Order::Close)) | Ok(Input::Eof) | Err(TryRecvError::Disconnected) => {
+                self.closing = true;
+                Some("the supervisor stopped the run before it started".into())
+            }
+            Ok(Input::Order(_)) | Err(TryRecvError::Empty) => None,
         }
     }
 
@@ -162,10 +176,15 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
     if !graph.processes().contains(&args.process.as_str()) {
         return fail(format!("the graph has no process `{}`", args.process));
     }
-    let transport = match quiver_zenoh::ZenohTransport::open(&quiver_zenoh::Endpoints {
+    let mut tuning = quiver_zenoh::Tuning::from_env();
+    if args.network {
+        tuning.lowlatency = false;
+    }
+    let endpoints = quiver_zenoh::Endpoints {
         listen: vec![args.listen.clone()],
         connect: args.connect.clone(),
-    }) {
+    };
+    let transport = match quiver_zenoh::ZenohTransport::open_tuned(&endpoints, &tuning) {
         Ok(t) => t,
         Err(e) => return fail(format!("process `{}`: {e}", args.process)),
     };

@@ -1,0 +1,44 @@
+//! Where things live on the control plane (Zenoh key expressions). Names (machines, processes)
+//! are checked to be key-safe before they get here; a run id is `<pid>-<hex>`.
+
+/// A daemon's description (queryable): [`crate::DaemonInfo`].
+pub fn daemon_info(name: &str) -> String {
+    format!("quiver/daemon/{name}/info")
+}
+/// Every daemon's description.
+pub const DAEMON_INFO_ALL: &str = "quiver/daemon/*/info";
+/// Data-plane endpoints for a run's processes (queryable): [`crate::Reserve`].
+pub fn daemon_reserve(name: &str) -> String {
+    format!("quiver/daemon/{name}/reserve")
+}
+/// Prepare one process of a run (queryable): [`crate::Prepare`].
+pub fn daemon_prepare(name: &str) -> String {
+    format!("quiver/daemon/{name}/prepare")
+}
+/// A daemon's liveliness token: it vanishes when the daemon dies or its link is cut.
+pub fn daemon_alive(name: &str) -> String {
+    format!("quiver/alive/daemon/{name}")
+}
+pub const DAEMON_ALIVE_ALL: &str = "quiver/alive/daemon/*";
+/// A run's liveliness token (held by `quiver run`): daemons stop the run's processes when it
+/// vanishes.
+pub fn run_alive(run: &str) -> String {
+    format!("quiver/alive/run/{run}")
+}
+/// A file the run offers, by SHA-256 (queryable on `quiver run`'s session).
+pub fn run_blob(run: &str, sha256: &str) -> String {
+    format!("quiver/run/{run}/blob/{sha256}")
+}
+/// What a remote worker says (daemon -> run): [`crate::Up`].
+pub fn run_up(run: &str, process: &str) -> String {
+    format!("quiver/run/{run}/up/{process}")
+}
+/// What a remote worker is told (run -> daemon): [`crate::Down`].
+pub fn run_down(run: &str, process: &str) -> String {
+    format!("quiver/run/{run}/down/{process}")
+}
+
+/// The last chunk of a key (`quiver/alive/daemon/robot` -> `robot`).
+pub fn last(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}

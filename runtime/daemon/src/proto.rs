@@ -1,0 +1,125 @@
+//! What crosses the control plane, as JSON. The worker protocol itself (orders and reports)
+//! is the `quiver` binary's: a daemon relays its lines without reading them.
+
+use serde::{Deserialize, Serialize};
+
+/// This build's version, compared with every daemon's before anything is prepared there.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What `quiver machines` shows of a daemon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub version: String,
+    pub abi: u32,
+    /// Where its control plane listens.
+    pub listen: Vec<String>,
+    /// The host its runs' processes listen on (data plane).
+    pub host: String,
+    /// Refuses shipped libraries (`--no-fetch`).
+    pub no_fetch: bool,
+    /// Runs with processes here now.
+    pub runs: Vec<RunInfo>,
+    pub cpus: usize,
+    /// 1-minute load average.
+    pub load: f32,
+    /// CPU use of the whole machine (all CPUs, 0..100) since the previous query.
+    pub cpu_percent: Option<f32>,
+    pub mem_total_mb: u64,
+    pub mem_available_mb: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run: String,
+    pub graph: String,
+    pub processes: Vec<String>,
+}
+
+/// A file by content.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Blob {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// A file of the run's machine: where it is there (absolute) and what it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShippedFile {
+    pub path: String,
+    pub blob: Blob,
+}
+
+/// An operator library the graph names (by operator name or by path).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShippedLibrary {
+    /// The operator's name (its manifest's).
+    pub operator: String,
+    /// Where it is on the run's machine.
+    pub path: String,
+    /// The graph gave the library by path (`path:`), not by name.
+    pub by_path: bool,
+    pub blob: Blob,
+}
+
+/// Data-plane endpoints for `count` processes of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reserve {
+    pub run: String,
+    pub count: usize,
+}
+
+/// Run one process of a graph: fetch what it needs, start a worker, relay its lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Prepare {
+    pub run: String,
+    pub version: String,
+    pub abi: u32,
+    pub graph_name: String,
+    pub process: String,
+    /// The graph file.
+    pub graph: ShippedFile,
+    pub libraries: Vec<ShippedLibrary>,
+    /// Path parameters (maps, models, image folders' files).
+    pub files: Vec<ShippedFile>,
+    /// The worker's arguments after `quiver worker GRAPH` (process, prefix, endpoints, ...).
+    pub worker_args: Vec<String>,
+}
+
+/// The answer to a [`Prepare`] or [`Reserve`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The worker runs; its reports follow on the run's `up` key.
+    Started,
+    Reserved { endpoints: Vec<String> },
+    Refused { message: String },
+}
+
+/// Daemon -> run, about one remote worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Up {
+    /// A line of the worker's stdout (reports, and whatever operators print).
+    Line(String),
+    /// A line of its stderr (logs).
+    Log(String),
+    /// The worker ended (how).
+    Exited { how: String, success: bool },
+}
+
+/// Run -> daemon, for one remote worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Down {
+    /// A line for its stdin (an order).
+    Line(String),
+    /// Close its stdin: it stops at once (and is killed if it has not exited within 5 s).
+    Close,
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    serde_json::to_vec(msg).unwrap_or_default()
+}
+
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("malformed control message: {e}"))
+}
