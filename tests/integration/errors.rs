@@ -572,7 +572,7 @@ fn bad_process_keys() {
         r#"  - id: b
     operator: recorder
     inputs: { in: ticker/count }
-    deploy: { process: "no spaces", machine: robot }
+    deploy: { process: "no spaces", host: robot }
   - id: d
     operator: recorder
     inputs: { in: ticker/count }
@@ -588,12 +588,12 @@ fn bad_process_keys() {
     let expected = r#"error: node `b`: invalid value for `process`: `no spaces` is not a process name (letters, digits, `_` and `-`)
   --> g.yaml:11:24
    |
-11 |     deploy: { process: "no spaces", machine: robot }
+11 |     deploy: { process: "no spaces", host: robot }
    |                        ^
-error: node `b`: unknown key `machine` in `deploy` (allowed: process)
+error: node `b`: unknown key `host` in `deploy` (allowed: process, machine, labels)
   --> g.yaml:11:37
    |
-11 |     deploy: { process: "no spaces", machine: robot }
+11 |     deploy: { process: "no spaces", host: robot }
    |                                     ^
 error: node `d`: invalid value for `isolate`: `yes please` is not true or false
   --> g.yaml:15:14
@@ -613,6 +613,106 @@ error: node `e`: invalid value for `max`: a maximum only applies to `policy: on-
 5 error(s) in g.yaml
 "#;
     assert_eq!(check_fails("bad_process_keys", yaml), expected);
+}
+
+#[test]
+fn bad_machine_keys() {
+    let yaml = &[
+        BASE,
+        r#"  - id: a
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { machine: robot, labels: [gpu] }
+  - id: b
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { labels: [] }
+  - id: c
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { machine: "my robot", labels: gpu }
+  - id: f
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { labels: [gpu, "a b"], process: vision }
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `a`: invalid value for `labels`: `machine` already names the daemon; give `machine` or `labels`, not both
+  --> g.yaml:11:39
+   |
+11 |     deploy: { machine: robot, labels: [gpu] }
+   |                                       ^
+error: node `b`: invalid value for `labels`: the list is empty: name at least one label, or leave `labels` out
+  --> g.yaml:15:23
+   |
+15 |     deploy: { labels: [] }
+   |                       ^
+error: node `c`: invalid value for `machine`: `my robot` is not a machine name (letters, digits, `_` and `-`)
+  --> g.yaml:19:24
+   |
+19 |     deploy: { machine: "my robot", labels: gpu }
+   |                        ^
+error: node `c`: expected a list of labels for `labels`, found a scalar
+  --> g.yaml:19:44
+   |
+19 |     deploy: { machine: "my robot", labels: gpu }
+   |                                            ^
+error: node `f`: invalid value for a label: `a b` is not a label (letters, digits, `_` and `-`)
+  --> g.yaml:23:29
+   |
+23 |     deploy: { labels: [gpu, "a b"], process: vision }
+   |                             ^
+5 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("bad_machine_keys", yaml), expected);
+}
+
+#[test]
+fn conflicting_machine_placement() {
+    let yaml = &[
+        BASE,
+        r#"  - id: d
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { machine: robot, process: main }
+  - id: e
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { machine: robot, process: vision }
+  - id: f
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { labels: [gpu], process: vision }
+  - id: g
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { machine: robot }
+  - id: h
+    operator: recorder
+    inputs: { in: ticker/count }
+    deploy: { process: robot }
+"#,
+    ]
+    .concat();
+    let expected = r#"error: node `d`: invalid value for `process`: `main` is the process `quiver run` is: it cannot run on machine `robot`
+  --> g.yaml:11:40
+   |
+11 |     deploy: { machine: robot, process: main }
+   |                                        ^
+error: node `f`: invalid value for `deploy`: process `vision` runs on machine `robot` (node `e`), this node puts it on a machine labelled gpu; a process runs on one machine: name another process
+  --> g.yaml:19:23
+   |
+19 |     deploy: { labels: [gpu], process: vision }
+   |                       ^
+error: node `h`: invalid value for `deploy`: process `robot` runs on machine `robot` (node `g`), this node puts it on this machine; a process runs on one machine: name another process
+  --> g.yaml:27:24
+   |
+27 |     deploy: { process: robot }
+   |                        ^
+3 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("conflicting_machine_placement", yaml), expected);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 mod abi;
 mod errors;
 mod graphs;
+mod machines;
 mod processes;
 mod qos;
 mod robot;

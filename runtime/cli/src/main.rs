@@ -131,7 +131,7 @@ fn init_logging(verbose: u8) {
     // Zenoh's peer router warns at every start that gossip is off; quiver turns it off on
     // purpose (explicit endpoints, nothing leaves loopback).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default},zenoh::net::routing::hat::peer=error"))
+        tracing_subscriber::EnvFilter::new(format!("{default},zenoh::net::routing::hat::peer=error,zenoh::net::runtime::orchestrator=error"))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -162,9 +162,15 @@ fn main() -> ExitCode {
                     report::graph_warnings(&g);
                     let connect = procs::machines::endpoints(&connect);
                     if !connect.is_empty() && g.uses_machines() {
-                        if let Err(e) = procs::machines::connect_and_place(&g, &connect) {
-                            eprintln!("error: {e}");
-                            return ExitCode::from(1);
+                        match procs::machines::connect_and_place(&g, &connect) {
+                            Ok((client, _)) => client.close(),
+                            Err(procs::machines::PlaceFailure::Placement(errors)) => {
+                                return report::graph_errors(&errors);
+                            }
+                            Err(procs::machines::PlaceFailure::Connect(e)) => {
+                                eprintln!("error: {e}");
+                                return ExitCode::from(2);
+                            }
                         }
                     }
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();

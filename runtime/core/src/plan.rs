@@ -13,7 +13,7 @@ use crate::host::{CallCtx, Engine, Instance, NodeShared, OutputRoute, RemoteTarg
 use crate::loader::Registry;
 use crate::queue::Queue;
 use crate::stats::{InputSummary, NodeStats, NodeSummary};
-use crate::transport::{KeyCount, Part, PartStatus, edge_key};
+use crate::transport::{Delivery, KeyCount, Part, PartStatus, edge_key};
 
 /// A data input: where it comes from and how it is queued.
 pub(crate) struct InputPlan {
@@ -99,7 +99,17 @@ impl Plan {
                             let process = graph.process_of(consumer);
                             if !remote.iter().any(|r| r.process == process) {
                                 let key = edge_key(&part.prefix, ni, oi, process);
-                                let sender = part.transport.sender(&key).map_err(|e| RunError::Create {
+                                // Lossless unless every input it feeds there drops anyway.
+                                let lossless = graph
+                                    .consumers(ni, &out.name)
+                                    .into_iter()
+                                    .filter(|(c, _)| graph.process_of(*c) == process)
+                                    .any(|(c, i)| match &graph.nodes[c].inputs[i].source {
+                                        Source::Edge(e) => e.queue.policy == quiver_graph::Policy::Block,
+                                        Source::Timer(_) => false,
+                                    });
+                                let delivery = if lossless { Delivery::Lossless } else { Delivery::MayDrop };
+                                let sender = part.transport.sender(&key, delivery).map_err(|e| RunError::Create {
                                     node: node.id.clone(),
                                     message: format!("output `{}` to process `{process}`: {e}", out.name),
                                 })?;

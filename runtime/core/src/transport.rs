@@ -25,10 +25,20 @@ pub struct TransportError(pub String);
 /// `block` queue is full: that is how backpressure reaches the sender.
 pub type FrameHandler = Box<dyn Fn(Buffer) + Send + Sync>;
 
+/// What a key's consumers promise about loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Some consumer has a `block` queue: nothing may be dropped; a send waits.
+    Lossless,
+    /// Every consumer drops anyway (`latest`, `drop_oldest`): a congested or cut link may drop
+    /// the frame rather than hold the producer (the receiver counts the gap as missing).
+    MayDrop,
+}
+
 /// Carries frames between the processes of one run.
 pub trait Transport: Send + Sync {
     /// A sender for `key` (exactly one process receives it).
-    fn sender(&self, key: &str) -> Result<Box<dyn FrameSender>, TransportError>;
+    fn sender(&self, key: &str, delivery: Delivery) -> Result<Box<dyn FrameSender>, TransportError>;
     /// Starts receiving `key`; frames reach `on_frame` until the receiver is dropped.
     fn receiver(&self, key: &str, on_frame: FrameHandler) -> Result<Box<dyn FrameReceiver>, TransportError>;
 }

@@ -71,7 +71,7 @@ impl Client {
         let config = session::client_config(endpoints)?;
         let session = zenoh::open(config).wait().map_err(|e| ControlError::Open {
             endpoints: endpoints.join(", "),
-            reason: e.to_string(),
+            reason: crate::plain(&e.to_string()),
         })?;
         Ok(Client {
             session,
@@ -191,11 +191,12 @@ impl Client {
         &self,
         run: &str,
         process: &str,
+        incarnation: u32,
         on_up: impl Fn(Up) + Send + Sync + 'static,
     ) -> Result<Remote, ControlError> {
         let up = self
             .session
-            .declare_subscriber(keys::run_up(run, process))
+            .declare_subscriber(keys::run_up(run, process, incarnation))
             .callback(move |sample| match decode::<Up>(&sample.payload().to_bytes()) {
                 Ok(msg) => on_up(msg),
                 Err(e) => tracing::error!("from a remote worker: {e}"),
@@ -204,7 +205,7 @@ impl Client {
             .map_err(zerr("listening to a remote worker"))?;
         let down = self
             .session
-            .declare_publisher(keys::run_down(run, process))
+            .declare_publisher(keys::run_down(run, process, incarnation))
             .reliability(Reliability::Reliable)
             .congestion_control(CongestionControl::Block)
             .wait()

@@ -67,6 +67,8 @@ struct Worker {
     /// When its stdin was closed (it is killed `KILL_AFTER` later).
     closed_at: Arc<Mutex<Option<Instant>>>,
     exited: Arc<AtomicBool>,
+    /// Kill it at once (it is being replaced).
+    kill_now: Arc<AtomicBool>,
     _down: Subscriber<()>,
 }
 
@@ -397,12 +399,31 @@ impl Shared {
         if alive.recv().is_err() {
             return Err(format!("run {} is gone", req.run));
         }
-        {
+        // A process prepared again replaces its earlier worker: the run has given that one up
+        // (its machine was cut off, say) even if it has not noticed yet.
+        let old = {
             let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(w) = runs.get(&req.run).and_then(|r| r.workers.get(&req.process))
-                && !w.exited.load(Ordering::SeqCst)
-            {
-                return Err(format!("process `{}` of this run already runs here", req.process));
+            runs.get(&req.run)
+                .and_then(|r| r.workers.get(&req.process))
+                .filter(|w| !w.exited.load(Ordering::SeqCst))
+                .map(|w| {
+                    w.close();
+                    w.kill_now.store(true, Ordering::SeqCst);
+                    w.exited.clone()
+                })
+        };
+        if let Some(exited) = old {
+            tracing::warn!(
+                "run {}: process `{}` prepared again: its earlier worker is killed",
+                req.run,
+                req.process
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !exited.load(Ordering::SeqCst) {
+                if Instant::now() > deadline {
+                    return Err(format!("the earlier worker of process `{}` does not exit", req.process));
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         let stage = self
@@ -475,7 +496,7 @@ impl Shared {
             .map_err(|e| format!("starting {}: {e}", self.config.worker_exe.display()))?;
         let publisher = self
             .session
-            .declare_publisher(keys::run_up(&req.run, &req.process))
+            .declare_publisher(keys::run_up(&req.run, &req.process, req.incarnation))
             .reliability(Reliability::Reliable)
             .congestion_control(CongestionControl::Block)
             .wait()
@@ -484,11 +505,12 @@ impl Shared {
         let stdin = Arc::new(Mutex::new(child.stdin.take()));
         let closed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
         let exited = Arc::new(AtomicBool::new(false));
+        let kill_now = Arc::new(AtomicBool::new(false));
         // Orders from the run.
         let (st, ca) = (stdin.clone(), closed_at.clone());
         let down = self
             .session
-            .declare_subscriber(keys::run_down(&req.run, &req.process))
+            .declare_subscriber(keys::run_down(&req.run, &req.process, req.incarnation))
             .callback(move |sample| match decode::<Down>(&sample.payload().to_bytes()) {
                 Ok(Down::Line(line)) => {
                     let mut guard = st.lock().unwrap_or_else(|p| p.into_inner());
@@ -534,6 +556,7 @@ impl Shared {
                     stdin,
                     closed_at: closed_at.clone(),
                     exited: exited.clone(),
+                    kill_now: kill_now.clone(),
                     _down: down,
                 },
             );
@@ -548,7 +571,7 @@ impl Shared {
         let shared = self.clone();
         let (run, process) = (req.run.clone(), req.process.clone());
         spawn("q-wait", move || {
-            let status = wait_or_kill(&mut child, &closed_at);
+            let status = wait_or_kill(&mut child, &closed_at, &kill_now);
             for r in readers {
                 let _ = r.join();
             }
@@ -693,12 +716,20 @@ fn relay_lines(
 }
 
 /// Waits for the worker; kills it `KILL_AFTER` after its stdin was closed.
-fn wait_or_kill(child: &mut Child, closed_at: &Mutex<Option<Instant>>) -> Option<std::process::ExitStatus> {
+fn wait_or_kill(
+    child: &mut Child,
+    closed_at: &Mutex<Option<Instant>>,
+    kill_now: &AtomicBool,
+) -> Option<std::process::ExitStatus> {
     loop {
         match child.try_wait() {
             Ok(Some(s)) => return Some(s),
             Ok(None) => {}
             Err(_) => return None,
+        }
+        if kill_now.load(Ordering::SeqCst) {
+            let _ = child.kill();
+            return child.wait().ok();
         }
         let overdue = closed_at
             .lock()

@@ -29,13 +29,14 @@ pub fn run_alive(run: &str) -> String {
 pub fn run_blob(run: &str, sha256: &str) -> String {
     format!("quiver/run/{run}/blob/{sha256}")
 }
-/// What a remote worker says (daemon -> run): [`crate::Up`].
-pub fn run_up(run: &str, process: &str) -> String {
-    format!("quiver/run/{run}/up/{process}")
+/// What a remote worker says (daemon -> run): [`crate::Up`]. One key per incarnation, so
+/// a replaced worker's last words never reach its successor.
+pub fn run_up(run: &str, process: &str, incarnation: u32) -> String {
+    format!("quiver/run/{run}/up/{process}/{incarnation}")
 }
 /// What a remote worker is told (run -> daemon): [`crate::Down`].
-pub fn run_down(run: &str, process: &str) -> String {
-    format!("quiver/run/{run}/down/{process}")
+pub fn run_down(run: &str, process: &str, incarnation: u32) -> String {
+    format!("quiver/run/{run}/down/{process}/{incarnation}")
 }
 
 /// The last chunk of a key (`quiver/alive/daemon/robot` -> `robot`).

@@ -31,7 +31,7 @@ pub use proto::{
 pub enum ControlError {
     #[error("bad Zenoh configuration `{key}`: {reason}")]
     Config { key: String, reason: String },
-    #[error("cannot open the control session ({endpoints}): {reason}")]
+    #[error("cannot reach a daemon at {endpoints} (is `quiver daemon` running there, and the port open?): {reason}")]
     Open { endpoints: String, reason: String },
     #[error("{0}")]
     Zenoh(String),
@@ -47,4 +47,12 @@ pub fn is_safe_name(s: &str) -> bool {
         && s != "."
         && s != ".."
         && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
+}
+
+/// A Zenoh error message without the source location Zenoh appends (` at /path/file.rs:N.`).
+pub(crate) fn plain(message: &str) -> String {
+    match message.find(" at /") {
+        Some(i) => message[..i].trim_end_matches('.').to_string(),
+        None => message.to_string(),
+    }
 }

@@ -78,6 +78,8 @@ pub struct Prepare {
     pub abi: u32,
     pub graph_name: String,
     pub process: String,
+    /// Counts the times this process was prepared in this run (0 first).
+    pub incarnation: u32,
     /// The graph file.
     pub graph: ShippedFile,
     pub libraries: Vec<ShippedLibrary>,

@@ -113,6 +113,8 @@ pub struct Node {
     pub process: Option<String>,
     /// The machine its process runs on (every node of a process has the same).
     pub target: Target,
+    /// Where `machine` or `labels` is written (the node's own span when neither is).
+    pub target_span: Span,
     /// What happens when the node's worker process dies.
     pub restart: Restart,
     /// Ports the graph declared (`ports:`), already part of `spec`; passed to the operator.

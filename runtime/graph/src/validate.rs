@@ -238,6 +238,12 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                 outputs: n.outputs.iter().map(|o| o.value.clone()).collect(),
                 process: placement[ni].0.clone(),
                 target: placement[ni].1.clone(),
+                target_span: n
+                    .machine
+                    .as_ref()
+                    .map(|m| m.span)
+                    .or(n.labels.as_ref().map(|l| l.span))
+                    .unwrap_or(n.span),
                 restart: n.restart.as_ref().map_or(Restart::Never, |r| r.value),
                 graph_ports: std::mem::take(&mut graph_ports[ni]),
                 span: n.span,

@@ -30,6 +30,15 @@ pub struct Tuning {
     pub shm_pool_bytes: usize,
     /// Bytes its pools may grow to in all (more pools are added for big or many frames).
     pub shm_max_bytes: usize,
+    /// The lease this session announces (ms): a peer that hears nothing for that long closes
+    /// the link. None: Zenoh's default (10 s). Runs across machines set a short one, so that a
+    /// producer waiting on a cut link is released soon.
+    pub lease_ms: Option<u64>,
+    /// Runs across machines: a put on a `MayDrop` key drops the frame when the link is
+    /// congested or cut (instead of holding the producer), and a put on a lossless key that
+    /// waits longer than this (ms) closes the link (its consumer is taken as dead). None: wait
+    /// as long as it takes (one machine: a dead process's socket closes at once).
+    pub network_block_ms: Option<u64>,
 }
 
 const MIB: usize = 1 << 20;
@@ -37,6 +46,11 @@ const MIB: usize = 1 << 20;
 pub const DEFAULT_POOL_MB: usize = 64;
 /// Frames below this many bytes are sent as plain puts.
 pub const DEFAULT_SHM_THRESHOLD: usize = 4096;
+/// The lease of every process of a run across machines (ms).
+pub const NETWORK_LEASE_MS: u64 = 2000;
+/// How long a put on a lossless key may wait in a run across machines before the link is
+/// closed (ms).
+pub const NETWORK_BLOCK_MS: u64 = 5000;
 /// The default cap on a process's pools.
 pub const DEFAULT_MAX_MB: usize = 1024;
 
@@ -48,6 +62,8 @@ impl Default for Tuning {
             shm_threshold: DEFAULT_SHM_THRESHOLD,
             shm_pool_bytes: DEFAULT_POOL_MB * MIB,
             shm_max_bytes: DEFAULT_MAX_MB * MIB,
+            lease_ms: None,
+            network_block_ms: None,
         }
     }
 }
@@ -126,11 +142,16 @@ pub fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, 
     // A `block` input promises no loss: a put waits for a slow receiver as long as it takes
     // (Zenoh's default closes the link after 5 s). A dead receiver is noticed by its socket
     // closing (or the lease), which releases the put.
+    let block_wait_us = tuning.network_block_ms.map_or(3_600_000_000, |ms| ms * 1000);
     set(
         &mut c,
         "transport/link/tx/queue/congestion_control/block/wait_before_close",
-        "3600000000",
+        &block_wait_us.to_string(),
     )?;
+    if let Some(lease) = tuning.lease_ms {
+        set(&mut c, "transport/link/tx/lease", &lease.to_string())?;
+        set(&mut c, "transport/link/tx/keep_alive", "4")?;
+    }
     // Shared memory set up when the session opens (the first frame pays nothing), and no
     // implicit copying of large plain payloads into a second pool: we allocate our own.
     set(&mut c, "transport/shared_memory/enabled", "true")?;

@@ -27,14 +27,23 @@ use std::sync::{Arc, Mutex};
 
 use arrow_buffer::Buffer;
 use quiver_runtime::wire::Encoded;
-use quiver_runtime::{FrameHandler, FrameReceiver, FrameSender, LentFrame, Transport, TransportError};
+use quiver_runtime::{Delivery, FrameHandler, FrameReceiver, FrameSender, LentFrame, Transport, TransportError};
 use zenoh::Wait;
 use zenoh::bytes::ZBytes;
 use zenoh::pubsub::{Publisher, Subscriber};
 use zenoh::qos::CongestionControl;
 use zenoh::shm::{ZShm, ZShmMut};
 
-pub use config::{Endpoints, Tuning, session_config};
+pub use config::{Endpoints, NETWORK_BLOCK_MS, NETWORK_LEASE_MS, Tuning, session_config};
+
+/// The tuning of every process of a run across machines: Zenoh's default (fragmenting)
+/// transport, a short lease, bounded waits on cut links.
+pub fn network_tuning(mut t: Tuning) -> Tuning {
+    t.lowlatency = false;
+    t.lease_ms = Some(NETWORK_LEASE_MS);
+    t.network_block_ms = Some(NETWORK_BLOCK_MS);
+    t
+}
 pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
 
 /// The Zenoh this crate is built on (for tests and tools that talk to a run directly).
@@ -130,11 +139,15 @@ impl ZenohTransport {
 }
 
 impl Transport for ZenohTransport {
-    fn sender(&self, key: &str) -> Result<Box<dyn FrameSender>, TransportError> {
+    fn sender(&self, key: &str, delivery: Delivery) -> Result<Box<dyn FrameSender>, TransportError> {
+        let congestion = match (delivery, self.tuning.network_block_ms) {
+            (Delivery::MayDrop, Some(_)) => CongestionControl::Drop,
+            _ => CongestionControl::Block,
+        };
         let publisher = self
             .session
             .declare_publisher(key.to_string())
-            .congestion_control(CongestionControl::Block)
+            .congestion_control(congestion)
             .express(!self.tuning.batching)
             .wait()
             .map_err(|e| TransportError(format!("declaring a publisher on `{key}`: {e}")))?;

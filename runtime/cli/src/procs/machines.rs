@@ -30,12 +30,22 @@ pub fn endpoints(flags: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A problem placing a node, with where the node is in the graph file.
+/// Why a graph cannot be placed on the daemons.
 #[derive(Debug)]
-pub struct PlaceError {
-    pub node: String,
-    pub line: usize,
-    pub message: String,
+pub enum PlaceFailure {
+    /// No daemon reached.
+    Connect(String),
+    /// Nodes no daemon can take, located in the graph file.
+    Placement(quiver_graph::Errors),
+}
+
+impl std::fmt::Display for PlaceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlaceFailure::Connect(m) => f.write_str(m),
+            PlaceFailure::Placement(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 fn describe_daemons(daemons: &[DaemonInfo]) -> String {
@@ -58,7 +68,7 @@ fn describe_daemons(daemons: &[DaemonInfo]) -> String {
 /// The daemon of each remote process (`process -> daemon name`). Labels go to the daemon that
 /// has all of them and the fewest of this run's processes so far (then by name). A daemon of
 /// another version or ABI is refused with both.
-pub fn place(graph: &Graph, daemons: &[DaemonInfo]) -> Result<HashMap<String, String>, Vec<PlaceError>> {
+pub fn place(graph: &Graph, daemons: &[DaemonInfo]) -> Result<HashMap<String, String>, quiver_graph::Errors> {
     let mut out: HashMap<String, String> = HashMap::new();
     let mut load: HashMap<&str, usize> = HashMap::new();
     let mut errors = Vec::new();
@@ -67,10 +77,12 @@ pub fn place(graph: &Graph, daemons: &[DaemonInfo]) -> Result<HashMap<String, St
         let Some(node) = graph.nodes.iter().find(|n| n.process.as_deref() == Some(process)) else {
             continue;
         };
-        let err = |message: String| PlaceError {
-            node: node.id.clone(),
-            line: node.span.line,
-            message,
+        let err = |message: String| quiver_graph::GraphError {
+            file: graph.file.clone(),
+            span: node.target_span,
+            node: Some(node.id.clone()),
+            port: None,
+            kind: quiver_graph::ErrorKind::Operator(message),
         };
         let chosen = match target {
             Target::Here => continue,
@@ -118,7 +130,11 @@ pub fn place(graph: &Graph, daemons: &[DaemonInfo]) -> Result<HashMap<String, St
         *load.entry(chosen.name.as_str()).or_default() += 1;
         out.insert(process.to_string(), chosen.name.clone());
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(quiver_graph::Errors(errors))
+    }
 }
 
 fn quiver_abi_version() -> u32 {
@@ -126,31 +142,30 @@ fn quiver_abi_version() -> u32 {
 }
 
 /// Connects to the daemons and places the remote processes; errors name the node and line.
-pub fn connect_and_place(graph: &Graph, connect: &[String]) -> Result<(Client, HashMap<String, String>), String> {
+pub fn connect_and_place(graph: &Graph, connect: &[String]) -> Result<(Client, HashMap<String, String>), PlaceFailure> {
     if connect.is_empty() {
         let n = graph.nodes.iter().find(|n| !n.target.is_here());
-        return Err(match n {
+        return Err(PlaceFailure::Connect(match n {
             Some(n) => format!(
-                "{}:{}: node `{}` runs on {}: pass --connect ENDPOINT (or set QUIVER_CONNECT) to reach the daemons",
+                "{}:{}:{}: node `{}` runs on {}: pass --connect ENDPOINT (or set QUIVER_CONNECT) to reach the daemons",
                 graph.file.display(),
-                n.span.line,
+                n.target_span.line,
+                n.target_span.col,
                 n.id,
                 n.target
             ),
             None => "no --connect endpoint".into(),
-        });
+        }));
     }
-    let client = Client::connect(connect).map_err(|e| e.to_string())?;
-    let daemons = client.machines(ASK_TIMEOUT).map_err(|e| e.to_string())?;
+    let client = Client::connect(connect).map_err(|e| PlaceFailure::Connect(e.to_string()))?;
+    let daemons = client
+        .machines(ASK_TIMEOUT)
+        .map_err(|e| PlaceFailure::Connect(e.to_string()))?;
     match place(graph, &daemons) {
         Ok(p) => Ok((client, p)),
         Err(errors) => {
             client.close();
-            Err(errors
-                .iter()
-                .map(|e| format!("{}:{}: node `{}`: {}", graph.file.display(), e.line, e.node, e.message))
-                .collect::<Vec<_>>()
-                .join("\n"))
+            Err(PlaceFailure::Placement(errors))
         }
     }
 }

@@ -240,9 +240,10 @@ impl Worker {
         let (s, e) = (seen.clone(), ended.clone());
         let name = self.name.clone();
         let machine = spec.machine.clone();
+        let incarnation = self.restarts;
         let link = spec
             .client
-            .remote(&spec.run, &self.name, move |up| match up {
+            .remote(&spec.run, &self.name, incarnation, move |up| match up {
                 quiver_daemon::Up::Line(line) => handle_line(&name, &line, &s),
                 quiver_daemon::Up::Log(line) => eprintln!("[{machine}/{name}] {line}"),
                 quiver_daemon::Up::Exited { how, success } => {
@@ -257,8 +258,10 @@ impl Worker {
             })
             .map_err(|e| anyhow!("{}: {e}", self.label()))?;
         let since = Instant::now();
+        let mut prepare = spec.prepare.clone();
+        prepare.incarnation = incarnation;
         spec.client
-            .prepare(&spec.machine, &spec.prepare, PREPARE_TIMEOUT)
+            .prepare(&spec.machine, &prepare, PREPARE_TIMEOUT)
             .map_err(|m| anyhow::Error::new(PrepareFailed(format!("{}: {m}", self.label()))))?;
         self.now = Some(Incarnation {
             handle: Handle::Remote { link, ended, since },
@@ -578,32 +581,29 @@ impl Supervisor<'_> {
 
 impl Control for Supervisor<'_> {
     fn ready(&mut self) -> Result<(), RunError> {
+        // Every worker is watched at once: one that fails while another is still waiting for
+        // it (its consumers) ends the wait.
         let deadline = Instant::now() + START_TIMEOUT;
-        for w in &mut self.workers {
-            let label = w.label();
-            let Some(inc) = &mut w.now else { continue };
-            let watched = inc.seen.clone();
-            let (lock, cv) = &*watched;
-            let mut seen = lock.lock().unwrap_or_else(|p| p.into_inner());
-            while !seen.ready {
-                if let Some(m) = &seen.failed {
-                    return Err(RunError::Options(format!("{label}: {m}")));
-                }
-                if seen.eof {
-                    drop(seen);
-                    let status = wait_end(inc, Duration::from_secs(5))
-                        .map_or_else(|| "ended".to_string(), |e| e.how);
-                    return Err(RunError::Options(format!("{label} {status} while starting")));
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(RunError::Options(format!("{label} was not ready within {START_TIMEOUT:?}")));
-                }
-                seen = cv
-                    .wait_timeout(seen, deadline - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+        loop {
+            if let Some(why) = self.aborted() {
+                return Err(RunError::Options(why));
             }
+            let waiting: Vec<String> = self
+                .workers
+                .iter()
+                .filter(|w| w.seen().is_some_and(|s| !s.ready))
+                .map(Worker::label)
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(RunError::Options(format!(
+                    "{} not ready within {START_TIMEOUT:?}",
+                    waiting.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         for w in &mut self.workers {
             w.started = true;
@@ -751,7 +751,7 @@ pub fn run(
     let mut cluster = None;
     let mut placed: HashMap<String, String> = HashMap::new();
     if network {
-        let (client, p) = super::machines::connect_and_place(graph, connect).map_err(|m| PrepareFailed(m))?;
+        let (client, p) = super::machines::connect_and_place(graph, connect).map_err(|e| PrepareFailed(e.to_string()))?;
         let client = Arc::new(client);
         let shipment = super::machines::shipment(graph, registry, graph_path).map_err(PrepareFailed)?;
         let handle = client.open_run(&run_id).map_err(|e| PrepareFailed(e.to_string()))?;
@@ -846,6 +846,7 @@ pub fn run(
                     abi: quiver_abi::ABI_VERSION,
                     graph_name: graph.name.clone(),
                     process: (*name).into(),
+                    incarnation: 0,
                     graph: shipment.graph.clone(),
                     libraries: shipment.libraries.clone(),
                     files: shipment.files.clone(),
@@ -877,11 +878,12 @@ pub fn run(
             restart_pending: false,
         });
     }
-    let tuning = quiver_zenoh::Tuning {
-        // The low-latency transport does not fragment: a network link needs the default one,
-        // and every process of a run uses the same.
-        lowlatency: !network && quiver_zenoh::Tuning::from_env().lowlatency,
-        ..quiver_zenoh::Tuning::from_env()
+    // The low-latency transport does not fragment: a network link needs the default one, and
+    // every process of a run uses the same.
+    let tuning = if network {
+        quiver_zenoh::network_tuning(quiver_zenoh::Tuning::from_env())
+    } else {
+        quiver_zenoh::Tuning::from_env()
     };
     let main_connect: Vec<String> = remote_procs.iter().map(|p| endpoint_of(p)).collect();
     let transport = quiver_zenoh::ZenohTransport::open_tuned(

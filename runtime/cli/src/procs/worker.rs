@@ -178,7 +178,7 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
     }
     let mut tuning = quiver_zenoh::Tuning::from_env();
     if args.network {
-        tuning.lowlatency = false;
+        tuning = quiver_zenoh::network_tuning(tuning);
     }
     let endpoints = quiver_zenoh::Endpoints {
         listen: vec![args.listen.clone()],

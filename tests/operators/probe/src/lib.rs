@@ -15,6 +15,9 @@ pub struct Probe {
     abort_on: i64,
     segv_on: i64,
     in_shm: u64,
+    /// A file `stop` appends `stopped <node>` to (empty: none), so tests see that it ran.
+    stop_marker: String,
+    node: String,
     /// Graph-declared inputs: (input, output to send on, number to add).
     relays: Vec<(String, String, i64)>,
 }
@@ -68,12 +71,13 @@ impl Operator for Probe {
         .param(ParamSpec::bool("raw_addr", false).doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"))
         .param(ParamSpec::int("abort_on", -1).doc("abort the process when this value arrives on `a`"))
         .param(ParamSpec::int("segv_on", -1).doc("die of SIGSEGV when this value arrives on `a`"))
+        .param(ParamSpec::string("stop_marker", "").doc("a file `stop` appends `stopped <node id>` to"))
         .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
         .port_setting("to", "(inputs) the graph-declared output the sums go to")
         .port_setting("add", "(inputs) the number added, default 0")
     }
 
-    fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
+    fn new(ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
         if p.bool("fail_create")? {
             bail!("asked to fail (fail_create: true)");
         }
@@ -84,6 +88,8 @@ impl Operator for Probe {
             abort_on: p.int("abort_on")?,
             segv_on: p.int("segv_on")?,
             in_shm: 0,
+            stop_marker: p.string("stop_marker")?.to_string(),
+            node: ctx.node_id().to_string(),
             relays: p
                 .graph_ports()
                 .iter()
@@ -157,6 +163,18 @@ impl Operator for Probe {
             }
             _ => ctx.emit_stamped("seen_b", data, pack.timestamp_ns()),
         }
+    }
+
+    fn stop(&mut self, _ctx: &mut Context<'_>) -> Result<()> {
+        if !self.stop_marker.is_empty() {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.stop_marker)?;
+            writeln!(f, "stopped {}", self.node)?;
+        }
+        Ok(())
     }
 }
 

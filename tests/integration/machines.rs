@@ -1,0 +1,599 @@
+//! Graphs across machines, on private hosts: network namespaces joined by a bridge that lives in
+//! a namespace of its own (veth pairs, addresses 10.254.0.x that exist only there), each host
+//! with its own `/dev/shm` (a tmpfs mounted in the host's mount namespace), `quiver daemon` on
+//! some hosts and `quiver run` on another. Every wait is bounded; the lab removes its processes
+//! and namespaces when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{build, target_dir, temp_dir, workspace};
+
+/// Lines a process printed, each with when it arrived.
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+fn collect(from: impl std::io::Read + Send + 'static, into: Lines, echo: &'static str) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if std::env::var_os("QUIVER_TEST_ECHO").is_some() {
+                eprintln!("{echo}{line}");
+            }
+            into.lock().unwrap().push((Instant::now(), line));
+        }
+    });
+}
+
+/// A process started in the lab, with what it printed.
+struct Proc {
+    child: Child,
+    out: Lines,
+    err: Lines,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn text(&self) -> String {
+        let mut s = String::new();
+        for (_, l) in self.out.lock().unwrap().iter().chain(self.err.lock().unwrap().iter()) {
+            s.push_str(l);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// When a line containing `needle` first appeared on stderr, waiting at most `limit`.
+    fn wait_line(&self, needle: &str, limit: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some((at, _)) = self.err.lock().unwrap().iter().find(|(_, l)| l.contains(needle)) {
+                return Some(*at);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([sig, &self.pid().to_string()]).status();
+    }
+}
+
+struct Lab {
+    tag: String,
+    hosts: usize,
+    procs: Vec<Proc>,
+    dir: PathBuf,
+}
+
+const CONTROL_PORT: u16 = 7450;
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {} (these tests build private hosts in network namespaces and need root)",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lab {
+    /// `hosts` private hosts on one bridge: host i has address 10.254.0.(i+1).
+    fn new(tag: &str, hosts: usize) -> Lab {
+        build();
+        let tag = format!("q{tag}{}", std::process::id() % 10_000);
+        let lab = Lab {
+            dir: temp_dir(&format!("machines-{tag}")),
+            tag,
+            hosts,
+            procs: Vec::new(),
+        };
+        let br = lab.bridge_ns();
+        ip(&["netns", "add", &br]);
+        ip(&["-n", &br, "link", "set", "lo", "up"]);
+        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &br, "link", "set", "br0", "up"]);
+        for i in 0..hosts {
+            let ns = lab.ns(i);
+            let (a, b) = (format!("{}h{i}", lab.tag), lab.port(i));
+            ip(&["netns", "add", &ns]);
+            ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+            ip(&["link", "set", &a, "netns", &ns]);
+            ip(&["link", "set", &b, "netns", &br]);
+            ip(&["-n", &ns, "link", "set", &a, "name", "eth0"]);
+            ip(&["-n", &ns, "addr", "add", &format!("{}/24", lab.addr(i)), "dev", "eth0"]);
+            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+            ip(&["-n", &ns, "link", "set", "lo", "up"]);
+            ip(&["-n", &br, "link", "set", &b, "master", "br0"]);
+            ip(&["-n", &br, "link", "set", &b, "up"]);
+        }
+        lab
+    }
+
+    fn bridge_ns(&self) -> String {
+        format!("{}-br", self.tag)
+    }
+
+    fn ns(&self, i: usize) -> String {
+        format!("{}-h{i}", self.tag)
+    }
+
+    /// Host i's end of its veth pair, in the bridge's namespace.
+    fn port(&self, i: usize) -> String {
+        format!("{}b{i}", self.tag)
+    }
+
+    fn addr(&self, i: usize) -> String {
+        format!("10.254.0.{}", i + 1)
+    }
+
+    fn control(&self, i: usize) -> String {
+        format!("tcp/{}:{CONTROL_PORT}", self.addr(i))
+    }
+
+    /// A command on host i, in a mount namespace with its own `/dev/shm`.
+    fn command(&self, i: usize, exe: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(i), "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size=2g tmpfs /dev/shm && exec "$0" "$@""#)
+            .arg(exe)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("QUIVER_CONNECT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn start(&mut self, mut c: Command, name: &'static str) -> usize {
+        let mut child = c.spawn().expect("starting a lab process");
+        let (out, err): (Lines, Lines) = (Arc::default(), Arc::default());
+        collect(child.stdout.take().unwrap(), out.clone(), name);
+        collect(child.stderr.take().unwrap(), err.clone(), name);
+        self.procs.push(Proc { child, out, err });
+        self.procs.len() - 1
+    }
+
+    /// `quiver daemon` on host i.
+    fn daemon(&mut self, i: usize, name: &str, extra: &[&str]) -> usize {
+        self.daemon_with(i, &target_dir().join("quiver"), name, extra)
+    }
+
+    fn daemon_with(&mut self, i: usize, exe: &Path, name: &str, extra: &[&str]) -> usize {
+        let cache = self.dir.join(format!("cache-{name}"));
+        let listen = self.control(i);
+        let mut args = vec![
+            "daemon",
+            "--name",
+            name,
+            "--listen",
+            &listen,
+            "--cache",
+            cache.to_str().unwrap(),
+            "-v",
+        ];
+        args.extend_from_slice(extra);
+        let mut c = self.command(i, exe, &args);
+        // Its own folder as working directory, and no operator path: what it runs is shipped.
+        c.current_dir(&self.dir).env_remove("QUIVER_OPERATOR_PATH");
+        self.start(c, "[daemon] ")
+    }
+
+    /// `quiver ARGS` on host i with the build output as operator path, to completion.
+    fn quiver(&self, i: usize, args: &[&str], limit: Duration) -> Output {
+        let mut c = self.command(i, &target_dir().join("quiver"), args);
+        c.current_dir(workspace()).env("QUIVER_OPERATOR_PATH", target_dir());
+        let mut child = c.spawn().expect("running quiver in the lab");
+        let deadline = Instant::now() + limit;
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("quiver's output")
+    }
+
+    /// `quiver run ARGS` on host i, in the background.
+    fn run(&mut self, i: usize, args: &[&str]) -> usize {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let mut c = self.command(i, &target_dir().join("quiver"), &all);
+        c.current_dir(workspace()).env("QUIVER_OPERATOR_PATH", target_dir());
+        self.start(c, "[run] ")
+    }
+
+    /// The daemons `quiver machines` lists from host i, waiting until `want` answer.
+    fn machines(&self, i: usize, via: usize, want: usize) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let o = self.quiver(i, &["machines", "--connect", &self.control(via), "--json"], Duration::from_secs(15));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+            if v.as_array().is_some_and(|a| a.len() >= want) || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Host i's link to the bridge, down or up.
+    fn link(&self, i: usize, up: bool) {
+        ip(&["-n", &self.bridge_ns(), "link", "set", &self.port(i), if up { "up" } else { "down" }]);
+    }
+
+    /// The files in the `/dev/shm` of the host process `pid` runs on.
+    fn shm_files(&self, pid: u32) -> Vec<String> {
+        let o = Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-m", "ls", "-A", "/dev/shm"])
+            .output()
+            .expect("nsenter");
+        assert!(o.status.success(), "nsenter: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+        // Anything a killed daemon left (its workers stop by themselves within 5 s, but the
+        // namespace goes now).
+        let _ = Command::new("pkill").args(["-9", "-f", &self.dir.display().to_string()]).status();
+        for i in 0..self.hosts {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(i)]).status();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.bridge_ns()]).status();
+    }
+}
+
+/// `quiver worker` processes whose command line mentions `needle` (a run's staging folder or
+/// graph), with their pids.
+fn workers_with(needle: &str) -> Vec<String> {
+    let o = Command::new("pgrep").args(["-af", "quiver worker"]).output().expect("pgrep");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(needle) && !l.contains("pgrep"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn summary_of(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("summary JSON")
+}
+
+fn node<'a>(summary: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    summary["nodes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["id"] == id))
+        .unwrap_or_else(|| panic!("node `{id}` in the summary: {summary}"))
+}
+
+fn report(n: &serde_json::Value, key: &str) -> String {
+    n["reports"]
+        .as_array()
+        .and_then(|r| r.iter().find(|kv| kv[0] == key))
+        .map(|kv| kv[1].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+/// The number before the first space (`"2.4 m"` -> 2.4).
+fn leading_number(s: &str) -> f64 {
+    s.split_whitespace().next().and_then(|v| v.trim_end_matches('%').parse().ok()).unwrap_or(-1.0)
+}
+
+/// The robot split over three hosts: world and controller on `robot` (host 0), camera and CNN
+/// on the `gpu`-labelled `gpu-box` (host 1), the laser filter where `quiver run` is (host 2).
+#[test]
+fn robot_over_three_machines() {
+    let mut lab = Lab::new("r", 3);
+    let robot = lab.daemon(0, "robot", &["--labels", "arm"]);
+    let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
+    let listed = lab.machines(2, 0, 2);
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["gpu-box", "robot"], "{listed}");
+    assert_eq!(listed[0]["labels"], serde_json::json!(["gpu"]));
+    assert_eq!(listed[0]["host"], "10.254.0.2");
+
+    let check = lab.quiver(
+        2,
+        &["check", "graphs/obstacle-avoidance-machines.yaml", "--connect", &lab.control(0)],
+        Duration::from_secs(30),
+    );
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let summary = lab.dir.join("summary.json");
+    let run = lab.run(
+        2,
+        &[
+            "graphs/obstacle-avoidance-machines.yaml",
+            "--connect",
+            &lab.control(0),
+            "--for",
+            "15s",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    let status = lab.procs[run].wait_exit(Duration::from_secs(120)).expect("the run ends");
+    let text = lab.procs[run].text();
+    assert!(status.success(), "quiver run failed:\n{text}");
+    let s = summary_of(&summary);
+    // Every node ran where the graph put it.
+    for (id, machine) in [
+        ("world", Some("robot")),
+        ("controller", Some("robot")),
+        ("camera", Some("gpu-box")),
+        ("cnn", Some("gpu-box")),
+        ("laser", None),
+    ] {
+        assert_eq!(node(&s, id)["machine"].as_str(), machine, "node {id}:\n{text}");
+    }
+    // It drives as in one process.
+    let world = node(&s, "world");
+    assert_eq!(report(world, "collisions"), "0", "{text}");
+    let moved = leading_number(&report(world, "distance"));
+    assert!(moved > 1.0, "the robot moved {moved} m:\n{text}");
+    let cnn = node(&s, "cnn");
+    assert!(cnn["inputs"][0]["handled"].as_u64().unwrap() > 20, "the CNN saw frames:\n{text}");
+    // No loss on the `block` edge world -> laser (across machines).
+    let laser_in = &node(&s, "laser")["inputs"][0];
+    assert_eq!(laser_in["policy"], "block");
+    assert_eq!(laser_in["dropped"], 0);
+    assert_eq!(laser_in["missing"], 0);
+    assert_eq!(laser_in["received"], node(&s, "world")["outputs"][0][1], "{text}");
+    // The libraries and files came by SHA-256 into the daemons' caches.
+    let cached: Vec<String> = std::fs::read_dir(lab.dir.join("cache-gpu-box").join("blobs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let (cnn_sha, _) = sha256_of(&target_dir().join("libcnn.so"));
+    let (model_sha, _) = sha256_of(&workspace().join("operators/cnn/model/obstacle.safetensors"));
+    assert!(cached.contains(&cnn_sha) && cached.contains(&model_sha), "cache: {cached:?}");
+    // Nothing is left on any host: no worker, no run on a daemon, no shared-memory file.
+    let after = lab.machines(2, 0, 2);
+    for d in after.as_array().unwrap() {
+        assert_eq!(d["runs"], serde_json::json!([]), "{after}");
+    }
+    assert!(workers_with(lab.dir.to_str().unwrap()).is_empty());
+    for p in [robot, gpu] {
+        let left = lab.shm_files(lab.procs[p].pid());
+        assert!(left.is_empty(), "shared memory left: {left:?}");
+    }
+}
+
+fn sha256_of(p: &Path) -> (String, u64) {
+    let o = Command::new("sha256sum").arg(p).output().expect("sha256sum");
+    let text = String::from_utf8_lossy(&o.stdout);
+    (text.split_whitespace().next().unwrap_or_default().to_string(), 0)
+}
+
+/// Waits until no `quiver worker` of the lab runs and the daemons' `/dev/shm` are empty.
+fn assert_nothing_left(lab: &Lab, daemons: &[usize]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let workers = workers_with(lab.dir.to_str().unwrap());
+        let shm: Vec<String> = daemons.iter().flat_map(|p| lab.shm_files(lab.procs[*p].pid())).collect();
+        if workers.is_empty() && shm.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: workers {workers:?}, shared memory {shm:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A failure while preparing on one machine rolls back every machine: the run exits 2 naming
+/// the machine, the node and the error; every instance created elsewhere had its `stop` run;
+/// no process and no shared-memory file is left on any host.
+#[test]
+fn prepare_failure_rolls_back_every_machine() {
+    let mut lab = Lab::new("p", 3);
+    // A machine with quiver installed but no operators, refusing shipped code.
+    let bin = lab.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(target_dir().join("quiver"), bin.join("quiver")).unwrap();
+    let bare = lab.daemon_with(0, &bin.join("quiver"), "bare", &["--no-fetch"]);
+    let robot = lab.daemon(1, "robot", &["--connect", &lab.control(0)]);
+    lab.machines(2, 0, 2);
+    let stops = lab.dir.join("stops.txt");
+    let graph = |ticker_on: &str, fail: bool| {
+        format!(
+            r#"name: rollback
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: {{ tick: {{ timer: 10ms }} }}
+    outputs: [count]
+    deploy: {{ machine: {ticker_on} }}
+  - id: good
+    operator: probe
+    params: {{ stop_marker: {stops}, fail_create: {fail} }}
+    inputs: {{ a: ticker/count }}
+    outputs: [out]
+    deploy: {{ machine: robot, process: {p} }}
+  - id: local
+    operator: probe
+    params: {{ stop_marker: {stops} }}
+    inputs: {{ a: good/out }}
+    outputs: [out]
+"#,
+            stops = stops.display(),
+            p = if fail { "failing" } else { "fine" }
+        )
+    };
+    // 1. A library the no-fetch machine does not have.
+    let g1 = lab.dir.join("nofetch.yaml");
+    std::fs::write(&g1, graph("bare", false)).unwrap();
+    let o = lab.quiver(
+        2,
+        &["run", g1.to_str().unwrap(), "--connect", &lab.control(0), "--for", "5s"],
+        Duration::from_secs(90),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("machine `bare`") && err.contains("libcounter.so") && err.contains("nothing is left running"),
+        "the error names the machine and the library:\n{err}"
+    );
+    let stopped = std::fs::read_to_string(&stops).unwrap_or_default();
+    assert!(
+        stopped.contains("stopped good") && stopped.contains("stopped local"),
+        "every created instance was stopped: {stopped:?}\n{err}"
+    );
+    assert_nothing_left(&lab, &[bare, robot]);
+
+    // 2. A node whose `new` fails on one machine, with the ticker created on another.
+    std::fs::remove_file(&stops).ok();
+    let g2 = lab.dir.join("failing.yaml");
+    std::fs::write(&g2, graph("robot", true)).unwrap();
+    let o = lab.quiver(
+        2,
+        &["run", g2.to_str().unwrap(), "--connect", &lab.control(0), "--for", "5s"],
+        Duration::from_secs(90),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("machine `robot`") && err.contains("`good`") && err.contains("asked to fail"),
+        "the error names the machine, the node and the error:\n{err}"
+    );
+    let stopped = std::fs::read_to_string(&stops).unwrap_or_default();
+    assert!(stopped.contains("stopped local"), "the local instance was stopped: {stopped:?}\n{err}");
+    assert_nothing_left(&lab, &[bare, robot]);
+}
+
+/// The machines graph with `gpu-box` lost mid-run (`lose` cuts it off, `restore` brings it
+/// back): the loss is reported with the machine and its nodes, the rest keeps running, the
+/// CNN's process is prepared again when the machine is back, and the run exits 1.
+fn lose_a_machine(tag: &str, lose: impl Fn(&mut Lab, usize), restore: impl Fn(&mut Lab, usize)) {
+    let mut lab = Lab::new(tag, 3);
+    let _robot = lab.daemon(0, "robot", &[]);
+    let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
+    lab.machines(2, 0, 2);
+    let summary = lab.dir.join("summary.json");
+    let run = lab.run(
+        2,
+        &[
+            "graphs/obstacle-avoidance-machines.yaml",
+            "--connect",
+            &lab.control(0),
+            "--for",
+            "30s",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    // Running: the CNN's process reported ready and some time passed.
+    std::thread::sleep(Duration::from_secs(8));
+    let cut = Instant::now();
+    lose(&mut lab, gpu);
+    let seen = lab.procs[run].wait_line("machine `gpu-box` lost", Duration::from_secs(20));
+    let text = lab.procs[run].text();
+    let seen = seen.unwrap_or_else(|| panic!("the loss was not reported:\n{text}"));
+    let detect = seen.duration_since(cut);
+    println!("{tag}: machine loss reported after {} ms", detect.as_millis());
+    assert!(text.contains("its nodes: camera, cnn"), "{text}");
+    // Bounded generously: the lease is 1 s; this only proves it is not Zenoh's default 10 s.
+    assert!(detect < Duration::from_secs(6), "loss noticed after {detect:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    restore(&mut lab, gpu);
+    let back = lab.procs[run].wait_line("preparing process `gpu` on machine `gpu-box` again", Duration::from_secs(30));
+    let status = lab.procs[run].wait_exit(Duration::from_secs(120)).expect("the run ends");
+    let text = lab.procs[run].text();
+    assert!(back.is_some(), "the CNN's process was not prepared again:\n{text}");
+    assert_eq!(status.code(), Some(1), "a lost machine fails the run:\n{text}");
+    let s = summary_of(&summary);
+    let gpu_proc = s["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "gpu")
+        .unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(gpu_proc["restarts"], 1, "{text}");
+    assert_eq!(gpu_proc["end"], "exited cleanly", "the second incarnation ran to the end:\n{text}");
+    // The rest kept running: the world ticked at 50 Hz through the loss.
+    let fires = node(&s, "world")["timer_fires"].as_u64().unwrap();
+    assert!(fires > 1000, "world ticked {fires} times in 30 s:\n{text}");
+    assert_eq!(report(node(&s, "world"), "collisions"), "0", "{text}");
+}
+
+#[test]
+fn daemon_killed_and_restarted() {
+    lose_a_machine(
+        "k",
+        |lab, gpu| {
+            lab.procs[gpu].signal("-KILL");
+            lab.procs[gpu].wait_exit(Duration::from_secs(5)).expect("killed");
+        },
+        |lab, _| {
+            lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
+        },
+    );
+}
+
+#[test]
+fn link_down_and_up() {
+    lose_a_machine("l", |lab, _| lab.link(1, false), |lab, _| lab.link(1, true));
+}
+
+/// `quiver run` killed: every daemon stops that graph's part within 5 s and frees everything.
+#[test]
+fn run_vanished() {
+    let mut lab = Lab::new("v", 3);
+    let robot = lab.daemon(0, "robot", &[]);
+    let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
+    lab.machines(2, 0, 2);
+    let run = lab.run(2, &["graphs/obstacle-avoidance-machines.yaml", "--connect", &lab.control(0)]);
+    // Wait until both daemons run their part.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while workers_with(lab.dir.to_str().unwrap()).len() < 3 {
+        assert!(Instant::now() < deadline, "the run did not start:\n{}", lab.procs[run].text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    lab.procs[run].signal("-KILL");
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(20);
+    while !workers_with(lab.dir.to_str().unwrap()).is_empty() {
+        assert!(Instant::now() < deadline, "workers outlived their run by 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let gone = killed.elapsed();
+    println!("run vanished: every remote worker gone after {} ms", gone.as_millis());
+    assert!(gone < Duration::from_secs(8), "the part stopped after {gone:?}");
+    assert_nothing_left(&lab, &[robot, gpu]);
+    let after = lab.machines(2, 0, 2);
+    for d in after.as_array().unwrap() {
+        assert_eq!(d["runs"], serde_json::json!([]), "{after}");
+    }
+}
