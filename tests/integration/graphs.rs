@@ -19,10 +19,81 @@ fn every_example_graph_checks_and_runs() {
         let path = g.display().to_string();
         let o = quiver(&workspace(), &["check", &path]);
         assert!(o.status.success(), "check {path}: {}", stderr(&o));
-        let o = quiver_env(&workspace(), &["run", &path, "--for", "3s"], &env);
+        // A graph across machines runs against two daemons on loopback (the namespace tests
+        // in machines.rs run it on private hosts).
+        let text = std::fs::read_to_string(&g).unwrap();
+        let _daemons;
+        let mut args = vec!["run", &path, "--for", "3s"];
+        let endpoint;
+        if text.contains("machine:") || text.contains("labels:") {
+            let d = LoopbackDaemons::start();
+            endpoint = d.endpoint.clone();
+            args.extend(["--connect", &endpoint]);
+            _daemons = Some(d);
+        }
+        let o = quiver_env(&workspace(), &args, &env);
         assert!(o.status.success(), "run {path}: {}{}", stdout(&o), stderr(&o));
         let o = quiver_env(&workspace(), &["run", &path, "--stepped", "--for", "3s"], &env);
         assert!(o.status.success(), "stepped run {path}: {}{}", stdout(&o), stderr(&o));
+    }
+}
+
+/// `quiver daemon`s named `robot` (labels `arm`) and `gpu-box` (labels `gpu`) on loopback, each
+/// with its own cache; killed when dropped.
+struct LoopbackDaemons {
+    endpoint: String,
+    children: Vec<std::process::Child>,
+}
+
+impl LoopbackDaemons {
+    fn start() -> LoopbackDaemons {
+        let dir = temp_dir("loopback-daemons");
+        let ports: Vec<u16> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let endpoint = format!("tcp/127.0.0.1:{}", ports[0]);
+        let mut children = Vec::new();
+        for (name, labels, port, connect) in [
+            ("robot", "arm", ports[0], None),
+            ("gpu-box", "gpu", ports[1], Some(endpoint.clone())),
+        ] {
+            let mut c = std::process::Command::new(crate::support::target_dir().join("quiver"));
+            c.current_dir(&dir)
+                .env_remove("QUIVER_OPERATOR_PATH")
+                .args(["daemon", "--name", name, "--labels", labels])
+                .args(["--listen", &format!("tcp/127.0.0.1:{port}")])
+                .args(["--cache", &dir.join(name).display().to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if let Some(e) = connect {
+                c.args(["--connect", &e]);
+            }
+            children.push(c.spawn().expect("starting a daemon"));
+        }
+        // Ready when both answer.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let o = quiver(&dir, &["machines", "--connect", &endpoint, "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            if v.as_array().is_some_and(|a| a.len() == 2) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the daemons did not answer: {}", stderr(&o));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        LoopbackDaemons { endpoint, children }
+    }
+}
+
+impl Drop for LoopbackDaemons {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

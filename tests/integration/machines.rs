@@ -377,15 +377,11 @@ fn robot_over_three_machines() {
     let (cnn_sha, _) = sha256_of(&target_dir().join("libcnn.so"));
     let (model_sha, _) = sha256_of(&workspace().join("operators/cnn/model/obstacle.safetensors"));
     assert!(cached.contains(&cnn_sha) && cached.contains(&model_sha), "cache: {cached:?}");
-    // Nothing is left on any host: no worker, no run on a daemon, no shared-memory file.
+    // Nothing is left on any host: no worker, no shared-memory file, no run on a daemon.
+    assert_nothing_left(&lab, &[robot, gpu]);
     let after = lab.machines(2, 0, 2);
     for d in after.as_array().unwrap() {
         assert_eq!(d["runs"], serde_json::json!([]), "{after}");
-    }
-    assert!(workers_with(lab.dir.to_str().unwrap()).is_empty());
-    for p in [robot, gpu] {
-        let left = lab.shm_files(lab.procs[p].pid());
-        assert!(left.is_empty(), "shared memory left: {left:?}");
     }
 }
 

@@ -233,7 +233,7 @@ fn main() -> ExitCode {
             };
             let split = !g.processes().is_empty();
             if split && stepped {
-                eprintln!("note: a stepped run is one process: `deploy` and `isolate` are ignored");
+                eprintln!("note: a stepped run is one process here: `deploy` and `isolate` are ignored");
             }
             // A live status line on a terminal: every operator's reported figures, drops, errors.
             let status: Option<(quiver_runtime::StatusHook, Duration)> = if std::io::stderr().is_terminal() {
@@ -253,10 +253,6 @@ fn main() -> ExitCode {
                 status,
                 ..RunOptions::default()
             };
-            if stepped && g.uses_machines() {
-                eprintln!("error: a stepped run is one process on one machine; `deploy: {{ machine }}` needs a real-time run");
-                return ExitCode::from(2);
-            }
             let connect = procs::machines::endpoints(&connect);
             let result = if split && !stepped {
                 procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &connect)
