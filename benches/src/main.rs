@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use quiver_runtime::{Mode, Registry, RunOptions, SearchPath};
 
+mod machines;
 mod plot;
 mod procs;
 mod ros;
@@ -246,6 +247,17 @@ fn main() -> Result<()> {
         let out = PathBuf::from(args.get(3).context("output")?);
         let count = args.get(4).context("count")?.parse()?;
         return procs::zenoh_sub(port, &out, count, args.get(5).map(String::as_str) == Some("latencies"));
+    }
+    if args.get(1).map(String::as_str) == Some("zenoh-sub-net") {
+        // The raw Zenoh baseline's subscriber on another host (benches/machines/run.sh).
+        let listen = args.get(2).context("endpoint")?;
+        let out = PathBuf::from(args.get(3).context("output")?);
+        let count = args.get(4).context("count")?.parse()?;
+        return machines::zenoh_sub_net(listen, &out, count);
+    }
+    if std::env::args().any(|a| a == "--machines") {
+        // On benches/machines/run.sh's private hosts; the binaries are built already.
+        return machines::run(std::env::args().any(|a| a == "--quick"));
     }
     if let Some(i) = args.iter().position(|a| a == "--plot") {
         // Redraw the plot from saved series: `--plot OUT.svg CSV...`.

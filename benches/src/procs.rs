@@ -106,11 +106,20 @@ fn now_ns() -> u64 {
 }
 
 fn session(listen: Option<u16>, connect: Option<u16>) -> Result<zenoh::Session> {
+    session_at(
+        listen.map(|p| format!("tcp/127.0.0.1:{p}")),
+        connect.map(|p| format!("tcp/127.0.0.1:{p}")),
+        &quiver_zenoh::Tuning::from_env(),
+    )
+}
+
+/// A raw Zenoh session on explicit endpoints with quiver's configuration for `tuning`.
+pub fn session_at(listen: Option<String>, connect: Option<String>, tuning: &quiver_zenoh::Tuning) -> Result<zenoh::Session> {
     let endpoints = quiver_zenoh::Endpoints {
-        listen: listen.map(|p| format!("tcp/127.0.0.1:{p}")).into_iter().collect(),
-        connect: connect.map(|p| format!("tcp/127.0.0.1:{p}")).into_iter().collect(),
+        listen: listen.into_iter().collect(),
+        connect: connect.into_iter().collect(),
     };
-    let config = quiver_zenoh::session_config(&endpoints, &quiver_zenoh::Tuning::from_env())?;
+    let config = quiver_zenoh::session_config(&endpoints, tuning)?;
     zenoh::open(config).wait().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -119,7 +128,11 @@ const KEY: &str = "quiver-bench/raw";
 /// The child: subscribes, records `now - timestamp` per sample (or just arrival times), writes
 /// the sink file format when `count` samples have arrived.
 pub fn zenoh_sub(port: u16, out: &Path, count: usize, latencies: bool) -> Result<()> {
-    let s = session(Some(port), None)?;
+    zenoh_sub_on(session(Some(port), None)?, out, count, latencies)
+}
+
+/// [`zenoh_sub`] on a given session (between machines: listening on the host's address).
+pub fn zenoh_sub_on(s: zenoh::Session, out: &Path, count: usize, latencies: bool) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, u64)>(1024);
     let _sub = s
         .declare_subscriber(KEY)
@@ -190,6 +203,17 @@ fn zenoh_run(size: usize, count: usize, period: Option<Duration>, shm: bool) -> 
         std::io::BufReader::new(stdout).read_line(&mut line)?;
     }
     let s = session(None, Some(port))?;
+    publish(&s, size, count, period, shm)?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("the raw Zenoh subscriber failed: {status}");
+    }
+    let _ = s.close().wait();
+    Ok(out)
+}
+
+/// Waits for the subscriber, then puts `count` timestamped payloads of `size` bytes.
+pub fn publish(s: &zenoh::Session, size: usize, count: usize, period: Option<Duration>, shm: bool) -> Result<()> {
     let publisher = s
         .declare_publisher(KEY)
         .congestion_control(zenoh::qos::CongestionControl::Block)
@@ -238,13 +262,7 @@ fn zenoh_run(size: usize, count: usize, period: Option<Duration>, shm: bool) -> 
             publisher.put(p).wait().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("the raw Zenoh subscriber failed: {status}");
-    }
-    drop(publisher);
-    let _ = s.close().wait();
-    Ok(out)
+    Ok(())
 }
 
 /// Raw Zenoh one-way latency (the payload filled, then the timestamp written, then put).

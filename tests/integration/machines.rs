@@ -229,9 +229,16 @@ impl Lab {
 
     /// The daemons `quiver machines` lists from host i, waiting until `want` answer.
     fn machines(&self, i: usize, via: usize, want: usize) -> serde_json::Value {
+        self.machines_with(i, via, want, &[])
+    }
+
+    fn machines_with(&self, i: usize, via: usize, want: usize, extra: &[&str]) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let o = self.quiver(i, &["machines", "--connect", &self.control(via), "--json"], Duration::from_secs(15));
+            let control = self.control(via);
+            let mut args = vec!["machines", "--connect", &control, "--json"];
+            args.extend_from_slice(extra);
+            let o = self.quiver(i, &args, Duration::from_secs(15));
             let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
             if v.as_array().is_some_and(|a| a.len() >= want) || Instant::now() > deadline {
                 return v;
@@ -383,6 +390,11 @@ fn robot_over_three_machines() {
     for d in after.as_array().unwrap() {
         assert_eq!(d["runs"], serde_json::json!([]), "{after}");
     }
+    // A daemon exits cleanly on SIGTERM.
+    lab.procs[gpu].signal("-TERM");
+    let status = lab.procs[gpu].wait_exit(Duration::from_secs(15)).expect("the daemon exits on SIGTERM");
+    assert!(status.success(), "{status}: {}", lab.procs[gpu].text());
+    assert!(lab.procs[gpu].text().contains("daemon `gpu-box` stopping"));
 }
 
 fn sha256_of(p: &Path) -> (String, u64) {
@@ -592,4 +604,160 @@ fn run_vanished() {
     for d in after.as_array().unwrap() {
         assert_eq!(d["runs"], serde_json::json!([]), "{after}");
     }
+}
+
+/// A CA and certificates for `names` (each in `dir/<name>/{ca,cert,key}.pem`), made with the
+/// openssl command line: an independent implementation of what quiver reads.
+fn make_certs(dir: &Path, ca_name: &str, names: &[&str]) {
+    let sh = |script: &str| {
+        let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().expect("sh");
+        assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    std::fs::create_dir_all(dir).unwrap();
+    sh(&format!(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {ca_name}.key \
+         -out {ca_name}.pem -days 2 -subj /CN={ca_name} \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null"
+    ));
+    for n in names {
+        sh(&format!(
+            "mkdir -p {n} && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+             -keyout {n}/key.pem -out {n}.csr -subj /CN={n} 2>/dev/null && \
+             printf 'subjectAltName=DNS:{n}\\nextendedKeyUsage=serverAuth,clientAuth\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature\\n' > {n}.ext && \
+             openssl x509 -req -in {n}.csr -CA {ca_name}.pem -CAkey {ca_name}.key -CAcreateserial \
+             -out {n}/cert.pem -days 2 -extfile {n}.ext 2>/dev/null && cp {ca_name}.pem {n}/ca.pem"
+        ));
+    }
+}
+
+/// TLS on: daemons, the run and every worker link need a certificate signed by the cluster's
+/// CA. An outsider (eclipse-zenoh from PyPI) with no certificate, one from another CA, or plain
+/// TCP can open no session to a daemon or a worker, so it can neither query a daemon nor
+/// publish into or read the graph; the graph runs on unharmed. A trusted client gets in (the
+/// control: the refusals are not an accident of the setup).
+#[test]
+fn tls_refuses_foreign_peers() {
+    let t0 = Instant::now();
+    let python = crate::support::zenoh_python();
+    let mut lab = Lab::new("t", 3);
+    let certs = lab.dir.join("certs");
+    make_certs(&certs, "cluster-ca", &["robot", "laptop"]);
+    make_certs(&certs.join("rogue"), "rogue-ca", &["intruder"]);
+    eprintln!("tls: set up in {:?}", t0.elapsed());
+    let robot_tls = certs.join("robot");
+    let laptop_tls = certs.join("laptop");
+    let robot = lab.daemon(0, "robot", &["--tls", robot_tls.to_str().unwrap()]);
+    let listed = lab.machines_with(2, 0, 1, &["--tls", laptop_tls.to_str().unwrap()]);
+    eprintln!("tls: daemon listed after {:?}", t0.elapsed());
+    assert_eq!(listed[0]["tls"], true, "{listed}");
+    // Without a certificate `quiver machines` itself cannot get in.
+    let o = lab.quiver(2, &["machines", "--connect", &lab.control(0)], Duration::from_secs(20));
+    assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let warned = lab.procs[robot].text();
+    assert!(!warned.contains("without TLS"), "{warned}");
+
+    let graph = lab.dir.join("tls.yaml");
+    let rec = lab.dir.join("rec.txt");
+    std::fs::write(
+        &graph,
+        format!(
+            r#"name: tls
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: {{ tick: {{ timer: 20ms }} }}
+    outputs: [count]
+    deploy: {{ machine: robot }}
+  - id: sink
+    operator: recorder
+    params: {{ path: {} }}
+    inputs: {{ in: ticker/count }}
+"#,
+            rec.display()
+        ),
+    )
+    .unwrap();
+    let summary = lab.dir.join("summary.json");
+    let run = lab.run(
+        2,
+        &[
+            graph.to_str().unwrap(),
+            "--connect",
+            &lab.control(0),
+            "--tls",
+            laptop_tls.to_str().unwrap(),
+            "--for",
+            "10s",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    // The remote worker's data endpoint, from its command line.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let data = loop {
+        let w = workers_with(lab.dir.to_str().unwrap());
+        if let Some(l) = w.first()
+            && let Some(ep) = l.split_whitespace().skip_while(|a| *a != "--listen").nth(1)
+        {
+            break ep.to_string();
+        }
+        assert!(Instant::now() < deadline, "no worker:\n{}", lab.procs[run].text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(data.starts_with("tls/10.254.0.1:"), "the data plane is TLS too: {data}");
+    let control = lab.control(0).replace("tcp/", "tls/");
+    let rogue = certs.join("rogue/intruder");
+    let file = |d: &Path, f: &str| d.join(f).display().to_string();
+    // Every TLS attempt trusts the cluster's CA (its certificate is no secret); what differs is
+    // the certificate it presents: none, one from another CA, or a real one.
+    let cluster_ca = file(&laptop_tls, "ca.pem");
+    let attempt = |name: &str, endpoint: &str, dir: Option<&Path>, ca_only: bool, probe: bool| {
+        let mut a = serde_json::json!({ "name": name, "endpoint": endpoint, "probe_only": probe });
+        if let Some(d) = dir {
+            a["ca"] = cluster_ca.clone().into();
+            if !ca_only {
+                a["cert"] = file(d, "cert.pem").into();
+                a["key"] = file(d, "key.pem").into();
+            }
+        }
+        a
+    };
+    let spec = serde_json::json!([
+        attempt("plain-control", &lab.control(0), None, false, false),
+        attempt("rogue-control", &control, Some(&rogue), false, false),
+        attempt("nocert-control", &control, Some(&laptop_tls), true, false),
+        attempt("plain-data", &data.replace("tls/", "tcp/"), None, false, false),
+        attempt("rogue-data", &data, Some(&rogue), false, false),
+        attempt("trusted-control", &control, Some(&laptop_tls), false, true),
+    ]);
+    let mut c = lab.command(1, &python, &[workspace().join("tests/machines/foreign_peer.py").to_str().unwrap()]);
+    c.arg(spec.to_string());
+    let out = c.output().expect("running the foreign peer");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(text.trim()).expect("the peer's JSON");
+    println!("foreign peer: {got}");
+    for name in ["plain-control", "rogue-control", "nocert-control", "plain-data", "rogue-data"] {
+        assert_eq!(got[name]["opened"], false, "{name} got in: {got}");
+    }
+    // Refused and logged, by the daemon (control plane) and by the worker (data plane).
+    let daemon_log = lab.procs[robot].text();
+    for why in ["InvalidContentType", "peer sent no certificates", "UnknownIssuer"] {
+        assert!(daemon_log.contains(why), "the daemon did not log `{why}`:\n{daemon_log}");
+    }
+    assert_eq!(got["trusted-control"]["opened"], true, "{got}");
+    assert_eq!(got["trusted-control"]["daemon_infos"], 1, "{got}");
+
+    let status = lab.procs[run].wait_exit(Duration::from_secs(60)).expect("the run ends");
+    let run_text = lab.procs[run].text();
+    assert!(status.success(), "{run_text}");
+    // Unharmed: every count from 0 up, none twice, nothing rejected.
+    let lines = crate::support::record(&rec);
+    assert!(lines.len() > 100, "{} packs:\n{run_text}", lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(crate::support::values(l), vec![i as i64], "{l}");
+    }
+    let s = summary_of(&summary);
+    assert_eq!(node(&s, "sink")["inputs"][0]["rejected"], 0);
+    assert_eq!(node(&s, "sink")["inputs"][0]["missing"], 0);
 }

@@ -149,37 +149,48 @@ const ROS_PEERS: &[&str] = &[
 /// `pip install`ed from PyPI) on first use, reused after. Panics with what to do when that fails:
 /// these tests check quiver against independent implementations and must not be skipped.
 pub fn ros_python() -> PathBuf {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let venv = workspace().join("target/peers/ros");
-            let python = venv.join("bin/python");
-            let stamp = venv.join("quiver-requirements.txt");
-            let wanted = ROS_PEERS.join("\n");
-            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists() {
-                return python;
-            }
-            let run = |cmd: &mut Command, what: &str| {
-                let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert!(
-                    out.status.success(),
-                    "{what} failed (needs python3 with venv and access to PyPI):\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            };
-            run(
-                Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
-                "python3 -m venv target/peers/ros",
+    peer_python("ros", ROS_PEERS)
+}
+
+/// The Zenoh Python API (a foreign Zenoh peer, same version as ours).
+pub fn zenoh_python() -> PathBuf {
+    peer_python("zenoh", &["eclipse-zenoh==1.10.2"])
+}
+
+/// A venv under `target/peers/NAME` with `packages` from PyPI, made once (a stamp file records
+/// what it holds).
+fn peer_python(name: &str, packages: &[&str]) -> PathBuf {
+    static MADE: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = made.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let venv = workspace().join("target/peers").join(name);
+    let python = venv.join("bin/python");
+    let stamp = venv.join("quiver-requirements.txt");
+    let wanted = packages.join("\n");
+    if !(std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && python.exists()) {
+        let run = |cmd: &mut Command, what: &str| {
+            let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed (needs python3 with venv and access to PyPI):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             );
-            run(
-                Command::new(venv.join("bin/pip"))
-                    .args(["install", "--quiet", "--disable-pip-version-check"])
-                    .args(ROS_PEERS),
-                "pip install of the ROS 2 peers",
-            );
-            std::fs::write(&stamp, wanted).expect("writing the venv stamp");
-            python
-        })
-        .clone()
+        };
+        run(
+            Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
+            &format!("python3 -m venv target/peers/{name}"),
+        );
+        run(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(packages),
+            &format!("pip install {}", packages.join(" ")),
+        );
+        std::fs::write(&stamp, wanted).expect("writing the venv stamp");
+    }
+    made.push((name.to_string(), python.clone()));
+    python
 }

@@ -47,6 +47,10 @@ enum Command {
         /// tcp/robot.local:7450; repeat or separate with commas). Default: QUIVER_CONNECT.
         #[arg(long, value_name = "ENDPOINT")]
         connect: Vec<String>,
+        /// TLS with mutual certificates to the daemons and between every process: a folder with
+        /// ca.pem, cert.pem, key.pem. Default: QUIVER_TLS.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
     },
     /// Validate a graph without running it (with --connect, also that daemons serve its
     /// machines and labels).
@@ -55,6 +59,9 @@ enum Command {
         /// Daemons to ask (as for `run`). Default: QUIVER_CONNECT.
         #[arg(long, value_name = "ENDPOINT")]
         connect: Vec<String>,
+        /// As for `run`. Default: QUIVER_TLS.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
     },
     /// Serve this machine to graphs run from elsewhere (`deploy: { machine }` / `{ labels }`).
     Daemon(DaemonArgs),
@@ -66,6 +73,9 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// As for `run`. Default: QUIVER_TLS.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
     },
     /// Draw a graph.
     Graph {
@@ -109,6 +119,11 @@ struct DaemonArgs {
     /// Refuse shipped libraries: operators come from this machine's operator path only.
     #[arg(long)]
     no_fetch: bool,
+    /// TLS with mutual certificates on every link (endpoints become tls/): a folder with
+    /// ca.pem (the cluster's CA), cert.pem and key.pem (this machine's, signed by that CA).
+    /// Default: QUIVER_TLS.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,16 +143,23 @@ fn init_logging(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    // Zenoh's peer router warns at every start that gossip is off; quiver turns it off on
-    // purpose (explicit endpoints, nothing leaves loopback).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default},zenoh::net::routing::hat::peer=error,zenoh::net::runtime::orchestrator=error"))
-    });
+    // Zenoh warnings quiver causes on purpose: gossip off (explicit endpoints), a failed connect
+    // (quiver reports it with what to check), TLS names not verified (trust is the CA's
+    // signature). Refused TLS peers are still logged (zenoh_link_tls::unicast).
+    let quiet = "zenoh::net::routing::hat::peer=error,zenoh::net::runtime::orchestrator=error,zenoh_link_tls::utils=error";
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},{quiet}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// `--tls DIR`, or `QUIVER_TLS`; an error names the missing file.
+fn tls_from(flag: Option<PathBuf>) -> Result<Option<quiver_zenoh::Tls>, String> {
+    let dir = flag.or_else(|| std::env::var_os("QUIVER_TLS").filter(|v| !v.is_empty()).map(PathBuf::from));
+    dir.map(|d| quiver_zenoh::Tls::from_dir(&d).map_err(|e| e.to_string())).transpose()
 }
 
 fn registry_for(graph: &Path) -> Registry {
@@ -154,15 +176,28 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     match cli.command {
         Command::Daemon(args) => daemon(args, cli.verbose),
-        Command::Machines { connect, json } => report::machines(&procs::machines::endpoints(&connect), json),
-        Command::Check { graph, connect } => {
+        Command::Machines { connect, json, tls } => match tls_from(tls) {
+            Ok(tls) => report::machines(&procs::machines::endpoints(&connect), json, tls.as_ref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Check { graph, connect, tls } => {
             let registry = registry_for(&graph);
             match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => {
                     report::graph_warnings(&g);
                     let connect = procs::machines::endpoints(&connect);
                     if !connect.is_empty() && g.uses_machines() {
-                        match procs::machines::connect_and_place(&g, &connect) {
+                        let tls = match tls_from(tls) {
+                            Ok(t) => t,
+                            Err(e) => {
+                                eprintln!("error: {e}");
+                                return ExitCode::from(2);
+                            }
+                        };
+                        match procs::machines::connect_and_place(&g, &connect, tls.as_ref()) {
                             Ok((client, _)) => client.close(),
                             Err(procs::machines::PlaceFailure::Placement(errors)) => {
                                 return report::graph_errors(&errors);
@@ -207,7 +242,15 @@ fn main() -> ExitCode {
             step,
             summary_json,
             connect,
+            tls,
         } => {
+            let tls = match tls_from(tls) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let registry = registry_for(&graph);
             let g = match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => g,
@@ -255,7 +298,7 @@ fn main() -> ExitCode {
             };
             let connect = procs::machines::endpoints(&connect);
             let result = if split && !stepped {
-                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &connect)
+                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &connect, tls.as_ref())
             } else {
                 quiver_runtime::run(&g, &registry, &options)
                     .map(|s| (s, false))
@@ -332,10 +375,17 @@ fn daemon(args: DaemonArgs, verbose: u8) -> ExitCode {
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "machine".into())
     });
+    let tls = match tls_from(args.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     for l in &args.listen {
-        if !is_loopback_endpoint(l) {
+        if tls.is_none() && !is_loopback_endpoint(l) {
             tracing::warn!(
-                "listening on {l} without TLS: anyone who reaches this port can run code here; keep it on a trusted network"
+                "listening on {l} without TLS: anyone who reaches this port can run code here; use --tls DIR, or keep it on a trusted network"
             );
         }
     }
@@ -361,6 +411,7 @@ fn daemon(args: DaemonArgs, verbose: u8) -> ExitCode {
         no_fetch: args.no_fetch,
         worker_exe: exe,
         verbose,
+        tls,
         // Shared memory the run's workers left behind here (see quiver_zenoh::sweep_segments).
         // Two looks 300 ms apart: a segment being created is briefly unmapped.
         after_run: Some(Arc::new(|run: &str| {

@@ -139,12 +139,12 @@ pub fn operators(registry: &Registry, name: Option<&str>) -> ExitCode {
 }
 
 /// `quiver machines`: the daemons reachable through `connect`.
-pub fn machines(connect: &[String], json: bool) -> ExitCode {
+pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>) -> ExitCode {
     if connect.is_empty() {
         eprintln!("error: pass --connect ENDPOINT (a daemon's, e.g. tcp/robot.local:7450) or set QUIVER_CONNECT");
         return ExitCode::from(2);
     }
-    let client = match quiver_daemon::Client::connect(connect) {
+    let client = match quiver_daemon::Client::connect(connect, tls) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -66,9 +66,9 @@ pub struct Watch {
 }
 
 impl Client {
-    /// Connects to the first daemon of `endpoints` that answers.
-    pub fn connect(endpoints: &[String]) -> Result<Client, ControlError> {
-        let config = session::client_config(endpoints)?;
+    /// Connects to the first daemon of `endpoints` that answers (over TLS with `tls`).
+    pub fn connect(endpoints: &[String], tls: Option<&quiver_zenoh::Tls>) -> Result<Client, ControlError> {
+        let config = session::client_config(endpoints, tls)?;
         let session = zenoh::open(config).wait().map_err(|e| ControlError::Open {
             endpoints: endpoints.join(", "),
             reason: crate::plain(&e.to_string()),

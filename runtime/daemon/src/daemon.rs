@@ -28,6 +28,9 @@ const KILL_AFTER: Duration = Duration::from_secs(5);
 /// How long fetching one file may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Called with a run's id once no process of it is left on this machine.
+pub type AfterRun = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How a daemon is set up (`quiver daemon` flags).
 #[derive(Clone)]
 pub struct DaemonConfig {
@@ -46,7 +49,9 @@ pub struct DaemonConfig {
     /// Passed to workers (`-v` count).
     pub verbose: u8,
     /// Called once a run has no process here any more (the CLI sweeps shared memory).
-    pub after_run: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub after_run: Option<AfterRun>,
+    /// TLS with mutual certificates on the control plane and for its workers' data links.
+    pub tls: Option<quiver_zenoh::Tls>,
 }
 
 impl std::fmt::Debug for DaemonConfig {
@@ -57,6 +62,7 @@ impl std::fmt::Debug for DaemonConfig {
             .field("listen", &self.listen)
             .field("connect", &self.connect)
             .field("no_fetch", &self.no_fetch)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -121,7 +127,7 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
         path: config.cache_dir.display().to_string(),
         reason: e.to_string(),
     })?;
-    let zconfig = session::daemon_config(&config.listen, &config.connect)?;
+    let zconfig = session::daemon_config(&config.listen, &config.connect, config.tls.as_ref())?;
     let session = zenoh::open(zconfig).wait().map_err(|e| ControlError::Open {
         endpoints: config.listen.join(", "),
         reason: e.to_string(),
@@ -283,6 +289,7 @@ impl Shared {
             listen: self.config.listen.clone(),
             host: self.host.clone(),
             no_fetch: self.config.no_fetch,
+            tls: self.config.tls.is_some(),
             runs: list,
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             load,
@@ -310,8 +317,9 @@ impl Shared {
         match listeners.and_then(|ls| ls.iter().map(|l| l.local_addr().map(|a| a.port())).collect()) {
             Ok(ports) => {
                 let ports: Vec<u16> = ports;
+                let scheme = if self.config.tls.is_some() { "tls" } else { "tcp" };
                 Reply::Reserved {
-                    endpoints: ports.iter().map(|p| format!("tcp/{}:{p}", self.host)).collect(),
+                    endpoints: ports.iter().map(|p| format!("{scheme}/{}:{p}", self.host)).collect(),
                 }
             }
             Err(e) => Reply::Refused {
@@ -482,6 +490,10 @@ impl Shared {
         if self.config.verbose > 0 {
             cmd.arg(format!("-{}", "v".repeat(self.config.verbose as usize)));
         }
+        if let Some(t) = &self.config.tls {
+            // This machine's certificates, not the run's.
+            cmd.arg("--tls").arg(t.dir());
+        }
         if !self.config.no_fetch {
             // Shipped libraries first; the machine's own operator path after them.
             let mut path = std::ffi::OsString::from(stage.join("lib"));
@@ -536,11 +548,11 @@ impl Shared {
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
             let p = publisher.clone();
-            readers.push(relay_lines(out, move |l| Up::Line(l), p));
+            readers.push(relay_lines(out, Up::Line, p));
         }
         if let Some(err) = child.stderr.take() {
             let p = publisher.clone();
-            readers.push(relay_lines(err, move |l| Up::Log(l), p));
+            readers.push(relay_lines(err, Up::Log, p));
         }
         self.watch_run(&req.run, &req.graph_name);
         {

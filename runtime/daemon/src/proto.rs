@@ -19,6 +19,9 @@ pub struct DaemonInfo {
     pub host: String,
     /// Refuses shipped libraries (`--no-fetch`).
     pub no_fetch: bool,
+    /// Its links need certificates signed by the cluster's CA.
+    #[serde(default)]
+    pub tls: bool,
     /// Runs with processes here now.
     pub runs: Vec<RunInfo>,
     pub cpus: usize,

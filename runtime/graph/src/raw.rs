@@ -475,10 +475,10 @@ fn read_deploy(cx: &mut Cx<'_>, value: &Node, node: &mut RawNode) {
                 Value::Seq(items) => {
                     let mut labels: Vec<Spanned<String>> = Vec::new();
                     for item in items {
-                        if let Some(l) = name_of(cx, item, "a label", "label") {
-                            if !labels.iter().any(|seen| seen.value == l.value) {
-                                labels.push(l);
-                            }
+                        if let Some(l) = name_of(cx, item, "a label", "label")
+                            && !labels.iter().any(|seen| seen.value == l.value)
+                        {
+                            labels.push(l);
                         }
                     }
                     if items.is_empty() {

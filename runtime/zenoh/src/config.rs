@@ -39,6 +39,8 @@ pub struct Tuning {
     /// waits longer than this (ms) closes the link (its consumer is taken as dead). None: wait
     /// as long as it takes (one machine: a dead process's socket closes at once).
     pub network_block_ms: Option<u64>,
+    /// TLS with mutual certificates on every link (endpoints are then `tls/`).
+    pub tls: Option<crate::Tls>,
 }
 
 const MIB: usize = 1 << 20;
@@ -64,6 +66,7 @@ impl Default for Tuning {
             shm_max_bytes: DEFAULT_MAX_MB * MIB,
             lease_ms: None,
             network_block_ms: None,
+            tls: None,
         }
     }
 }
@@ -117,9 +120,15 @@ fn json_list(items: &[String]) -> String {
 /// raw Zenoh with exactly quiver's tuning.
 pub fn session_config(endpoints: &Endpoints, tuning: &Tuning) -> Result<Config, ZenohError> {
     let mut c = Config::default();
+    let tls = tuning.tls.is_some();
+    let listen: Vec<String> = endpoints.listen.iter().map(|e| crate::with_tls(e, tls)).collect();
+    let connect: Vec<String> = endpoints.connect.iter().map(|e| crate::with_tls(e, tls)).collect();
     set(&mut c, "mode", r#""peer""#)?;
-    set(&mut c, "listen/endpoints", &json_list(&endpoints.listen))?;
-    set(&mut c, "connect/endpoints", &json_list(&endpoints.connect))?;
+    set(&mut c, "listen/endpoints", &json_list(&listen))?;
+    set(&mut c, "connect/endpoints", &json_list(&connect))?;
+    if let Some(t) = &tuning.tls {
+        t.apply(&mut c)?;
+    }
     set(&mut c, "scouting/multicast/enabled", "false")?;
     set(&mut c, "scouting/gossip/enabled", "false")?;
     // Peers started a moment later are retried quickly, and `open` does not wait for them.

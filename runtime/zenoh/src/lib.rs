@@ -21,6 +21,7 @@
 mod config;
 mod pool;
 mod segments;
+mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,7 @@ pub fn network_tuning(mut t: Tuning) -> Tuning {
     t
 }
 pub use segments::{mapped_segments, sweep_segments, unmapped_segments};
+pub use tls::{Tls, with_tls};
 
 /// The Zenoh this crate is built on (for tests and tools that talk to a run directly).
 pub mod external {

@@ -142,7 +142,11 @@ fn quiver_abi_version() -> u32 {
 }
 
 /// Connects to the daemons and places the remote processes; errors name the node and line.
-pub fn connect_and_place(graph: &Graph, connect: &[String]) -> Result<(Client, HashMap<String, String>), PlaceFailure> {
+pub fn connect_and_place(
+    graph: &Graph,
+    connect: &[String],
+    tls: Option<&quiver_zenoh::Tls>,
+) -> Result<(Client, HashMap<String, String>), PlaceFailure> {
     if connect.is_empty() {
         let n = graph.nodes.iter().find(|n| !n.target.is_here());
         return Err(PlaceFailure::Connect(match n {
@@ -157,7 +161,7 @@ pub fn connect_and_place(graph: &Graph, connect: &[String]) -> Result<(Client, H
             None => "no --connect endpoint".into(),
         }));
     }
-    let client = Client::connect(connect).map_err(|e| PlaceFailure::Connect(e.to_string()))?;
+    let client = Client::connect(connect, tls).map_err(|e| PlaceFailure::Connect(e.to_string()))?;
     let daemons = client
         .machines(ASK_TIMEOUT)
         .map_err(|e| PlaceFailure::Connect(e.to_string()))?;

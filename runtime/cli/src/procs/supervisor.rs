@@ -383,6 +383,8 @@ struct Supervisor<'a> {
     live_at: Instant,
     /// `ready` passed: every process started.
     began: bool,
+    /// When `quiver run` began preparing.
+    created: Instant,
     /// Machines whose daemon vanished, and since when.
     machines: Arc<Mutex<MachineState>>,
 }
@@ -609,6 +611,17 @@ impl Control for Supervisor<'_> {
             w.started = true;
             w.order(&Order::Start);
         }
+        let machines: std::collections::BTreeSet<&str> = self
+            .workers
+            .iter()
+            .filter_map(|w| w.remote.as_ref().map(|r| r.machine.as_str()))
+            .collect();
+        tracing::info!(
+            "every process is ready ({} worker process(es), {} other machine(s)) {:?} after the run began: starting",
+            self.workers.len(),
+            machines.len(),
+            self.created.elapsed()
+        );
         self.started = Instant::now();
         self.began = true;
         Ok(())
@@ -732,6 +745,7 @@ pub fn run(
     options: &RunOptions,
     verbose: u8,
     connect: &[String],
+    tls: Option<&quiver_zenoh::Tls>,
 ) -> anyhow::Result<(Summary, bool)> {
     let duration = match options.mode {
         quiver_runtime::Mode::RealTime { duration } => duration,
@@ -746,12 +760,13 @@ pub fn run(
     );
     let prefix = format!("quiver/{run_id}");
     let network = graph.uses_machines();
+    let prepare_began = Instant::now();
 
     // Machines: which daemon runs each remote process, what they are sent.
     let mut cluster = None;
     let mut placed: HashMap<String, String> = HashMap::new();
     if network {
-        let (client, p) = super::machines::connect_and_place(graph, connect).map_err(|e| PrepareFailed(e.to_string()))?;
+        let (client, p) = super::machines::connect_and_place(graph, connect, tls).map_err(|e| PrepareFailed(e.to_string()))?;
         let client = Arc::new(client);
         let shipment = super::machines::shipment(graph, registry, graph_path).map_err(PrepareFailed)?;
         let handle = client.open_run(&run_id).map_err(|e| PrepareFailed(e.to_string()))?;
@@ -856,6 +871,10 @@ pub fn run(
             _ => {
                 let mut local = vec!["worker".to_string(), graph_path.display().to_string()];
                 local.append(&mut args);
+                if let Some(t) = tls {
+                    local.push("--tls".into());
+                    local.push(t.dir().display().to_string());
+                }
                 if verbose > 0 {
                     local.push(format!("-{}", "v".repeat(verbose as usize)));
                 }
@@ -880,11 +899,12 @@ pub fn run(
     }
     // The low-latency transport does not fragment: a network link needs the default one, and
     // every process of a run uses the same.
-    let tuning = if network {
+    let mut tuning = if network {
         quiver_zenoh::network_tuning(quiver_zenoh::Tuning::from_env())
     } else {
         quiver_zenoh::Tuning::from_env()
     };
+    tuning.tls = tls.cloned();
     let main_connect: Vec<String> = remote_procs.iter().map(|p| endpoint_of(p)).collect();
     let transport = quiver_zenoh::ZenohTransport::open_tuned(
         &quiver_zenoh::Endpoints {
@@ -976,6 +996,7 @@ pub fn run(
         live: Arc::default(),
         live_at: Instant::now(),
         began: false,
+        created: prepare_began,
         machines,
     };
     // The live status line shows every process's nodes, in graph order.

@@ -33,6 +33,9 @@ pub struct WorkerArgs {
     /// low-latency one, as in every process of the run.
     #[arg(long)]
     pub network: bool,
+    /// TLS with mutual certificates on every link (ca.pem, cert.pem, key.pem in DIR).
+    #[arg(long, value_name = "DIR")]
+    pub tls: Option<std::path::PathBuf>,
 }
 
 /// Writes report lines; shared by the control and the final report.
@@ -179,6 +182,12 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
     let mut tuning = quiver_zenoh::Tuning::from_env();
     if args.network {
         tuning = quiver_zenoh::network_tuning(tuning);
+    }
+    if let Some(dir) = &args.tls {
+        match quiver_zenoh::Tls::from_dir(dir) {
+            Ok(t) => tuning.tls = Some(t),
+            Err(e) => return fail(format!("process `{}`: {e}", args.process)),
+        }
     }
     let endpoints = quiver_zenoh::Endpoints {
         listen: vec![args.listen.clone()],
