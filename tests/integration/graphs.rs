@@ -441,3 +441,48 @@ fn data_that_does_not_match_the_declared_message_type_is_refused() {
         stdout(&o)
     );
 }
+
+/// A daemon of another quiver version (played by eclipse-zenoh from PyPI) is refused by
+/// `check --connect` and `run`, with both versions and the node's line.
+#[test]
+fn a_daemon_of_another_version_is_refused() {
+    let python = crate::support::zenoh_python();
+    let dir = temp_dir("old-daemon");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint = format!("tcp/127.0.0.1:{port}");
+    let mut old = std::process::Command::new(&python)
+        .arg(workspace().join("tests/machines/old_daemon.py"))
+        .args([&endpoint, "oldbox"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the old daemon");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(old.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    write(
+        &dir,
+        "g.yaml",
+        "name: old
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: { tick: { timer: 10ms } }
+    outputs: [count]
+    deploy: { machine: oldbox }
+",
+    );
+    let o = quiver(&dir, &["check", "g.yaml", "--connect", &endpoint]);
+    let err = stderr(&o);
+    let _ = old.kill();
+    let _ = old.wait();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        err.contains(&format!(
+            "machine `oldbox` runs quiver 0.0.1 (ABI 1), this is quiver {version} (ABI"
+        )) && err.contains("g.yaml:7:24"),
+        "{err}"
+    );
+}
