@@ -34,4 +34,4 @@ done
 export NEAR_IP=10.254.9.1 FAR_NS=$T-far FAR_IP=10.254.9.2 THIRD_NS=$T-third THIRD_IP=10.254.9.3
 export BRIDGE_NS=$BR FAR_PORT=${T}b2
 ip netns exec "$T-near" sh -c 'mount -t tmpfs tmpfs /dev/shm && exec "$0" "$@"' \
-    "$PWD/target/release/quiver-benches" --machines "$@"
+    "$PWD/target/release/quiver-bench" --machines "$@"

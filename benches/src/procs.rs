@@ -48,8 +48,18 @@ fn run_cli(dir: &Path, yaml: &str) -> Result<()> {
 /// into one).
 pub fn quiver_latency(dir: &Path, size: usize, samples: usize, in_place: bool) -> Result<Vec<u64>> {
     let out = dir.join("latency-procs.txt");
-    let yaml = format!(
-        "name: latency-procs
+    let yaml = latency_graph(size, samples, in_place, &out, "isolate: true");
+    run_cli(dir, &yaml)?;
+    let mut l = read_sink(&out)?.latencies.split_off(WARMUP);
+    l.sort_unstable();
+    Ok(l)
+}
+
+/// A source paced for `size` sending `samples` (+ warm-up) packs to a sink placed by
+/// `placement` (a node key: `isolate: true`, `deploy: { machine: far }`) that writes `out`.
+pub fn latency_graph(size: usize, samples: usize, in_place: bool, out: &Path, placement: &str) -> String {
+    format!(
+        "name: latency
 nodes:
   - id: source
     operator: bench-source
@@ -60,16 +70,12 @@ nodes:
     operator: bench-sink
     params: {{ path: {} }}
     inputs: {{ in: source/out }}
-    isolate: true
+    {placement}
 ",
         samples + WARMUP,
         period(size).as_micros(),
         out.display()
-    );
-    run_cli(dir, &yaml)?;
-    let mut l = read_sink(&out)?.latencies.split_off(WARMUP);
-    l.sort_unstable();
-    Ok(l)
+    )
 }
 
 /// Back-to-back 8 B packs from the main process to an isolated sink (`block` queue of 1024).

@@ -459,16 +459,21 @@ nodes:
             p = if fail { "failing" } else { "fine" }
         )
     };
+    // Runs a graph that must fail to prepare (exit 2); its stderr.
+    let fails = |name: &str, yaml: String| {
+        let g = lab.dir.join(name);
+        std::fs::write(&g, yaml).unwrap();
+        let o = lab.quiver(
+            2,
+            &["run", g.to_str().unwrap(), "--connect", &lab.control(0), "--for", "5s"],
+            Duration::from_secs(90),
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        err
+    };
     // 1. A library the no-fetch machine does not have.
-    let g1 = lab.dir.join("nofetch.yaml");
-    std::fs::write(&g1, graph("bare", false)).unwrap();
-    let o = lab.quiver(
-        2,
-        &["run", g1.to_str().unwrap(), "--connect", &lab.control(0), "--for", "5s"],
-        Duration::from_secs(90),
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = fails("nofetch.yaml", graph("bare", false));
     assert!(
         err.contains("machine `bare`") && err.contains("libcounter.so") && err.contains("nothing is left running"),
         "the error names the machine and the library:\n{err}"
@@ -482,15 +487,7 @@ nodes:
 
     // 2. A node whose `new` fails on one machine, with the ticker created on another.
     std::fs::remove_file(&stops).ok();
-    let g2 = lab.dir.join("failing.yaml");
-    std::fs::write(&g2, graph("robot", true)).unwrap();
-    let o = lab.quiver(
-        2,
-        &["run", g2.to_str().unwrap(), "--connect", &lab.control(0), "--for", "5s"],
-        Duration::from_secs(90),
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = fails("failing.yaml", graph("robot", true));
     assert!(
         err.contains("machine `robot`") && err.contains("`good`") && err.contains("asked to fail"),
         "the error names the machine, the node and the error:\n{err}"
