@@ -163,10 +163,11 @@ fn zenoh_latency(h: &Hosts, size: usize, samples: usize) -> Result<Vec<u64>> {
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
     let tuning = quiver_zenoh::network_tuning(quiver_zenoh::Tuning::from_env());
     let s = session_at(None, Some(listen), &tuning)?;
-    publish(&s, size, count, Some(period(size)), false)?;
+    let sent = publish(&s, size, count, Some(period(size)), false)?;
     if !child.wait()?.success() {
         bail!("the raw Zenoh subscriber failed");
     }
+    drop(sent);
     drop(s);
     let mut l = read_sink(&out)?.latencies.split_off(WARMUP);
     l.sort_unstable();

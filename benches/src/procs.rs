@@ -209,8 +209,9 @@ fn zenoh_run(size: usize, count: usize, period: Option<Duration>, shm: bool) -> 
         std::io::BufReader::new(stdout).read_line(&mut line)?;
     }
     let s = session(None, Some(port))?;
-    publish(&s, size, count, period, shm)?;
+    let sent = publish(&s, size, count, period, shm)?;
     let status = child.wait()?;
+    drop(sent);
     if !status.success() {
         bail!("the raw Zenoh subscriber failed: {status}");
     }
@@ -218,8 +219,16 @@ fn zenoh_run(size: usize, count: usize, period: Option<Duration>, shm: bool) -> 
     Ok(out)
 }
 
-/// Waits for the subscriber, then puts `count` timestamped payloads of `size` bytes.
-pub fn publish(s: &zenoh::Session, size: usize, count: usize, period: Option<Duration>, shm: bool) -> Result<()> {
+/// Waits for the subscriber, then puts `count` timestamped payloads of `size` bytes. The
+/// returned guard holds the publisher and the shared-memory provider: keep it until the
+/// subscriber has read everything (the last buffers live in that provider's segment).
+pub fn publish(
+    s: &zenoh::Session,
+    size: usize,
+    count: usize,
+    period: Option<Duration>,
+    shm: bool,
+) -> Result<Box<dyn std::any::Any>> {
     let publisher = s
         .declare_publisher(KEY)
         .congestion_control(zenoh::qos::CongestionControl::Block)
@@ -268,7 +277,7 @@ pub fn publish(s: &zenoh::Session, size: usize, count: usize, period: Option<Dur
             publisher.put(p).wait().map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
-    Ok(())
+    Ok(Box::new((publisher, provider)))
 }
 
 /// Raw Zenoh one-way latency (the payload filled, then the timestamp written, then put).

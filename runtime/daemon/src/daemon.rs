@@ -92,6 +92,8 @@ struct RunState {
     graph: String,
     workers: HashMap<String, Worker>,
     _alive: Option<Subscriber<()>>,
+    /// Its liveliness token vanished: `quiver run` is gone.
+    gone: bool,
 }
 
 struct Shared {
@@ -396,6 +398,22 @@ impl Shared {
         if !is_safe_name(&req.run) || !is_safe_name(&req.process) {
             return Err("a run id or process name that is not a plain name".into());
         }
+        // Watch the run's token first, then check it is there: a run that vanishes at any time
+        // after this is noticed (`close_run` marks it gone, and a worker started later is
+        // closed at once).
+        self.watch_run(&req.run, &req.graph_name);
+        let run = req.run.clone();
+        let started = self.start_watched(req);
+        if started.is_err() {
+            let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+            if runs.get(&run).is_some_and(|r| r.workers.is_empty()) {
+                runs.remove(&run);
+            }
+        }
+        started
+    }
+
+    fn start_watched(self: &Arc<Self>, req: Prepare) -> Result<(), String> {
         // The run must still be there (a prepare may arrive after `quiver run` gave up).
         let alive = self
             .session
@@ -554,24 +572,30 @@ impl Shared {
             let p = publisher.clone();
             readers.push(relay_lines(err, Up::Log, p));
         }
-        self.watch_run(&req.run, &req.graph_name);
-        {
+        let unwatched = {
             let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
             let run = runs.entry(req.run.clone()).or_insert_with(|| RunState {
                 graph: req.graph_name.clone(),
                 workers: HashMap::new(),
                 _alive: None,
+                gone: false,
             });
-            run.workers.insert(
-                req.process.clone(),
-                Worker {
-                    stdin,
-                    closed_at: closed_at.clone(),
-                    exited: exited.clone(),
-                    kill_now: kill_now.clone(),
-                    _down: down,
-                },
-            );
+            let worker = Worker {
+                stdin,
+                closed_at: closed_at.clone(),
+                exited: exited.clone(),
+                kill_now: kill_now.clone(),
+                _down: down,
+            };
+            if run.gone {
+                worker.close();
+            }
+            run.workers.insert(req.process.clone(), worker);
+            run._alive.is_none()
+        };
+        if unwatched {
+            // Another prepare of this run failed and cleared its state meanwhile.
+            self.watch_run(&req.run, &req.graph_name);
         }
         tracing::info!(
             "run {} ({}): process `{}` started (pid {})",
@@ -603,15 +627,19 @@ impl Shared {
 
     /// Stops the run's workers when its liveliness token vanishes.
     fn watch_run(self: &Arc<Self>, run: &str, graph: &str) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        let state = runs.entry(run.to_string()).or_insert_with(|| RunState {
-            graph: graph.to_string(),
-            workers: HashMap::new(),
-            _alive: None,
-        });
-        if state._alive.is_some() {
-            return;
+        {
+            let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+            let state = runs.entry(run.to_string()).or_insert_with(|| RunState {
+                graph: graph.to_string(),
+                workers: HashMap::new(),
+                _alive: None,
+                gone: false,
+            });
+            if state._alive.is_some() {
+                return;
+            }
         }
+        // Declared without our lock held: its callback takes that lock.
         let weak = Arc::downgrade(self);
         let id = run.to_string();
         let sub = self
@@ -628,14 +656,22 @@ impl Shared {
             })
             .wait();
         match sub {
-            Ok(sub) => state._alive = Some(sub),
+            Ok(sub) => {
+                let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(state) = runs.get_mut(run)
+                    && state._alive.is_none()
+                {
+                    state._alive = Some(sub);
+                }
+            }
             Err(e) => tracing::error!("watching run {run}: {e}"),
         }
     }
 
     fn close_run(&self, run: &str) {
-        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = runs.get(run) {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = runs.get_mut(run) {
+            r.gone = true;
             for w in r.workers.values() {
                 w.close();
             }
