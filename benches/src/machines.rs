@@ -53,7 +53,17 @@ fn on_host(ns: &str, args: &[&str]) -> Command {
     c
 }
 
-fn daemon(ns: &str, name: &str, ip: &str, labels: &str, connect: Option<&str>, dir: &Path) -> Result<Child> {
+/// A daemon on another host, killed when dropped (on every way out of the benchmark).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(ns: &str, name: &str, ip: &str, labels: &str, connect: Option<&str>, dir: &Path) -> Result<Daemon> {
     let quiver = exe_dir()?.join("quiver");
     let listen = format!("tcp/{ip}:7450");
     let cache = dir.join(format!("cache-{name}"));
@@ -77,7 +87,7 @@ fn daemon(ns: &str, name: &str, ip: &str, labels: &str, connect: Option<&str>, d
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(child)
+    Ok(Daemon(child))
 }
 
 fn control(ip: &str) -> String {
@@ -274,7 +284,7 @@ pub fn run(quick: bool) -> Result<()> {
         let _ = std::fs::remove_dir_all(dir.join(format!("cache-{name}")));
     }
     let mut far = daemon(&h.far_ns, "far", &h.far_ip, "arm", None, &dir)?;
-    let mut third = daemon(&h.third_ns, "third", &h.third_ip, "gpu", Some(&connect), &dir)?;
+    let third = daemon(&h.third_ns, "third", &h.third_ip, "gpu", Some(&connect), &dir)?;
     wait_for_daemons(&connect, 2)?;
     let samples = if quick { 50 } else { 1000 };
     println!(
@@ -313,8 +323,8 @@ pub fn run(quick: bool) -> Result<()> {
         times[times.len() - 1]
     );
     let killed = detection(&dir, &connect, &mut || {
-        let _ = far.kill();
-        let _ = far.wait();
+        let _ = far.0.kill();
+        let _ = far.0.wait();
         Ok(())
     });
     // The daemon comes back for the next measurement.
@@ -333,7 +343,6 @@ pub fn run(quick: bool) -> Result<()> {
         "\nLoss of machine `far` reported by `quiver run`: daemon SIGKILLed after {:?}, link cut after {:?} (control-plane lease 1 s)",
         killed?, cut?
     );
-    let _ = far.kill();
-    let _ = third.kill();
+    drop((far, third));
     Ok(())
 }
