@@ -223,7 +223,14 @@ fn startup(dir: &Path, connect: &str, runs: usize) -> Result<Vec<Duration>> {
         let start = Instant::now();
         let mut ready = None;
         quiver_run(
-            &[path.to_str().context("utf-8")?, "--connect", connect, "--for", "1s", "-v"],
+            &[
+                path.to_str().context("utf-8")?,
+                "--connect",
+                connect,
+                "--for",
+                "1s",
+                "-v",
+            ],
             &mut |at, line, _| {
                 if ready.is_none() && line.contains("every process is ready") {
                     ready = Some(at.duration_since(start));
@@ -254,7 +261,14 @@ nodes:
     let mut found = None;
     let mut lose_err = None;
     quiver_run(
-        &[path.to_str().context("utf-8")?, "--connect", connect, "--for", "8s", "-v"],
+        &[
+            path.to_str().context("utf-8")?,
+            "--connect",
+            connect,
+            "--for",
+            "8s",
+            "-v",
+        ],
         &mut |at, line, _| {
             if cut.is_none() && line.contains("every process is ready") {
                 std::thread::sleep(Duration::from_secs(1));
@@ -332,13 +346,17 @@ pub fn run(quick: bool) -> Result<()> {
     wait_for_daemons(&connect, 2)?;
     let (bridge, port) = (h.bridge_ns.clone(), h.far_port.clone());
     let cut = detection(&dir, &connect, &mut || {
-        let s = Command::new("ip").args(["-n", &bridge, "link", "set", &port, "down"]).status()?;
+        let s = Command::new("ip")
+            .args(["-n", &bridge, "link", "set", &port, "down"])
+            .status()?;
         if !s.success() {
             bail!("cutting the link failed");
         }
         Ok(())
     });
-    let _ = Command::new("ip").args(["-n", &h.bridge_ns, "link", "set", &h.far_port, "up"]).status();
+    let _ = Command::new("ip")
+        .args(["-n", &h.bridge_ns, "link", "set", &h.far_port, "up"])
+        .status();
     println!(
         "\nLoss of machine `far` reported by `quiver run`: daemon SIGKILLed after {:?}, link cut after {:?} (control-plane lease 1 s)",
         killed?, cut?

@@ -120,7 +120,11 @@ fn session(listen: Option<u16>, connect: Option<u16>) -> Result<zenoh::Session> 
 }
 
 /// A raw Zenoh session on explicit endpoints with quiver's configuration for `tuning`.
-pub fn session_at(listen: Option<String>, connect: Option<String>, tuning: &quiver_zenoh::Tuning) -> Result<zenoh::Session> {
+pub fn session_at(
+    listen: Option<String>,
+    connect: Option<String>,
+    tuning: &quiver_zenoh::Tuning,
+) -> Result<zenoh::Session> {
     let endpoints = quiver_zenoh::Endpoints {
         listen: listen.into_iter().collect(),
         connect: connect.into_iter().collect(),

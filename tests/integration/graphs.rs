@@ -81,7 +81,11 @@ impl LoopbackDaemons {
             if v.as_array().is_some_and(|a| a.len() == 2) {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the daemons did not answer: {}", stderr(&o));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemons did not answer: {}",
+                stderr(&o)
+            );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
         LoopbackDaemons { endpoint, children }
@@ -448,7 +452,11 @@ fn data_that_does_not_match_the_declared_message_type_is_refused() {
 fn a_daemon_of_another_version_is_refused() {
     let python = crate::support::zenoh_python();
     let dir = temp_dir("old-daemon");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
     let mut old = std::process::Command::new(&python)
         .arg(workspace().join("tests/machines/old_daemon.py"))
@@ -459,7 +467,9 @@ fn a_daemon_of_another_version_is_refused() {
         .expect("starting the old daemon");
     let mut line = String::new();
     use std::io::BufRead;
-    std::io::BufReader::new(old.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(old.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "ready");
     write(
         &dir,

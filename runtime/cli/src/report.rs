@@ -182,14 +182,22 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
         println!(
             "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  {}{}",
             d.name,
-            if d.labels.is_empty() { "-".into() } else { d.labels.join(",") },
+            if d.labels.is_empty() {
+                "-".into()
+            } else {
+                d.labels.join(",")
+            },
             d.version,
             d.abi,
             d.listen.join(","),
             d.cpus,
             d.cpu_percent.map_or("-".into(), |c| format!("{c:.0}")),
             format!("{}/{} MB", d.mem_available_mb, d.mem_total_mb),
-            if graphs.is_empty() { "-".into() } else { graphs.join("; ") },
+            if graphs.is_empty() {
+                "-".into()
+            } else {
+                graphs.join("; ")
+            },
             if d.no_fetch { "  (no-fetch)" } else { "" }
         );
     }

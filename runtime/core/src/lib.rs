@@ -34,8 +34,8 @@ pub use loader::{Library, Registry, SearchPath, library_file_name};
 pub use quiver_operator::{DataPack, Header, PackId};
 pub use stats::{EndReason, InputSummary, NodeSummary, ProcessSummary, Summary};
 pub use transport::{
-    Command, Control, Delivery, FrameHandler, FrameReceiver, FrameSender, KeyCount, LentFrame, Part, PartStatus, Transport,
-    TransportError, edge_key,
+    Command, Control, Delivery, FrameHandler, FrameReceiver, FrameSender, KeyCount, LentFrame, Part, PartStatus,
+    Transport, TransportError, edge_key,
 };
 
 use quiver_graph::Graph;

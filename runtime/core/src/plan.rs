@@ -108,7 +108,11 @@ impl Plan {
                                         Source::Edge(e) => e.queue.policy == quiver_graph::Policy::Block,
                                         Source::Timer(_) => false,
                                     });
-                                let delivery = if lossless { Delivery::Lossless } else { Delivery::MayDrop };
+                                let delivery = if lossless {
+                                    Delivery::Lossless
+                                } else {
+                                    Delivery::MayDrop
+                                };
                                 let sender = part.transport.sender(&key, delivery).map_err(|e| RunError::Create {
                                     node: node.id.clone(),
                                     message: format!("output `{}` to process `{process}`: {e}", out.name),

@@ -478,7 +478,6 @@ fn wire_up(
     part: Option<&Part>,
     pacer: &mut Pacer<'_>,
 ) -> Result<Vec<Box<dyn crate::FrameReceiver>>, RunError> {
-
     // Frames from other processes.
     let mut receivers = Vec::new();
     if let Some(part) = part {
@@ -535,7 +534,6 @@ fn start(
     mut pacer: Pacer<'_>,
     status: Option<&(StatusHook, Duration)>,
 ) -> Result<Summary, RunError> {
-
     let started = Instant::now();
     if let Pacer::Local(l) = &mut pacer {
         l.started = started;

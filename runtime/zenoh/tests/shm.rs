@@ -76,7 +76,9 @@ fn big_frames_arrive_in_shared_memory_without_a_copy() {
             }),
         )
         .unwrap();
-    let sender = sender_side.sender("test/shm", quiver_runtime::Delivery::Lossless).unwrap();
+    let sender = sender_side
+        .sender("test/shm", quiver_runtime::Delivery::Lossless)
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !sender.matched() {
         assert!(Instant::now() < deadline, "never matched");

@@ -223,8 +223,13 @@ pub fn shipment(graph: &Graph, registry: &Registry, graph_path: &Path) -> Result
     let mut libraries: Vec<ShippedLibrary> = Vec::new();
     let mut files: Vec<ShippedFile> = Vec::new();
     for n in &graph.nodes {
-        let lib = registry.resolve(&n.operator).map_err(|e| format!("node `{}`: {e}", n.id))?;
-        if !libraries.iter().any(|l| Path::new(&l.path) == absolute(&lib.path).unwrap_or_default()) {
+        let lib = registry
+            .resolve(&n.operator)
+            .map_err(|e| format!("node `{}`: {e}", n.id))?;
+        if !libraries
+            .iter()
+            .any(|l| Path::new(&l.path) == absolute(&lib.path).unwrap_or_default())
+        {
             let f = ship(&lib.path)?;
             libraries.push(ShippedLibrary {
                 operator: lib.spec.name.clone(),
