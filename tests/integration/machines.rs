@@ -249,7 +249,14 @@ impl Lab {
 
     /// Host i's link to the bridge, down or up.
     fn link(&self, i: usize, up: bool) {
-        ip(&["-n", &self.bridge_ns(), "link", "set", &self.port(i), if up { "up" } else { "down" }]);
+        ip(&[
+            "-n",
+            &self.bridge_ns(),
+            "link",
+            "set",
+            &self.port(i),
+            if up { "up" } else { "down" },
+        ]);
     }
 
     /// The files in the `/dev/shm` of the host process `pid` runs on.
@@ -271,7 +278,9 @@ impl Drop for Lab {
         }
         // Anything a killed daemon left (its workers stop by themselves within 5 s, but the
         // namespace goes now).
-        let _ = Command::new("pkill").args(["-9", "-f", &self.dir.display().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", &self.dir.display().to_string()])
+            .status();
         for i in 0..self.hosts {
             let _ = Command::new("ip").args(["netns", "del", &self.ns(i)]).status();
         }
@@ -282,7 +291,10 @@ impl Drop for Lab {
 /// `quiver worker` processes whose command line mentions `needle` (a run's staging folder or
 /// graph), with their pids.
 fn workers_with(needle: &str) -> Vec<String> {
-    let o = Command::new("pgrep").args(["-af", "quiver worker"]).output().expect("pgrep");
+    let o = Command::new("pgrep")
+        .args(["-af", "quiver worker"])
+        .output()
+        .expect("pgrep");
     String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter(|l| l.contains(needle) && !l.contains("pgrep"))
@@ -312,7 +324,10 @@ fn report(n: &serde_json::Value, key: &str) -> String {
 
 /// The number before the first space (`"2.4 m"` -> 2.4).
 fn leading_number(s: &str) -> f64 {
-    s.split_whitespace().next().and_then(|v| v.trim_end_matches('%').parse().ok()).unwrap_or(-1.0)
+    s.split_whitespace()
+        .next()
+        .and_then(|v| v.trim_end_matches('%').parse().ok())
+        .unwrap_or(-1.0)
 }
 
 /// The robot split over three hosts: world and controller on `robot` (host 0), camera and CNN
@@ -323,14 +338,24 @@ fn robot_over_three_machines() {
     let robot = lab.daemon(0, "robot", &["--labels", "arm"]);
     let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
     let listed = lab.machines(2, 0, 2);
-    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["gpu-box", "robot"], "{listed}");
     assert_eq!(listed[0]["labels"], serde_json::json!(["gpu"]));
     assert_eq!(listed[0]["host"], "10.254.0.2");
 
     let check = lab.quiver(
         2,
-        &["check", "graphs/obstacle-avoidance-machines.yaml", "--connect", &lab.control(0)],
+        &[
+            "check",
+            "graphs/obstacle-avoidance-machines.yaml",
+            "--connect",
+            &lab.control(0),
+        ],
         Duration::from_secs(30),
     );
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
@@ -348,7 +373,9 @@ fn robot_over_three_machines() {
             summary.to_str().unwrap(),
         ],
     );
-    let status = lab.procs[run].wait_exit(Duration::from_secs(120)).expect("the run ends");
+    let status = lab.procs[run]
+        .wait_exit(Duration::from_secs(120))
+        .expect("the run ends");
     let text = lab.procs[run].text();
     assert!(status.success(), "quiver run failed:\n{text}");
     let s = summary_of(&summary);
@@ -368,7 +395,10 @@ fn robot_over_three_machines() {
     let moved = leading_number(&report(world, "distance"));
     assert!(moved > 1.0, "the robot moved {moved} m:\n{text}");
     let cnn = node(&s, "cnn");
-    assert!(cnn["inputs"][0]["handled"].as_u64().unwrap() > 20, "the CNN saw frames:\n{text}");
+    assert!(
+        cnn["inputs"][0]["handled"].as_u64().unwrap() > 20,
+        "the CNN saw frames:\n{text}"
+    );
     // No loss on the `block` edge world -> laser (across machines).
     let laser_in = &node(&s, "laser")["inputs"][0];
     assert_eq!(laser_in["policy"], "block");
@@ -383,7 +413,10 @@ fn robot_over_three_machines() {
         .collect();
     let (cnn_sha, _) = sha256_of(&target_dir().join("libcnn.so"));
     let (model_sha, _) = sha256_of(&workspace().join("operators/cnn/model/obstacle.safetensors"));
-    assert!(cached.contains(&cnn_sha) && cached.contains(&model_sha), "cache: {cached:?}");
+    assert!(
+        cached.contains(&cnn_sha) && cached.contains(&model_sha),
+        "cache: {cached:?}"
+    );
     // Nothing is left on any host: no worker, no shared-memory file, no run on a daemon.
     assert_nothing_left(&lab, &[robot, gpu]);
     let after = lab.machines(2, 0, 2);
@@ -392,7 +425,9 @@ fn robot_over_three_machines() {
     }
     // A daemon exits cleanly on SIGTERM.
     lab.procs[gpu].signal("-TERM");
-    let status = lab.procs[gpu].wait_exit(Duration::from_secs(15)).expect("the daemon exits on SIGTERM");
+    let status = lab.procs[gpu]
+        .wait_exit(Duration::from_secs(15))
+        .expect("the daemon exits on SIGTERM");
     assert!(status.success(), "{status}: {}", lab.procs[gpu].text());
     assert!(lab.procs[gpu].text().contains("daemon `gpu-box` stopping"));
 }
@@ -408,7 +443,10 @@ fn assert_nothing_left(lab: &Lab, daemons: &[usize]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let workers = workers_with(lab.dir.to_str().unwrap());
-        let shm: Vec<String> = daemons.iter().flat_map(|p| lab.shm_files(lab.procs[*p].pid())).collect();
+        let shm: Vec<String> = daemons
+            .iter()
+            .flat_map(|p| lab.shm_files(lab.procs[*p].pid()))
+            .collect();
         if workers.is_empty() && shm.is_empty() {
             return;
         }
@@ -493,7 +531,10 @@ nodes:
         "the error names the machine, the node and the error:\n{err}"
     );
     let stopped = std::fs::read_to_string(&stops).unwrap_or_default();
-    assert!(stopped.contains("stopped local"), "the local instance was stopped: {stopped:?}\n{err}");
+    assert!(
+        stopped.contains("stopped local"),
+        "the local instance was stopped: {stopped:?}\n{err}"
+    );
     assert_nothing_left(&lab, &[bare, robot]);
 }
 
@@ -532,8 +573,13 @@ fn lose_a_machine(tag: &str, lose: impl Fn(&mut Lab, usize), restore: impl Fn(&m
     assert!(detect < Duration::from_secs(6), "loss noticed after {detect:?}");
     std::thread::sleep(Duration::from_secs(3));
     restore(&mut lab, gpu);
-    let back = lab.procs[run].wait_line("preparing process `gpu` on machine `gpu-box` again", Duration::from_secs(30));
-    let status = lab.procs[run].wait_exit(Duration::from_secs(120)).expect("the run ends");
+    let back = lab.procs[run].wait_line(
+        "preparing process `gpu` on machine `gpu-box` again",
+        Duration::from_secs(30),
+    );
+    let status = lab.procs[run]
+        .wait_exit(Duration::from_secs(120))
+        .expect("the run ends");
     let text = lab.procs[run].text();
     assert!(back.is_some(), "the CNN's process was not prepared again:\n{text}");
     assert_eq!(status.code(), Some(1), "a lost machine fails the run:\n{text}");
@@ -545,7 +591,10 @@ fn lose_a_machine(tag: &str, lose: impl Fn(&mut Lab, usize), restore: impl Fn(&m
         .find(|p| p["name"] == "gpu")
         .unwrap_or_else(|| panic!("{s}"));
     assert_eq!(gpu_proc["restarts"], 1, "{text}");
-    assert_eq!(gpu_proc["end"], "exited cleanly", "the second incarnation ran to the end:\n{text}");
+    assert_eq!(
+        gpu_proc["end"], "exited cleanly",
+        "the second incarnation ran to the end:\n{text}"
+    );
     // The rest kept running: the world ticked at 50 Hz through the loss.
     let fires = node(&s, "world")["timer_fires"].as_u64().unwrap();
     assert!(fires > 1000, "world ticked {fires} times in 30 s:\n{text}");
@@ -578,11 +627,18 @@ fn run_vanished() {
     let robot = lab.daemon(0, "robot", &[]);
     let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
     lab.machines(2, 0, 2);
-    let run = lab.run(2, &["graphs/obstacle-avoidance-machines.yaml", "--connect", &lab.control(0)]);
+    let run = lab.run(
+        2,
+        &["graphs/obstacle-avoidance-machines.yaml", "--connect", &lab.control(0)],
+    );
     // Wait until both daemons run their part.
     let deadline = Instant::now() + Duration::from_secs(60);
     while workers_with(lab.dir.to_str().unwrap()).len() < 3 {
-        assert!(Instant::now() < deadline, "the run did not start:\n{}", lab.procs[run].text());
+        assert!(
+            Instant::now() < deadline,
+            "the run did not start:\n{}",
+            lab.procs[run].text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -607,7 +663,12 @@ fn run_vanished() {
 /// openssl command line: an independent implementation of what quiver reads.
 fn make_certs(dir: &Path, ca_name: &str, names: &[&str]) {
     let sh = |script: &str| {
-        let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().expect("sh");
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .expect("sh");
         assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
     };
     std::fs::create_dir_all(dir).unwrap();
@@ -727,20 +788,33 @@ nodes:
         attempt("rogue-data", &data, Some(&rogue), false, false),
         attempt("trusted-control", &control, Some(&laptop_tls), false, true),
     ]);
-    let mut c = lab.command(1, &python, &[workspace().join("tests/machines/foreign_peer.py").to_str().unwrap()]);
+    let mut c = lab.command(
+        1,
+        &python,
+        &[workspace().join("tests/machines/foreign_peer.py").to_str().unwrap()],
+    );
     c.arg(spec.to_string());
     let out = c.output().expect("running the foreign peer");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_str(text.trim()).expect("the peer's JSON");
     println!("foreign peer: {got}");
-    for name in ["plain-control", "rogue-control", "nocert-control", "plain-data", "rogue-data"] {
+    for name in [
+        "plain-control",
+        "rogue-control",
+        "nocert-control",
+        "plain-data",
+        "rogue-data",
+    ] {
         assert_eq!(got[name]["opened"], false, "{name} got in: {got}");
     }
     // Refused and logged, by the daemon (control plane) and by the worker (data plane).
     let daemon_log = lab.procs[robot].text();
     for why in ["InvalidContentType", "peer sent no certificates", "UnknownIssuer"] {
-        assert!(daemon_log.contains(why), "the daemon did not log `{why}`:\n{daemon_log}");
+        assert!(
+            daemon_log.contains(why),
+            "the daemon did not log `{why}`:\n{daemon_log}"
+        );
     }
     assert_eq!(got["trusted-control"]["opened"], true, "{got}");
     assert_eq!(got["trusted-control"]["daemon_infos"], 1, "{got}");
@@ -757,4 +831,236 @@ nodes:
     let s = summary_of(&summary);
     assert_eq!(node(&s, "sink")["inputs"][0]["rejected"], 0);
     assert_eq!(node(&s, "sink")["inputs"][0]["missing"], 0);
+}
+
+/// `quiver worker` and `quiver run` processes of the lab (by a path in their command line).
+fn quiver_processes_with(needle: &str) -> Vec<String> {
+    let o = Command::new("pgrep")
+        .args(["-af", "quiver (worker|run) "])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains(needle) && !l.contains("pgrep"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `quiver ps --json` from host i, through daemon `via`.
+fn ps(lab: &Lab, i: usize, via: usize) -> serde_json::Value {
+    let o = lab.quiver(
+        i,
+        &["ps", "--connect", &lab.control(via), "--json"],
+        Duration::from_secs(20),
+    );
+    assert!(o.status.success(), "ps: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("ps JSON")
+}
+
+/// A detached run keeps going when the laptop leaves: `run --detach` returns with the run's
+/// id, the laptop's link is cut and restored, `ps` (from another daemon) lists it, `attach`
+/// shows its log and live status and detaches on Ctrl-C, `stop` drains it and prints its
+/// summary; nothing is left. A daemon stopped with SIGTERM stops the runs it supervises first.
+/// Refusals: a run that fails to start is reported by `run --detach` (exit 2); a graph with no
+/// machine needs `--supervisor`; an unknown id is named.
+#[test]
+fn detached_run_outlives_the_laptop() {
+    let mut lab = Lab::new("d", 3);
+    let robot = lab.daemon(0, "robot", &[]);
+    let gpu = lab.daemon(1, "gpu-box", &["--labels", "gpu", "--connect", &lab.control(0)]);
+    lab.machines(2, 0, 2);
+    let graph = "graphs/obstacle-avoidance-machines.yaml";
+    let detached_at = Instant::now();
+    let o = lab.quiver(
+        2,
+        &["run", graph, "--connect", &lab.control(0), "--detach"],
+        Duration::from_secs(120),
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "run --detach: {err}");
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        !id.is_empty() && err.contains(&format!("quiver stop {id}")),
+        "{id:?}\n{err}"
+    );
+    // The laptop leaves: nothing of the run needs it.
+    lab.link(2, false);
+    std::thread::sleep(Duration::from_secs(4));
+    lab.link(2, true);
+    let runs = ps(&lab, 2, 1);
+    let r = &runs[0];
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(
+        (r["run"].as_str(), r["machine"].as_str()),
+        (Some(id.as_str()), Some("robot")),
+        "{runs}"
+    );
+    assert!(r["ended"].is_null(), "it runs: {runs}");
+    assert!(
+        r["status"].as_str().unwrap().contains("world@robot: distance="),
+        "{runs}"
+    );
+
+    // Attach: the log since it began, then live status lines; Ctrl-C detaches.
+    let mut c = lab.command(
+        2,
+        &target_dir().join("quiver"),
+        &["attach", &id, "--connect", &lab.control(1)],
+    );
+    c.current_dir(workspace());
+    let attach = lab.start(c, "[attach] ");
+    let seen = lab.procs[attach].wait_line("status: t=", Duration::from_secs(20));
+    let text = lab.procs[attach].text();
+    assert!(seen.is_some(), "attach shows the live status:\n{text}");
+    assert!(
+        text.contains("every process is ready"),
+        "attach shows the log since the start:\n{text}"
+    );
+    assert!(text.contains("cnn@gpu-box: classes="), "{text}");
+    lab.procs[attach].signal("-INT");
+    let status = lab.procs[attach]
+        .wait_exit(Duration::from_secs(10))
+        .expect("attach ends on Ctrl-C");
+    let text = lab.procs[attach].text();
+    assert!(
+        status.success() && text.contains(&format!("detached from run {id}")),
+        "{status}\n{text}"
+    );
+    assert_eq!(
+        ps(&lab, 2, 0)[0]["ended"],
+        serde_json::Value::Null,
+        "attach left it running"
+    );
+
+    // Stop: it drains, and its summary says where every node ran.
+    let summary = lab.dir.join("detached-summary.json");
+    let o = lab.quiver(
+        2,
+        &[
+            "stop",
+            &id,
+            "--connect",
+            &lab.control(0),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "stop: {out}{err}");
+    assert!(
+        out.contains("ran ") && out.contains("(interrupted)"),
+        "the summary: {out}"
+    );
+    let ran = detached_at.elapsed();
+    let s = summary_of(&summary);
+    for (id, machine) in [
+        ("world", "robot"),
+        ("controller", "robot"),
+        ("cnn", "gpu-box"),
+        ("laser", "robot"),
+    ] {
+        assert_eq!(node(&s, id)["machine"].as_str(), Some(machine), "node {id}: {s}");
+    }
+    assert_eq!(report(node(&s, "world"), "collisions"), "0", "{out}");
+    assert!(leading_number(&report(node(&s, "world"), "distance")) > 1.0, "{out}");
+    // It ran the whole time, the laptop's absence included (the world ticks at 50 Hz).
+    let fires = node(&s, "world")["timer_fires"].as_f64().unwrap();
+    let expected = (ran.as_secs_f64() - 6.0) * 50.0;
+    assert!(fires > expected * 0.8, "world ticked {fires} times in {ran:?}: {out}");
+    assert_eq!(ps(&lab, 2, 0), serde_json::json!([]), "a stopped run is forgotten");
+    assert_nothing_left(&lab, &[robot, gpu]);
+    assert!(quiver_processes_with(lab.dir.to_str().unwrap()).is_empty());
+
+    // Refusals.
+    let o = lab.quiver(
+        2,
+        &["attach", "no-such-run", "--connect", &lab.control(0)],
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no daemon supervises a run no-such-run"), "{err}");
+    let o = lab.quiver(
+        2,
+        &[
+            "run",
+            "graphs/obstacle-avoidance.yaml",
+            "--connect",
+            &lab.control(0),
+            "--detach",
+        ],
+        Duration::from_secs(30),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--supervisor MACHINE"), "{err}");
+    let failing = lab.dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        r#"name: failing
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: { tick: { timer: 10ms } }
+    outputs: [count]
+    deploy: { machine: gpu-box }
+  - id: bad
+    operator: probe
+    params: { fail_create: true }
+    inputs: { a: ticker/count }
+    outputs: [out]
+"#,
+    )
+    .unwrap();
+    let o = lab.quiver(
+        2,
+        &[
+            "run",
+            failing.to_str().unwrap(),
+            "--connect",
+            &lab.control(0),
+            "--detach",
+            "--supervisor",
+            "robot",
+        ],
+        Duration::from_secs(120),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("machine `robot`") && err.contains("did not start") && err.contains("asked to fail"),
+        "the refusal names the supervisor and the error:\n{err}"
+    );
+    assert_eq!(ps(&lab, 2, 0), serde_json::json!([]));
+    assert_nothing_left(&lab, &[robot, gpu]);
+
+    // A daemon stopped with SIGTERM stops the run it supervises (everywhere) before it exits.
+    let o = lab.quiver(
+        2,
+        &["run", graph, "--connect", &lab.control(0), "--detach"],
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::thread::sleep(Duration::from_secs(2));
+    lab.procs[robot].signal("-TERM");
+    let status = lab.procs[robot]
+        .wait_exit(Duration::from_secs(90))
+        .expect("the daemon exits");
+    let log = lab.procs[robot].text();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains("stopping with the daemon") && log.contains("exited cleanly"),
+        "{log}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !quiver_processes_with(lab.dir.to_str().unwrap()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left running: {:?}",
+            quiver_processes_with(lab.dir.to_str().unwrap())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(lab.shm_files(lab.procs[gpu].pid()).is_empty());
 }

@@ -51,6 +51,58 @@ enum Command {
         /// ca.pem, cert.pem, key.pem. Default: QUIVER_TLS.
         #[arg(long, value_name = "DIR")]
         tls: Option<PathBuf>,
+        /// Hand the run to a daemon and return: it keeps running when this machine leaves.
+        /// Prints the run's id; see `quiver ps`, `attach`, `stop`.
+        #[arg(long, conflicts_with = "stepped")]
+        detach: bool,
+        /// The machine that supervises a detached run (default: the machine of the graph's
+        /// first node that runs on one). Nodes without `deploy.machine`/`labels` run there.
+        #[arg(long, value_name = "MACHINE", requires = "detach")]
+        supervisor: Option<String>,
+        /// The run's id (a detached run's, given by its daemon).
+        #[arg(long, hide = true)]
+        run_id: Option<String>,
+        /// Print the live status line to stderr every second, prefixed (for a daemon).
+        #[arg(long, hide = true)]
+        status_lines: bool,
+        /// Started by a daemon: stop (drain) when that daemon is gone.
+        #[arg(long, hide = true)]
+        supervised: bool,
+        /// The machine this runs on (a detached run's supervisor), for the summary.
+        #[arg(long, hide = true)]
+        here: Option<String>,
+    },
+    /// List the detached runs the daemons supervise.
+    Ps {
+        /// A daemon's endpoint (as for `run`). Default: QUIVER_CONNECT.
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// As for `run`. Default: QUIVER_TLS.
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
+    },
+    /// Follow a detached run: its output so far and from now on, its live status line; ends
+    /// with its summary when it ends, or on Ctrl-C (it keeps running).
+    Attach {
+        run: String,
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
+    },
+    /// Stop a detached run (it drains first, as on Ctrl-C) and print its summary.
+    Stop {
+        run: String,
+        #[arg(long, value_name = "ENDPOINT")]
+        connect: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        tls: Option<PathBuf>,
+        /// Also write its summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
     },
     /// Validate a graph without running it (with --connect, also that daemons serve its
     /// machines and labels).
@@ -146,20 +198,28 @@ fn init_logging(verbose: u8) {
     // Zenoh warnings quiver causes on purpose: gossip off (explicit endpoints), a failed connect
     // (quiver reports it with what to check), TLS names not verified (trust is the CA's
     // signature). Refused TLS peers are still logged (zenoh_link_tls::unicast).
-    let quiet = "zenoh::net::routing::hat::peer=error,zenoh::net::runtime::orchestrator=error,zenoh_link_tls::utils=error";
+    let quiet =
+        "zenoh::net::routing::hat::peer=error,zenoh::net::runtime::orchestrator=error,zenoh_link_tls::utils=error";
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},{quiet}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours on a terminal only: a worker's or a detached run's log is relayed as text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
 
 /// `--tls DIR`, or `QUIVER_TLS`; an error names the missing file.
 fn tls_from(flag: Option<PathBuf>) -> Result<Option<quiver_zenoh::Tls>, String> {
-    let dir = flag.or_else(|| std::env::var_os("QUIVER_TLS").filter(|v| !v.is_empty()).map(PathBuf::from));
-    dir.map(|d| quiver_zenoh::Tls::from_dir(&d).map_err(|e| e.to_string())).transpose()
+    let dir = flag.or_else(|| {
+        std::env::var_os("QUIVER_TLS")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    dir.map(|d| quiver_zenoh::Tls::from_dir(&d).map_err(|e| e.to_string()))
+        .transpose()
 }
 
 fn registry_for(graph: &Path) -> Registry {
@@ -178,6 +238,37 @@ fn main() -> ExitCode {
         Command::Daemon(args) => daemon(args, cli.verbose),
         Command::Machines { connect, json, tls } => match tls_from(tls) {
             Ok(tls) => report::machines(&procs::machines::endpoints(&connect), json, tls.as_ref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Ps { connect, json, tls } => match tls_from(tls) {
+            Ok(tls) => procs::detach::ps(&procs::machines::endpoints(&connect), json, tls.as_ref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Attach { run, connect, tls } => match tls_from(tls) {
+            Ok(tls) => procs::detach::attach(&procs::machines::endpoints(&connect), &run, tls.as_ref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Stop {
+            run,
+            connect,
+            tls,
+            summary_json,
+        } => match tls_from(tls) {
+            Ok(tls) => procs::detach::stop(
+                &procs::machines::endpoints(&connect),
+                &run,
+                tls.as_ref(),
+                summary_json.as_deref(),
+            ),
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::from(2)
@@ -243,6 +334,12 @@ fn main() -> ExitCode {
             summary_json,
             connect,
             tls,
+            detach,
+            supervisor,
+            run_id,
+            status_lines,
+            supervised,
+            here,
         } => {
             let tls = match tls_from(tls) {
                 Ok(t) => t,
@@ -257,6 +354,14 @@ fn main() -> ExitCode {
                 Err(errors) => return report::graph_errors(&errors),
             };
             report::graph_warnings(&g);
+            let cluster = procs::Cluster {
+                connect: procs::machines::endpoints(&connect),
+                tls,
+                run_id,
+            };
+            if detach {
+                return procs::detach::detach(&g, &registry, &graph, duration, &cluster, supervisor.as_deref());
+            }
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             let handler = ctrlc::set_handler(move || {
@@ -269,6 +374,9 @@ fn main() -> ExitCode {
             if let Err(e) = handler {
                 tracing::warn!("cannot install the Ctrl-C handler: {e}");
             }
+            if supervised {
+                watch_parent(stop.clone());
+            }
             let mode = if stepped {
                 Mode::Stepped { steps, duration, step }
             } else {
@@ -279,7 +387,17 @@ fn main() -> ExitCode {
                 eprintln!("note: a stepped run is one process here: `deploy` and `isolate` are ignored");
             }
             // A live status line on a terminal: every operator's reported figures, drops, errors.
-            let status: Option<(quiver_runtime::StatusHook, Duration)> = if std::io::stderr().is_terminal() {
+            let status: Option<(quiver_runtime::StatusHook, Duration)> = if status_lines {
+                let here = here.clone();
+                let hook: quiver_runtime::StatusHook = Arc::new(move |s: &quiver_runtime::Summary| {
+                    let mut s = s.clone();
+                    for n in s.nodes.iter_mut().filter(|n| n.machine.is_none()) {
+                        n.machine.clone_from(&here);
+                    }
+                    eprintln!("{}{}", quiver_daemon::STATUS_PREFIX, s.status_line());
+                });
+                Some((hook, Duration::from_secs(1)))
+            } else if std::io::stderr().is_terminal() {
                 let hook: quiver_runtime::StatusHook = Arc::new(|s: &quiver_runtime::Summary| {
                     let mut line = s.status_line();
                     line.truncate(200);
@@ -289,16 +407,15 @@ fn main() -> ExitCode {
             } else {
                 None
             };
-            let live = status.is_some();
+            let live = status.is_some() && !status_lines;
             let options = RunOptions {
                 mode,
                 stop: Some(stop),
                 status,
                 ..RunOptions::default()
             };
-            let connect = procs::machines::endpoints(&connect);
             let result = if split && !stepped {
-                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &connect, tls.as_ref())
+                procs::supervisor::run(&g, &registry, &graph, &options, cli.verbose, &cluster)
             } else {
                 quiver_runtime::run(&g, &registry, &options)
                     .map(|s| (s, false))
@@ -308,7 +425,16 @@ fn main() -> ExitCode {
                 eprint!("\r\x1b[2K");
             }
             match result {
-                Ok((summary, process_failed)) => {
+                Ok((mut summary, process_failed)) => {
+                    if let Some(m) = &here {
+                        // A detached run: "here" is its supervisor's machine.
+                        for n in summary.nodes.iter_mut().filter(|n| n.machine.is_none()) {
+                            n.machine = Some(m.clone());
+                        }
+                        for p in summary.processes.iter_mut().filter(|p| p.machine.is_none()) {
+                            p.machine = Some(m.clone());
+                        }
+                    }
                     print!("{summary}");
                     if let Some(path) = &summary_json {
                         let written = serde_json::to_string_pretty(&summary)
@@ -350,6 +476,24 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// A detached run's `quiver run` stops (drains) when the daemon that started it is gone: it
+/// would be reparented.
+fn watch_parent(stop: Arc<AtomicBool>) {
+    let parent = std::os::unix::process::parent_id();
+    let spawned = std::thread::Builder::new().name("q-parent".into()).spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!("error: the daemon supervising this run is gone: stopping");
+                stop.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch the supervising daemon: {e}");
     }
 }
 
@@ -403,7 +547,12 @@ fn daemon(args: DaemonArgs, verbose: u8) -> ExitCode {
     };
     let config = quiver_daemon::DaemonConfig {
         name,
-        labels: args.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+        labels: args
+            .labels
+            .iter()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
         listen: args.listen,
         connect: args.connect,
         host: args.host,

@@ -189,7 +189,10 @@ impl Summary {
         for n in &self.nodes {
             if !n.reports.is_empty() {
                 let figures: Vec<String> = n.reports.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                parts.push(format!("{}: {}", n.id, figures.join(" ")));
+                match &n.machine {
+                    Some(m) => parts.push(format!("{}@{m}: {}", n.id, figures.join(" "))),
+                    None => parts.push(format!("{}: {}", n.id, figures.join(" "))),
+                }
             }
         }
         parts.push(format!("drops={}", self.total_dropped()));
@@ -303,8 +306,18 @@ impl fmt::Display for Summary {
             } else {
                 String::new()
             };
-            let on = p.machine.as_ref().map(|m| format!(" on machine `{m}`")).unwrap_or_default();
-            writeln!(f, "process `{}`{on} ({}): {}{restarts}", p.name, p.nodes.join(", "), p.end)?;
+            let on = p
+                .machine
+                .as_ref()
+                .map(|m| format!(" on machine `{m}`"))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "process `{}`{on} ({}): {}{restarts}",
+                p.name,
+                p.nodes.join(", "),
+                p.end
+            )?;
             for failure in &p.failures {
                 writeln!(f, "process `{}`: {failure}", p.name)?;
             }

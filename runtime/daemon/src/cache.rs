@@ -49,7 +49,9 @@ impl Cache {
     pub fn open(root: &Path) -> std::io::Result<Cache> {
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("runs"))?;
-        Ok(Cache { root: root.to_path_buf() })
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -92,6 +94,18 @@ impl Cache {
     /// A fresh staging folder for one process of a run.
     pub fn stage(&self, run: &str, process: &str) -> std::io::Result<Stage> {
         let dir = self.root.join("runs").join(run).join(process);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(dir.join("lib"))?;
+        std::fs::create_dir_all(dir.join("fs"))?;
+        Ok(Stage { dir })
+    }
+
+    /// A fresh folder for a run handed to this daemon (`quiver run --detach`):
+    /// `<cache>/detached/<run>`, a staging folder that also keeps its log and summary.
+    pub fn stage_detached(&self, run: &str) -> std::io::Result<Stage> {
+        let dir = self.root.join("detached").join(run);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }

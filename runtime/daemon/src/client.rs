@@ -13,7 +13,9 @@ use zenoh::qos::{CongestionControl, Reliability};
 use zenoh::query::QueryTarget;
 use zenoh::sample::SampleKind;
 
-use crate::proto::{DaemonInfo, Down, Prepare, Reply, Reserve, Up, decode, encode};
+use crate::proto::{
+    DaemonInfo, Detach, DetachedInfo, Down, OutLine, Prepare, Reply, Reserve, RunRef, Up, decode, encode,
+};
 use crate::{ControlError, keys, session};
 
 fn zerr(what: &str) -> impl Fn(zenoh::Error) -> ControlError + '_ {
@@ -56,8 +58,16 @@ pub struct Remote {
 
 impl Remote {
     pub fn send(&self, msg: &Down) -> Result<(), ControlError> {
-        self.down.put(encode(msg)).wait().map_err(zerr("sending to a remote worker"))
+        self.down
+            .put(encode(msg))
+            .wait()
+            .map_err(zerr("sending to a remote worker"))
     }
+}
+
+/// Follows a detached run's live output (until dropped).
+pub struct Follow {
+    _sub: Subscriber<()>,
 }
 
 /// Watches daemons come and go (until dropped).
@@ -100,7 +110,10 @@ impl Client {
                     }
                     Err(e) => tracing::warn!("a daemon at {}: {e}", sample.key_expr()),
                 },
-                Err(e) => tracing::warn!("a daemon refused `info`: {}", String::from_utf8_lossy(&e.payload().to_bytes())),
+                Err(e) => tracing::warn!(
+                    "a daemon refused `info`: {}",
+                    String::from_utf8_lossy(&e.payload().to_bytes())
+                ),
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -126,10 +139,7 @@ impl Client {
 
     /// `count` data-plane endpoints on daemon `name`'s host.
     pub fn reserve(&self, name: &str, run: &str, count: usize) -> Result<Vec<String>, String> {
-        let req = Reserve {
-            run: run.into(),
-            count,
-        };
+        let req = Reserve { run: run.into(), count };
         match self.ask(&keys::daemon_reserve(name), encode(&req), Duration::from_secs(5))? {
             Reply::Reserved { endpoints } if endpoints.len() == count => Ok(endpoints),
             Reply::Refused { message } => Err(message),
@@ -145,6 +155,49 @@ impl Client {
             Reply::Refused { message } => Err(message),
             other => Err(format!("unexpected answer {other:?}")),
         }
+    }
+
+    /// Hands a whole run to daemon `name` (`quiver run --detach`): Ok once it runs there.
+    pub fn detach(&self, name: &str, req: &Detach, timeout: Duration) -> Result<(), String> {
+        match self.ask(&keys::daemon_detach(name), encode(req), timeout)? {
+            Reply::Detached => Ok(()),
+            Reply::Refused { message } => Err(message),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// A detached run's output so far (lines numbered below `next`) and state.
+    pub fn backlog(&self, name: &str, run: &str) -> Result<(DetachedInfo, Vec<OutLine>, u64), String> {
+        let req = RunRef { run: run.into() };
+        match self.ask(&keys::daemon_attach(name), encode(&req), Duration::from_secs(10))? {
+            Reply::Backlog { info, lines, next } => Ok((info, lines, next)),
+            Reply::Refused { message } => Err(message),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Stops a detached run (it drains first) and answers how it ended.
+    pub fn stop_detached(&self, name: &str, run: &str, timeout: Duration) -> Result<DetachedInfo, String> {
+        let req = RunRef { run: run.into() };
+        match self.ask(&keys::daemon_stop(name), encode(&req), timeout)? {
+            Reply::Stopped { info } => Ok(info),
+            Reply::Refused { message } => Err(message),
+            other => Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    /// Calls `on` with every line a detached run prints from now on (on a Zenoh thread).
+    pub fn follow(&self, run: &str, on: impl Fn(OutLine) + Send + Sync + 'static) -> Result<Follow, ControlError> {
+        let sub = self
+            .session
+            .declare_subscriber(keys::detached_out(run))
+            .callback(move |sample| match decode::<OutLine>(&sample.payload().to_bytes()) {
+                Ok(line) => on(line),
+                Err(e) => tracing::error!("from a detached run: {e}"),
+            })
+            .wait()
+            .map_err(zerr("following a detached run"))?;
+        Ok(Follow { _sub: sub })
     }
 
     /// Declares the run (its liveliness token) and serves the files it offers by SHA-256.

@@ -19,8 +19,11 @@ use zenoh::qos::{CongestionControl, Reliability};
 use zenoh::query::Query;
 use zenoh::sample::SampleKind;
 
-use crate::cache::{Cache, is_sha256};
-use crate::proto::{DaemonInfo, Down, Prepare, Reply, Reserve, RunInfo, ShippedFile, Up, VERSION, decode, encode};
+use crate::cache::{Cache, Stage, is_sha256};
+use crate::detached::Detached;
+use crate::proto::{
+    DaemonInfo, Down, Prepare, Reply, Reserve, RunInfo, ShippedFile, ShippedLibrary, Up, VERSION, decode, encode,
+};
 use crate::{ControlError, is_safe_name, keys, session};
 
 /// How long a worker may take to exit after its stdin closed before it is killed.
@@ -96,12 +99,14 @@ struct RunState {
     gone: bool,
 }
 
-struct Shared {
-    config: DaemonConfig,
-    session: zenoh::Session,
-    cache: Cache,
+pub(crate) struct Shared {
+    pub(crate) config: DaemonConfig,
+    pub(crate) session: zenoh::Session,
+    pub(crate) cache: Cache,
     host: String,
     runs: Mutex<HashMap<String, RunState>>,
+    /// Runs handed to this daemon (`quiver run --detach`).
+    pub(crate) detached: Mutex<HashMap<String, Detached>>,
     cpu: Mutex<CpuSample>,
     fetching: Mutex<()>,
 }
@@ -116,7 +121,9 @@ struct CpuSample {
 pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError> {
     for l in &config.labels {
         if !is_safe_name(l) {
-            return Err(ControlError::Zenoh(format!("`{l}` is not a label (letters, digits, `_`, `-`)")));
+            return Err(ControlError::Zenoh(format!(
+                "`{l}` is not a label (letters, digits, `_`, `-`)"
+            )));
         }
     }
     if !is_safe_name(&config.name) {
@@ -134,7 +141,10 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
         endpoints: config.listen.join(", "),
         reason: e.to_string(),
     })?;
-    let host = config.host.clone().unwrap_or_else(|| data_host(&config.listen, &session));
+    let host = config
+        .host
+        .clone()
+        .unwrap_or_else(|| data_host(&config.listen, &session));
     // Another daemon of the same name would take this one's queries.
     let taken = session
         .liveliness()
@@ -155,6 +165,7 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
         cache,
         host,
         runs: Mutex::new(HashMap::new()),
+        detached: Mutex::new(HashMap::new()),
         cpu: Mutex::new(CpuSample::default()),
         fetching: Mutex::new(()),
     });
@@ -171,6 +182,18 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
         .declare_queryable(keys::daemon_prepare(&config.name))
         .wait()
         .map_err(zerr)?;
+    let detach_q = session
+        .declare_queryable(keys::daemon_detach(&config.name))
+        .wait()
+        .map_err(zerr)?;
+    let attach_q = session
+        .declare_queryable(keys::daemon_attach(&config.name))
+        .wait()
+        .map_err(zerr)?;
+    let stop_q = session
+        .declare_queryable(keys::daemon_stop(&config.name))
+        .wait()
+        .map_err(zerr)?;
     let _token = session
         .liveliness()
         .declare_token(keys::daemon_alive(&config.name))
@@ -179,7 +202,11 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
     tracing::info!(
         "daemon `{}` (labels: {}) listening on {}; runs' processes listen on {}",
         config.name,
-        if config.labels.is_empty() { "none".into() } else { config.labels.join(", ") },
+        if config.labels.is_empty() {
+            "none".into()
+        } else {
+            config.labels.join(", ")
+        },
         config.listen.join(", "),
         shared.host
     );
@@ -211,10 +238,44 @@ pub fn serve(config: DaemonConfig, stop: &AtomicBool) -> Result<(), ControlError
             });
         }
     });
+    let s = shared.clone();
+    spawn("q-detach", move || {
+        while let Ok(q) = detach_q.recv() {
+            let s = s.clone();
+            spawn("q-detach1", move || {
+                let r = s.detach(&q);
+                if let Reply::Refused { message } = &r {
+                    tracing::error!("detached run refused: {message}");
+                }
+                reply(&q, &r);
+            });
+        }
+    });
+    let s = shared.clone();
+    spawn("q-attach", move || {
+        while let Ok(q) = attach_q.recv() {
+            let r = s.attach(&q);
+            reply(&q, &r);
+        }
+    });
+    let s = shared.clone();
+    spawn("q-stop", move || {
+        while let Ok(q) = stop_q.recv() {
+            let s = s.clone();
+            // Stopping waits for the run to drain: one thread per request.
+            spawn("q-stop1", move || {
+                let r = s.stop_detached(&q);
+                reply(&q, &r);
+            });
+        }
+    });
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("daemon `{}` stopping", config.name);
+    // The runs it supervises first (they stop their processes here and elsewhere in order),
+    // then whatever workers are left.
+    shared.stop_all_detached();
     shared.stop_all();
     let _ = session.close().wait();
     Ok(())
@@ -293,6 +354,7 @@ impl Shared {
             no_fetch: self.config.no_fetch,
             tls: self.config.tls.is_some(),
             runs: list,
+            detached: self.detached_list(),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             load,
             mem_total_mb: read_u64_after(&meminfo, "MemTotal:").unwrap_or(0) / 1024,
@@ -306,7 +368,11 @@ impl Shared {
         let req: Reserve = match q.payload().map(|p| decode(&p.to_bytes())) {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Reply::Refused { message: e },
-            None => return Reply::Refused { message: "no request".into() },
+            None => {
+                return Reply::Refused {
+                    message: "no request".into(),
+                };
+            }
         };
         if req.count > 64 {
             return Reply::Refused {
@@ -330,7 +396,7 @@ impl Shared {
         }
     }
 
-    fn fetch(&self, run: &str, f: &ShippedFile) -> Result<PathBuf, String> {
+    pub(crate) fn fetch(&self, run: &str, f: &ShippedFile) -> Result<PathBuf, String> {
         let sha = &f.blob.sha256;
         if !is_sha256(sha) {
             return Err(format!("`{sha}` is not a SHA-256"));
@@ -376,7 +442,11 @@ impl Shared {
         let req: Prepare = match q.payload().map(|p| decode(&p.to_bytes())) {
             Some(Ok(r)) => r,
             Some(Err(e)) => return Reply::Refused { message: e },
-            None => return Reply::Refused { message: "no request".into() },
+            None => {
+                return Reply::Refused {
+                    message: "no request".into(),
+                };
+            }
         };
         match self.start(req) {
             Ok(()) => Reply::Started,
@@ -456,25 +526,44 @@ impl Shared {
             .cache
             .stage(&req.run, &req.process)
             .map_err(|e| format!("staging in {}: {e}", self.cache.root().display()))?;
+        let graph_file = self.stage_shipment(
+            &req.run,
+            &format!("run {} process `{}`", req.run, req.process),
+            &stage,
+            &req.graph,
+            &req.files,
+            &req.libraries,
+        )?;
+        self.spawn_worker(&req, &graph_file, &stage.dir)
+    }
+
+    /// Fetches (or finds in the cache) what a run ships from `from` (`quiver/run/<from>/blob/*`)
+    /// and places it in `stage`: the graph and the path parameters where they were on the run's
+    /// machine, the libraries in `lib/` (unless `--no-fetch`). Returns the staged graph file.
+    pub(crate) fn stage_shipment(
+        &self,
+        from: &str,
+        what: &str,
+        stage: &Stage,
+        graph: &ShippedFile,
+        files: &[ShippedFile],
+        libraries: &[ShippedLibrary],
+    ) -> Result<PathBuf, String> {
         let place = |f: &ShippedFile, target: &Path| -> Result<(), String> {
-            let blob = self.fetch(&req.run, f)?;
+            let blob = self.fetch(from, f)?;
             stage
                 .place(&blob, target)
                 .map_err(|e| format!("placing {} at {}: {e}", f.path, target.display()))
         };
-        let graph_file = stage.mirror(&req.graph.path)?;
-        place(&req.graph, &graph_file)?;
-        for f in &req.files {
+        let graph_file = stage.mirror(&graph.path)?;
+        place(graph, &graph_file)?;
+        for f in files {
             place(f, &stage.mirror(&f.path)?)?;
         }
         if self.config.no_fetch {
-            tracing::info!(
-                "run {} process `{}`: --no-fetch, operators from this machine's operator path",
-                req.run,
-                req.process
-            );
+            tracing::info!("{what}: --no-fetch, operators from this machine's operator path");
         } else {
-            for lib in &req.libraries {
+            for lib in libraries {
                 let target = if lib.by_path {
                     stage.mirror(&lib.path)?
                 } else {
@@ -490,7 +579,21 @@ impl Shared {
                 place(&f, &target)?;
             }
         }
-        self.spawn_worker(&req, &graph_file, &stage.dir)
+        Ok(graph_file)
+    }
+
+    /// The operator path of a process started from `stage`: shipped libraries first, the
+    /// machine's own operator path after them (only the machine's own with `--no-fetch`).
+    pub(crate) fn operator_path(&self, stage: &Path) -> Option<std::ffi::OsString> {
+        if self.config.no_fetch {
+            return None;
+        }
+        let mut path = std::ffi::OsString::from(stage.join("lib"));
+        if let Some(own) = std::env::var_os("QUIVER_OPERATOR_PATH") {
+            path.push(":");
+            path.push(own);
+        }
+        Some(path)
     }
 
     fn spawn_worker(self: &Arc<Self>, req: &Prepare, graph_file: &Path, stage: &Path) -> Result<(), String> {
@@ -512,13 +615,7 @@ impl Shared {
             // This machine's certificates, not the run's.
             cmd.arg("--tls").arg(t.dir());
         }
-        if !self.config.no_fetch {
-            // Shipped libraries first; the machine's own operator path after them.
-            let mut path = std::ffi::OsString::from(stage.join("lib"));
-            if let Some(own) = std::env::var_os("QUIVER_OPERATOR_PATH") {
-                path.push(":");
-                path.push(own);
-            }
+        if let Some(path) = self.operator_path(stage) {
             cmd.env("QUIVER_OPERATOR_PATH", path);
         }
         let mut child = cmd

@@ -15,6 +15,22 @@ pub fn daemon_reserve(name: &str) -> String {
 pub fn daemon_prepare(name: &str) -> String {
     format!("quiver/daemon/{name}/prepare")
 }
+/// Hand a whole run to this daemon (queryable): [`crate::Detach`].
+pub fn daemon_detach(name: &str) -> String {
+    format!("quiver/daemon/{name}/detach")
+}
+/// The backlog of a detached run's output (queryable): [`crate::RunRef`].
+pub fn daemon_attach(name: &str) -> String {
+    format!("quiver/daemon/{name}/attach")
+}
+/// Stop a detached run and answer its summary (queryable): [`crate::RunRef`].
+pub fn daemon_stop(name: &str) -> String {
+    format!("quiver/daemon/{name}/stop")
+}
+/// What a detached run prints, live: [`crate::OutLine`].
+pub fn detached_out(run: &str) -> String {
+    format!("quiver/detached/{run}/out")
+}
 /// A daemon's liveliness token: it vanishes when the daemon dies or its link is cut.
 pub fn daemon_alive(name: &str) -> String {
     format!("quiver/alive/daemon/{name}")

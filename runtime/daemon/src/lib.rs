@@ -7,6 +7,8 @@
 //! - [`Client`]: what `quiver run`, `quiver check` and `quiver machines` use to reach daemons:
 //!   list them, offer files, reserve data-plane endpoints, prepare processes, talk to remote
 //!   workers, watch daemons come and go.
+//! - detached runs (`quiver run --detach`): a daemon runs the whole run's `quiver run` itself,
+//!   keeps and relays its output ([`Out`]) and stops it on request ([`Detach`], [`RunRef`]).
 //! - [`keys`]: where all of that lives on Zenoh; [`session`]: the sessions' configuration.
 //!
 //! The data between processes does not pass here: workers connect to one another directly
@@ -15,15 +17,17 @@
 mod cache;
 mod client;
 mod daemon;
+mod detached;
 pub mod keys;
 mod proto;
 pub mod session;
 
 pub use cache::{Cache, Stage, is_sha256, sha256_file, sha256_hex};
-pub use client::{Client, Remote, RunHandle, Watch};
+pub use client::{Client, Follow, Remote, RunHandle, Watch};
 pub use daemon::{DaemonConfig, describe, serve};
 pub use proto::{
-    Blob, DaemonInfo, Down, Prepare, Reply, Reserve, RunInfo, ShippedFile, ShippedLibrary, Up, VERSION, decode, encode,
+    Blob, DaemonInfo, Detach, DetachedEnd, DetachedInfo, Down, Out, OutLine, Prepare, Reply, Reserve, RunInfo, RunRef,
+    STATUS_PREFIX, ShippedFile, ShippedLibrary, Up, VERSION, decode, encode,
 };
 
 /// The control plane failed.
@@ -46,7 +50,8 @@ pub fn is_safe_name(s: &str) -> bool {
         && s.len() <= 128
         && s != "."
         && s != ".."
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'))
 }
 
 /// A Zenoh error message without the source location Zenoh appends (` at /path/file.rs:N.`).

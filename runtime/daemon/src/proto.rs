@@ -24,6 +24,9 @@ pub struct DaemonInfo {
     pub tls: bool,
     /// Runs with processes here now.
     pub runs: Vec<RunInfo>,
+    /// Runs this daemon supervises (`quiver run --detach`), running or ended.
+    #[serde(default)]
+    pub detached: Vec<DetachedInfo>,
     pub cpus: usize,
     /// 1-minute load average.
     pub load: f32,
@@ -39,6 +42,84 @@ pub struct RunInfo {
     pub graph: String,
     pub processes: Vec<String>,
 }
+
+/// A run handed to a daemon (`quiver run --detach`), as `quiver ps` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetachedInfo {
+    pub run: String,
+    pub graph: String,
+    /// The daemon supervising it.
+    pub machine: String,
+    /// Seconds since the Unix epoch when it was detached.
+    pub started_unix: u64,
+    /// Seconds it has run (until now, or until it ended).
+    pub uptime_s: f64,
+    /// Its latest live status line.
+    pub status: String,
+    /// How it ended; `None` while it runs.
+    pub ended: Option<DetachedEnd>,
+}
+
+/// How a detached run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DetachedEnd {
+    /// "exited cleanly", "exited with status 1", "killed by signal 9 (SIGKILL)".
+    pub how: String,
+    /// `quiver run`'s exit code (0 ok, 1 a node or process failed, 2 it did not start).
+    pub code: Option<i32>,
+    /// Its summary (`--summary-json`), when it got to write one.
+    pub summary: Option<String>,
+    /// Its `error:` lines.
+    pub errors: Vec<String>,
+}
+
+/// Hand a whole run to a daemon: it fetches the graph, the libraries and the files, and runs
+/// `quiver run` there, which supervises the graph's processes on every machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detach {
+    /// The run's id (`quiver ps`, `attach`, `stop`).
+    pub run: String,
+    pub version: String,
+    pub abi: u32,
+    pub graph_name: String,
+    /// Where the files are served while this request is answered (`quiver/run/<ship>/blob/*`).
+    pub ship: String,
+    pub graph: ShippedFile,
+    pub libraries: Vec<ShippedLibrary>,
+    pub files: Vec<ShippedFile>,
+    /// `--for` (ms).
+    pub duration_ms: Option<u64>,
+}
+
+/// Which detached run (`attach`, `stop`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub run: String,
+}
+
+/// What a detached run printed, numbered (a follower joins the backlog with the live lines).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Out {
+    /// A line of its stdout.
+    Line(String),
+    /// A line of its stderr.
+    Log(String),
+    /// Its live status line.
+    Status(String),
+    /// It ended.
+    Ended(DetachedEnd),
+}
+
+/// Lines of a detached run's output (backlog or live), with their sequence numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutLine {
+    pub seq: u64,
+    pub out: Out,
+}
+
+/// A detached run's live status line starts with this on its stderr (`quiver run
+/// --status-lines`); the daemon keeps it apart from the log.
+pub const STATUS_PREFIX: &str = "quiver-status: ";
 
 /// A file by content.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,8 +178,25 @@ pub struct Prepare {
 pub enum Reply {
     /// The worker runs; its reports follow on the run's `up` key.
     Started,
-    Reserved { endpoints: Vec<String> },
-    Refused { message: String },
+    Reserved {
+        endpoints: Vec<String>,
+    },
+    /// A detached run started (`Detach`).
+    Detached,
+    /// The backlog of a detached run's output (`attach`).
+    Backlog {
+        info: DetachedInfo,
+        lines: Vec<OutLine>,
+        /// The sequence number the next live line will have.
+        next: u64,
+    },
+    /// A detached run stopped (`stop`) or had ended.
+    Stopped {
+        info: DetachedInfo,
+    },
+    Refused {
+        message: String,
+    },
 }
 
 /// Daemon -> run, about one remote worker.

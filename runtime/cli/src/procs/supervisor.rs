@@ -648,12 +648,18 @@ impl Control for Supervisor<'_> {
         self.watch();
         if self.live_at.elapsed() >= LIVE_EVERY {
             self.live_at = Instant::now();
-            let nodes: Vec<NodeSummary> = self
-                .workers
-                .iter()
-                .filter_map(|w| w.seen().and_then(|s| s.nodes.clone()))
-                .flatten()
-                .collect();
+            let mut nodes: Vec<NodeSummary> = Vec::new();
+            for w in &self.workers {
+                let Some(mut figures) = w.seen().and_then(|s| s.nodes.clone()) else {
+                    continue;
+                };
+                if let Some(r) = &w.remote {
+                    for n in &mut figures {
+                        n.machine = Some(r.machine.clone());
+                    }
+                }
+                nodes.extend(figures);
+            }
             *self.live.lock().unwrap_or_else(|p| p.into_inner()) = nodes;
         }
         match self.phase {
@@ -744,20 +750,14 @@ pub fn run(
     graph_path: &Path,
     options: &RunOptions,
     verbose: u8,
-    connect: &[String],
-    tls: Option<&quiver_zenoh::Tls>,
+    cluster: &super::Cluster,
 ) -> anyhow::Result<(Summary, bool)> {
     let duration = match options.mode {
         quiver_runtime::Mode::RealTime { duration } => duration,
         quiver_runtime::Mode::Stepped { .. } => return Err(anyhow!("a stepped run is one process")),
     };
-    let run_id = format!(
-        "{}-{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    );
+    let (connect, tls) = (&cluster.connect[..], cluster.tls.as_ref());
+    let run_id = cluster.run_id.clone().unwrap_or_else(super::new_run_id);
     let prefix = format!("quiver/{run_id}");
     let network = graph.uses_machines();
     let prepare_began = Instant::now();
@@ -766,7 +766,8 @@ pub fn run(
     let mut cluster = None;
     let mut placed: HashMap<String, String> = HashMap::new();
     if network {
-        let (client, p) = super::machines::connect_and_place(graph, connect, tls).map_err(|e| PrepareFailed(e.to_string()))?;
+        let (client, p) =
+            super::machines::connect_and_place(graph, connect, tls).map_err(|e| PrepareFailed(e.to_string()))?;
         let client = Arc::new(client);
         let shipment = super::machines::shipment(graph, registry, graph_path).map_err(PrepareFailed)?;
         let handle = client.open_run(&run_id).map_err(|e| PrepareFailed(e.to_string()))?;
@@ -782,8 +783,7 @@ pub fn run(
     // every one before it in this order: remote ones first, so that no machine ever needs to
     // reach this one (a laptop behind NAT works), then main, then the local workers.
     let processes = graph.processes();
-    let (remote_procs, local_procs): (Vec<&str>, Vec<&str>) =
-        processes.iter().partition(|p| placed.contains_key(**p));
+    let (remote_procs, local_procs): (Vec<&str>, Vec<&str>) = processes.iter().partition(|p| placed.contains_key(**p));
     let mut endpoints: HashMap<&str, String> = HashMap::new();
     if let Some((client, _, _)) = &cluster {
         let mut by_daemon: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -925,7 +925,9 @@ pub fn run(
                 .iter()
                 .filter_map(|w| w.remote.as_ref().map(|r| (r.machine.clone(), w)))
                 .fold(HashMap::new(), |mut acc, (machine, w)| {
-                    acc.entry(machine).or_insert_with(Vec::new).extend(w.nodes.iter().cloned());
+                    acc.entry(machine)
+                        .or_insert_with(Vec::new)
+                        .extend(w.nodes.iter().cloned());
                     acc
                 });
             Some(
