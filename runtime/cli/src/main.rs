@@ -1,5 +1,21 @@
 //! `quiver`: run, check and draw graphs; list operators.
 
+/// `print!` to stdout that never panics: a closed pipe (`quiver ps | head`) loses the output.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `println!` to stdout that never panics (see `out!`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod procs;
 mod report;
 
@@ -300,7 +316,7 @@ fn main() -> ExitCode {
                         }
                     }
                     let edges: usize = g.nodes.iter().map(|n| n.edges().count()).sum();
-                    println!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
+                    outln!("{}: ok ({} nodes, {} edges)", graph.display(), g.nodes.len(), edges);
                     ExitCode::SUCCESS
                 }
                 Err(errors) => report::graph_errors(&errors),
@@ -314,7 +330,7 @@ fn main() -> ExitCode {
                         Format::Dot => quiver_graph::Format::Dot,
                         Format::Mermaid => quiver_graph::Format::Mermaid,
                     };
-                    print!("{}", quiver_graph::render(&g, format));
+                    out!("{}", quiver_graph::render(&g, format));
                     ExitCode::SUCCESS
                 }
                 Err(errors) => report::graph_errors(&errors),
@@ -435,7 +451,7 @@ fn main() -> ExitCode {
                             p.machine = Some(m.clone());
                         }
                     }
-                    print!("{summary}");
+                    out!("{summary}");
                     if let Some(path) = &summary_json {
                         let written = serde_json::to_string_pretty(&summary)
                             .map_err(|e| e.to_string())

@@ -53,28 +53,28 @@ pub fn graph_errors(errors: &Errors) -> ExitCode {
 }
 
 fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
-    println!("{} {}: {}", spec.name, spec.version, spec.doc);
-    println!("  library: {}", path.display());
-    println!("  built with: {}", spec.sdk);
+    outln!("{} {}: {}", spec.name, spec.version, spec.doc);
+    outln!("  library: {}", path.display());
+    outln!("  built with: {}", spec.sdk);
     let section = |title: &str, empty: bool| {
-        println!("  {title}:{}", if empty { " none" } else { "" });
+        outln!("  {title}:{}", if empty { " none" } else { "" });
     };
     section("inputs", spec.inputs.is_empty());
     for p in &spec.inputs {
-        println!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
+        outln!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
     }
     section("outputs", spec.outputs.is_empty());
     for p in &spec.outputs {
-        println!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
+        outln!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
     }
     section("timers", spec.timers.is_empty());
     for t in &spec.timers {
-        println!("    {:<16} {}", t.name, t.doc);
+        outln!("    {:<16} {}", t.name, t.doc);
     }
     if let Some(g) = &spec.graph_ports {
-        println!("  ports declared in the graph (`ports:`): {}", g.doc);
+        outln!("  ports declared in the graph (`ports:`): {}", g.doc);
         for s in &g.settings {
-            println!("    {:<16} {}", s.name, s.doc);
+            outln!("    {:<16} {}", s.name, s.doc);
         }
     }
     section("parameters", spec.params.is_empty());
@@ -83,7 +83,7 @@ fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
             .default
             .as_ref()
             .map_or("required".to_string(), |d| format!("default {d}"));
-        println!(
+        outln!(
             "    {:<16} {:<9} {:<18} range {:<14} {}",
             p.name,
             p.kind.to_string(),
@@ -121,14 +121,14 @@ pub fn operators(registry: &Registry, name: Option<&str>) -> ExitCode {
     }
     for (path, result) in found {
         match result {
-            Ok(lib) => println!(
+            Ok(lib) => outln!(
                 "{:<20} {:<8} {}  ({})",
                 lib.spec.name,
                 lib.spec.version,
                 lib.spec.doc,
                 path.display()
             ),
-            Err(e) => println!(
+            Err(e) => outln!(
                 "{:<20} error: {e}",
                 path.file_name()
                     .map_or("?".into(), |n| n.to_string_lossy().into_owned())
@@ -161,7 +161,7 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
     client.close();
     if json {
         match serde_json::to_string_pretty(&daemons) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(1);
@@ -169,7 +169,7 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
         }
         return ExitCode::SUCCESS;
     }
-    println!(
+    outln!(
         "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  graphs",
         "machine", "labels", "version", "abi", "address", "cpus", "cpu%", "mem free"
     );
@@ -179,7 +179,7 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
             .iter()
             .map(|r| format!("{} ({}: {})", r.graph, r.run, r.processes.join(", ")))
             .collect();
-        println!(
+        outln!(
             "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  {}{}",
             d.name,
             if d.labels.is_empty() {

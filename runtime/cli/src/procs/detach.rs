@@ -129,7 +129,7 @@ pub fn detach(
                 "quiver: run {run} ({}) runs, supervised by machine `{machine}`; follow it with `quiver attach {run}`, stop it with `quiver stop {run}`",
                 graph.name
             );
-            println!("{run}");
+            outln!("{run}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -197,20 +197,20 @@ pub fn ps(connect_to: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>) ->
     if json {
         return match serde_json::to_string_pretty(&runs) {
             Ok(text) => {
-                println!("{text}");
+                outln!("{text}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(1, e),
         };
     }
-    println!(
+    outln!(
         "{:<28} {:<28} {:<14} {:<20} {:>8}  status",
         "run", "graph", "machine", "state", "uptime"
     );
     for r in &runs {
         let mut status = r.status.clone();
         status.truncate(100);
-        println!(
+        outln!(
             "{:<28} {:<28} {:<14} {:<20} {:>8}  {}",
             r.run,
             r.graph,
@@ -230,7 +230,7 @@ fn print_end(run: &str, end: &DetachedEnd, summary_json: Option<&Path>) -> ExitC
         .as_deref()
         .map(serde_json::from_str::<quiver_runtime::Summary>)
     {
-        Some(Ok(summary)) => print!("{summary}"),
+        Some(Ok(summary)) => out!("{summary}"),
         Some(Err(e)) => eprintln!("error: run {run}: its summary does not read: {e}"),
         None => eprintln!("quiver: run {run} wrote no summary"),
     }
@@ -343,7 +343,7 @@ fn follow(client: &Client, run: &str) -> ExitCode {
             *status_shown = false;
         }
         match out {
-            Out::Line(l) => println!("{l}"),
+            Out::Line(l) => outln!("{l}"),
             Out::Log(l) => eprintln!("{l}"),
             Out::Status(s) => {
                 if terminal {

@@ -305,7 +305,7 @@ fn read_reports(name: &str, stdout: std::process::ChildStdout, seen: &(Mutex<See
 /// operator printed) is passed through.
 fn handle_line(name: &str, text: &str, seen: &(Mutex<Seen>, Condvar)) {
     match parse_report(text) {
-        None => println!("{text}"),
+        None => outln!("{text}"),
         Some(Err(e)) => tracing::error!("process `{name}`: {e}"),
         Some(Ok(report)) => {
             let mut s = seen.0.lock().unwrap_or_else(|p| p.into_inner());
