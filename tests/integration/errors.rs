@@ -773,3 +773,104 @@ error: node `h`: invalid value for `process`: process `g` belongs to node `g` al
 "#;
     assert_eq!(check_fails("conflicting_process_placement", yaml), expected);
 }
+
+/// Runs `quiver check` on a file of `bytes`; its exit code and normalised stderr.
+fn check_bytes(name: &str, bytes: &[u8]) -> (Option<i32>, String) {
+    let dir = temp_dir(&format!("errors-{name}"));
+    std::fs::write(dir.join("g.yaml"), bytes).unwrap();
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    (o.status.code(), stderr(&o))
+}
+
+/// Hostile YAML is refused where it is, quickly, with a bounded message: aliases of aliases
+/// (a "billion laughs" file of 529 bytes), a NUL byte, a second document, invalid UTF-8, a
+/// line 40,000 characters long. A byte-order mark is accepted and a lone CR ends a line.
+#[test]
+fn hostile_yaml() {
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+    }
+    bomb.push_str("name: t\nnodes: []\n");
+    let (code, err) = check_bytes("bomb", bomb.as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        "error: malformed YAML: aliases expand this file to more than 100000 values (aliases of aliases?)
+  --> g.yaml:5:45
+  |
+5 | a4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]
+  |                                             ^
+1 error(s) in g.yaml
+"
+    );
+
+    let nul = BASE.replace("    operator: counter", "    operator: coun\0ter");
+    let (code, err) = check_bytes("nul", nul.as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err,
+        r#"error: malformed YAML: a NUL byte: this is not a text file (or it is damaged)
+  --> g.yaml:4:19
+  |
+4 |     operator: coun\u{0}ter
+  |                   ^
+1 error(s) in g.yaml
+"#
+    );
+
+    let two = format!("{BASE}---\nname: other\nnodes: []\n");
+    let (code, err) = check_bytes("two-documents", two.as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("a second YAML document") && err.contains("--> g.yaml:8:1"), "{err}");
+
+    let mut bad = BASE.as_bytes().to_vec();
+    let at = BASE.find("outputs").unwrap();
+    bad.insert(at, 0xff);
+    let (code, err) = check_bytes("utf8", &bad);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("not UTF-8 text: byte 0xff at offset {at}")) && err.contains("--> g.yaml:7:5"),
+        "the bad byte is located:\n{err}"
+    );
+
+    let (code, err) = check_bytes("bom", format!("\u{feff}{BASE}").as_bytes());
+    assert_eq!(code, Some(0), "a byte-order mark is fine: {err}");
+
+    // A lone CR ends a line: the excerpt is the line the error is on.
+    let cr = "name: t\rnodes:\r  - id: a\r    operater: counter\r";
+    let (_, err) = check_bytes("cr", cr.as_bytes());
+    assert!(err.contains("  --> g.yaml:4:5\n  |\n4 |     operater: counter\n  |     ^"), "{err}");
+
+    // A very long line is cut around the caret.
+    let long = format!("name: t\nnodes: [{}{{id: a, operater: x}}]\n", "{id: z, operator: counter}, ".repeat(1500));
+    let (_, err) = check_bytes("long-line", long.as_bytes());
+    assert!(err.lines().all(|l| l.chars().count() < 200), "excerpts are cut:\n{}", &err[..err.len().min(2000)]);
+    assert!(err.contains("..."), "{}", &err[..err.len().min(2000)]);
+}
+
+/// Text from the file never reaches the terminal raw (an ANSI escape or a newline in a key
+/// would fake output), and many errors print a bounded report.
+#[test]
+fn error_output_is_escaped_and_bounded() {
+    let (code, err) = check_bytes("escape", format!("{BASE}  - id: s\n    \"\\e[31mred\\nx\": 1\n").as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains('\u{1b}'), "no raw escape: {err:?}");
+    assert!(err.contains(r"unknown key `\u{1b}[31mred\nx`"), "{err}");
+
+    let (code, err) = check_bytes("control-id", "name: t\nnodes:\n  - id: \"a\\nb\"\n    operator: counter\n".as_bytes());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("without `/` or control characters"), "{err}");
+
+    let mut many = String::from(BASE);
+    for i in 0..10_000 {
+        many.push_str(&format!("  - id: n{i}\n    operator: recorder\n    inputs: {{ in: ghost{i}/out }}\n"));
+    }
+    let started = std::time::Instant::now();
+    let (code, err) = check_bytes("many", many.as_bytes());
+    println!("10,000 errors checked and printed in {:?}", started.elapsed());
+    assert_eq!(code, Some(2));
+    assert!(err.len() < 100_000, "the report is bounded: {} bytes", err.len());
+    assert!(err.contains("... and 9900 more error(s) not shown\n10000 error(s) in g.yaml"), "{}", &err[err.len().saturating_sub(500)..]);
+    assert!(err.contains("(nodes: ticker, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, and 9989 more)"), "{}", &err[..2000]);
+}

@@ -361,14 +361,44 @@ fn graphs_render_as_dot_and_mermaid() {
     let o = quiver(&workspace(), &["graph", &g, "--format", "mermaid"]);
     let mermaid = stdout(&o);
     assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(mermaid.contains("n0[\"ticker<br/>(counter)\"]"), "{mermaid}");
     assert!(
-        mermaid.contains("ticker -- \"count -> value: std_msgs/Int64\" --> triple"),
+        mermaid.contains("n0 -- \"count -> value: std_msgs/Int64\" --> n1"),
         "{mermaid}"
     );
-    assert!(
-        mermaid.contains("ticker_tick((\"20ms\")) -. tick .-> ticker"),
-        "{mermaid}"
+    assert!(mermaid.contains("n0_t0((\"20ms\")) -. \"tick\" .-> n0"), "{mermaid}");
+
+    // Ids from the file are escaped: a quote does not break DOT, and ids that differ only in
+    // punctuation stay distinct nodes in Mermaid.
+    let dir = temp_dir("render-escapes");
+    write(
+        &dir,
+        "g.yaml",
+        r#"name: 'say "hi"'
+nodes:
+  - id: 'a"b'
+    operator: counter
+    inputs: { tick: { timer: 10ms } }
+    outputs: [count]
+  - id: a-b
+    operator: scale
+    inputs: { value: 'a"b/count' }
+    outputs: [value]
+  - id: a_b
+    operator: recorder
+    inputs: { in: a-b/value }
+"#,
     );
+    let o = quiver(&dir, &["graph", "g.yaml", "--format", "dot"]);
+    let dot = stdout(&o);
+    assert!(dot.starts_with("digraph \"say \\\"hi\\\"\" {"), "{dot}");
+    assert!(dot.contains("\"a\\\"b\" -> \"a-b\""), "{dot}");
+    let o = quiver(&dir, &["graph", "g.yaml", "--format", "mermaid"]);
+    let mermaid = stdout(&o);
+    for (i, label) in ["a#quot;b", "a-b", "a_b"].iter().enumerate() {
+        assert!(mermaid.contains(&format!("n{i}[\"{label}<br/>")), "{mermaid}");
+    }
+    assert!(mermaid.contains("n0 -- ") && mermaid.contains("--> n1") && mermaid.contains("--> n2"), "{mermaid}");
 }
 
 #[test]

@@ -6,22 +6,6 @@ use std::sync::OnceLock;
 
 use quiver_runtime::{Registry, RunOptions, SearchPath, Summary};
 
-/// The packages the tests load or run.
-const PACKAGES: &[&str] = &[
-    "quiver",
-    "counter",
-    "scale",
-    "recorder",
-    "probe",
-    "wrong-abi",
-    "sim-world",
-    "laser-filter",
-    "twist-controller",
-    "camera-source",
-    "cnn",
-    "ros2-bridge",
-];
-
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -48,8 +32,22 @@ pub fn build() {
         if target_dir().file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        for p in PACKAGES {
-            cmd.args(["-p", p]);
+        // The whole workspace, as `cargo test --workspace` resolves features: building a
+        // subset (`-p ...`) unifies them differently and rebuilt Zenoh on every switch (~2 min).
+        cmd.arg("--workspace");
+        // What cargo set for this test binary must not reach the build: ring's build script
+        // reruns when CARGO_MANIFEST_DIR changes (and Zenoh's TLS with it).
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_")
+                || matches!(
+                    k.as_ref(),
+                    "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+                )
+            {
+                cmd.env_remove(k.as_ref());
+            }
         }
         let status = cmd.status().expect("running cargo build");
         assert!(status.success(), "building the plugins failed");

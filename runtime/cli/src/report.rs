@@ -10,7 +10,7 @@ pub fn graph_warnings(graph: &quiver_graph::Graph) {
     for w in quiver_graph::warnings(graph) {
         eprintln!(
             "warning: {}\n  --> {}:{}:{}",
-            w.message,
+            visible(&w.message),
             w.file.display(),
             w.span.line,
             w.span.col
@@ -18,30 +18,106 @@ pub fn graph_warnings(graph: &quiver_graph::Graph) {
     }
 }
 
+/// At most this many errors are printed in full; the rest are counted.
+const SHOWN_ERRORS: usize = 100;
+/// Excerpts of longer lines show this many characters each side of the caret.
+const EXCERPT_HALF: usize = 60;
+
+/// Text from a file made safe for a terminal: control characters (an ANSI escape, a newline
+/// inside an id) are shown escaped, never sent raw.
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One line of a file for an excerpt: visible, and cut around `col` if long. Returns the
+/// text and the caret's column in it.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let col = col.saturating_sub(1).min(chars.len());
+    let (from, to) = if chars.len() > 2 * EXCERPT_HALF + 20 {
+        (col.saturating_sub(EXCERPT_HALF), (col + EXCERPT_HALF).min(chars.len()))
+    } else {
+        (0, chars.len())
+    };
+    let mut text = String::new();
+    let mut caret = 0;
+    if from > 0 {
+        text.push_str("...");
+        caret += 3;
+    }
+    for (i, c) in chars[from..to].iter().enumerate() {
+        let shown: String = if *c == '\t' {
+            " ".into()
+        } else if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if from + i < col {
+            caret += shown.chars().count();
+        }
+        text.push_str(&shown);
+    }
+    if to < chars.len() {
+        text.push_str("...");
+    }
+    (text, caret)
+}
+
+/// A file's lines as the YAML parser counts them (CR LF, LF, or a lone CR end a line).
+fn yaml_lines(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.replace("\r\n", "\n").split(['\n', '\r']).map(str::to_string).collect()
+}
+
 /// Prints each error rustc-style: message, location, the source line with a caret.
 pub fn graph_errors(errors: &Errors) -> ExitCode {
-    let mut sources = std::collections::HashMap::new();
-    for e in errors.iter() {
+    use std::io::Write as _;
+    let mut sources: std::collections::HashMap<std::path::PathBuf, Vec<String>> = std::collections::HashMap::new();
+    let stderr = std::io::stderr();
+    let mut w = std::io::BufWriter::new(stderr.lock());
+    for e in errors.iter().take(SHOWN_ERRORS) {
         let where_ = match (&e.node, &e.port) {
             (Some(n), Some(p)) => format!("node `{n}`, port `{p}`: "),
             (Some(n), None) => format!("node `{n}`: "),
             _ => String::new(),
         };
-        eprintln!("error: {where_}{}", e.kind);
-        eprintln!("  --> {}:{}:{}", e.file.display(), e.span.line, e.span.col);
-        let text = sources
-            .entry(e.file.clone())
-            .or_insert_with(|| std::fs::read_to_string(&e.file).unwrap_or_default());
-        if let Some(line) = text.lines().nth(e.span.line.saturating_sub(1)) {
+        let _ = writeln!(w, "error: {}", visible(&format!("{where_}{}", e.kind)));
+        let _ = writeln!(w, "  --> {}:{}:{}", e.file.display(), e.span.line, e.span.col);
+        let lines = sources.entry(e.file.clone()).or_insert_with(|| {
+            // Lossy: a line with a bad byte is still shown (the bad byte as U+FFFD).
+            use std::io::Read as _;
+            let mut bytes = Vec::new();
+            let read = std::fs::File::open(&e.file)
+                .and_then(|f| f.take(quiver_graph::MAX_FILE_BYTES).read_to_end(&mut bytes));
+            match read {
+                Ok(_) => yaml_lines(&String::from_utf8_lossy(&bytes)),
+                Err(_) => Vec::new(),
+            }
+        });
+        if let Some(line) = lines.get(e.span.line.saturating_sub(1)) {
+            let (text, caret) = excerpt(line, e.span.col);
             let num = e.span.line.to_string();
             let pad = " ".repeat(num.len());
-            eprintln!(
-                "{pad} |\n{num} | {line}\n{pad} | {}^",
-                " ".repeat(e.span.col.saturating_sub(1))
-            );
+            let _ = writeln!(w, "{pad} |\n{num} | {text}\n{pad} | {}^", " ".repeat(caret));
         }
     }
-    eprintln!(
+    if errors.len() > SHOWN_ERRORS {
+        let _ = writeln!(w, "... and {} more error(s) not shown", errors.len() - SHOWN_ERRORS);
+    }
+    let _ = writeln!(
+        w,
         "{} error(s) in {}",
         errors.len(),
         errors

@@ -21,7 +21,7 @@ pub use graph::{DEFAULT_DEPTH, Edge, Graph, Input, MAIN_PROCESS, Node, OperatorR
 pub use quiver_manifest::{format_duration, parse_duration};
 pub use raw::{
     DEFAULT_MAX_RESTARTS, Passing, Policy, RawGraph, RawInput, RawNode, RawPort, RawQueue, RawScalar, RawSource,
-    Restart, Spanned, load, parse,
+    MAX_FILE_BYTES, Restart, Spanned, load, parse, read_text,
 };
 pub use render::{Format, render};
 pub use spec::{
@@ -29,4 +29,4 @@ pub use spec::{
 };
 pub use validate::{Resolver, operator_ref, validate};
 pub use warn::{GraphWarning, warnings};
-pub use yaml::Span;
+pub use yaml::{MAX_VALUES, Span, locate};

@@ -156,13 +156,39 @@ const RESTART_KEYS: &[&str] = &["policy", "max"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
+/// A graph file larger than this is refused (the shipped graphs are a few KiB).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a text file of at most `limit` bytes (a graph, a map): its text, or an error and
+/// where it is (an invalid UTF-8 sequence at its own line and column).
+pub fn read_text(file: &Path, limit: u64) -> Result<String, (Span, String)> {
+    use std::io::Read;
+    let start = Span { line: 1, col: 1 };
+    let f = std::fs::File::open(file).map_err(|e| (start, e.to_string()))?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| (start, e.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err((start, format!("the file is larger than {} MiB", limit >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+        (
+            yaml::locate(&valid, at),
+            format!("not UTF-8 text: byte 0x{:02x} at offset {at}", e.as_bytes()[at]),
+        )
+    })
+}
+
 /// Reads a graph file.
 pub fn load(file: &Path) -> Result<RawGraph, Errors> {
-    match std::fs::read_to_string(file) {
+    match read_text(file, MAX_FILE_BYTES) {
         Ok(text) => parse(file, &text),
-        Err(e) => {
+        Err((span, e)) => {
             let mut sink = Sink::new(file.to_path_buf());
-            sink.push(Span { line: 1, col: 1 }, None, None, ErrorKind::Io(e.to_string()));
+            sink.push(span, None, None, ErrorKind::Io(e));
             sink.finish(RawGraph {
                 file: file.to_path_buf(),
                 name: None,
@@ -353,13 +379,13 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         match key {
             "id" => {
                 if let Some(id) = cx.string(value, "`id`") {
-                    if id.value.is_empty() || id.value.contains('/') {
+                    if id.value.is_empty() || id.value.contains('/') || id.value.chars().any(char::is_control) {
                         cx.err(
                             id.span,
                             None,
                             ErrorKind::BadValue {
                                 what: "`id`".into(),
-                                reason: "a node id is a non-empty name without `/`".into(),
+                                reason: "a node id is a non-empty name without `/` or control characters".into(),
                             },
                         );
                     }

@@ -24,10 +24,37 @@ fn edge_label(msg_type: &str, depth: usize, policy: Policy, passing: Passing) ->
     label
 }
 
-fn mermaid_id(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+/// Text inside a DOT double-quoted string.
+fn dot(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside a Mermaid label (`"..."`): quotes and `#` as entity codes.
+fn mermaid_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '#' => out.push_str("#35;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Mermaid node id: by position, so distinct ids never merge (`a-b` and `a_b`).
+fn mermaid_id(node: usize) -> String {
+    format!("n{node}")
 }
 
 /// Renders `graph` in `format`.
@@ -35,18 +62,18 @@ pub fn render(graph: &Graph, format: Format) -> String {
     let mut out = String::new();
     match format {
         Format::Dot => {
-            let _ = writeln!(out, "digraph \"{}\" {{", graph.name.replace('"', "'"));
+            let _ = writeln!(out, "digraph \"{}\" {{", dot(&graph.name));
             let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=rounded];");
             for n in &graph.nodes {
-                let _ = writeln!(out, "  \"{}\" [label=\"{}\\n({})\"];", n.id, n.id, n.spec.name);
+                let id = dot(&n.id);
+                let _ = writeln!(out, "  \"{id}\" [label=\"{id}\\n({})\"];", dot(&n.spec.name));
                 for (input, period) in n.timers() {
-                    let t = format!("{}.{}", n.id, input.name);
+                    let t = dot(&format!("{}.{}", n.id, input.name));
                     let _ = writeln!(
                         out,
-                        "  \"{t}\" [shape=circle, label=\"{}\", fontsize=9];\n  \"{t}\" -> \"{}\" [label=\"{}\", style=dashed];",
+                        "  \"{t}\" [shape=circle, label=\"{}\", fontsize=9];\n  \"{t}\" -> \"{id}\" [label=\"{}\", style=dashed];",
                         quiver_manifest::format_duration(period),
-                        n.id,
-                        input.name
+                        dot(&input.name)
                     );
                 }
             }
@@ -55,11 +82,11 @@ pub fn render(graph: &Graph, format: Format) -> String {
                     let _ = writeln!(
                         out,
                         "  \"{}\" -> \"{}\" [label=\"{} -> {}\\n{}\"];",
-                        graph.nodes[e.node].id,
-                        n.id,
-                        e.port,
-                        input.name,
-                        edge_label(&e.msg_type, e.queue.depth, e.queue.policy, e.passing)
+                        dot(&graph.nodes[e.node].id),
+                        dot(&n.id),
+                        dot(&e.port),
+                        dot(&input.name),
+                        dot(&edge_label(&e.msg_type, e.queue.depth, e.queue.policy, e.passing))
                     );
                 }
             }
@@ -67,30 +94,39 @@ pub fn render(graph: &Graph, format: Format) -> String {
         }
         Format::Mermaid => {
             out.push_str("flowchart LR\n");
-            for n in &graph.nodes {
-                let _ = writeln!(out, "  {}[\"{}<br/>({})\"]", mermaid_id(&n.id), n.id, n.spec.name);
-                for (input, period) in n.timers() {
-                    let t = mermaid_id(&format!("{}.{}", n.id, input.name));
+            for (i, n) in graph.nodes.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  {}[\"{}<br/>({})\"]",
+                    mermaid_id(i),
+                    mermaid_text(&n.id),
+                    mermaid_text(&n.spec.name)
+                );
+                for (k, (input, period)) in n.timers().enumerate() {
+                    let t = format!("{}_t{k}", mermaid_id(i));
                     let _ = writeln!(
                         out,
-                        "  {t}((\"{}\")) -. {} .-> {}",
+                        "  {t}((\"{}\")) -. \"{}\" .-> {}",
                         quiver_manifest::format_duration(period),
-                        input.name,
-                        mermaid_id(&n.id)
+                        mermaid_text(&input.name),
+                        mermaid_id(i)
                     );
                 }
             }
-            for n in &graph.nodes {
+            for (i, n) in graph.nodes.iter().enumerate() {
                 for input in &n.inputs {
                     if let Source::Edge(e) = &input.source {
                         let _ = writeln!(
                             out,
-                            "  {} -- \"{} -> {}: {}\" --> {}",
-                            mermaid_id(&graph.nodes[e.node].id),
-                            e.port,
-                            input.name,
-                            edge_label(&e.msg_type, e.queue.depth, e.queue.policy, e.passing),
-                            mermaid_id(&n.id)
+                            "  {} -- \"{}\" --> {}",
+                            mermaid_id(e.node),
+                            mermaid_text(&format!(
+                                "{} -> {}: {}",
+                                e.port,
+                                input.name,
+                                edge_label(&e.msg_type, e.queue.depth, e.queue.policy, e.passing)
+                            )),
+                            mermaid_id(i)
                         );
                     }
                 }

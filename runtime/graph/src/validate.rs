@@ -13,9 +13,24 @@ use crate::yaml::Span;
 /// Finds an operator's manifest; the error says what was tried (e.g. where it looked).
 pub type Resolver<'a> = dyn FnMut(&OperatorRef) -> Result<Arc<OperatorSpec>, String> + 'a;
 
+/// At most this many names in a list of what exists (an error lists them as a hint).
+const LISTED: usize = 12;
+
 fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
-    let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
-    if v.is_empty() { "none".into() } else { v.join(", ") }
+    let mut shown: Vec<String> = Vec::new();
+    let mut more = 0usize;
+    for s in items {
+        if shown.len() < LISTED {
+            shown.push(s.as_ref().to_string());
+        } else {
+            more += 1;
+        }
+    }
+    match (shown.is_empty(), more) {
+        (true, _) => "none".into(),
+        (false, 0) => shown.join(", "),
+        (false, n) => format!("{}, and {n} more", shown.join(", ")),
+    }
 }
 
 /// The operator reference a raw node names.
