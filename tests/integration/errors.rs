@@ -874,3 +874,60 @@ fn error_output_is_escaped_and_bounded() {
     assert!(err.contains("... and 9900 more error(s) not shown\n10000 error(s) in g.yaml"), "{}", &err[err.len().saturating_sub(500)..]);
     assert!(err.contains("(nodes: ticker, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, and 9989 more)"), "{}", &err[..2000]);
 }
+
+/// Files that would crash or hang a loader are refused before they are opened: a truncated
+/// library (mapping it killed `check` and `operators` with SIGBUS), a FIFO (blocked for ever) or
+/// a device (`/dev/zero`, read to gigabytes) as a path parameter; operator names that climb.
+#[test]
+fn hostile_libraries_and_paths() {
+    let dir = temp_dir("errors-hostile-files");
+    let lib = std::fs::read(target_dir().join("libcounter.so")).unwrap();
+    let ops = dir.join("ops");
+    std::fs::create_dir_all(&ops).unwrap();
+    for (name, len) in [("libhalf.so", lib.len() / 2), ("libtenth.so", lib.len() / 10), ("libtiny.so", 40)] {
+        std::fs::write(ops.join(name), &lib[..len]).unwrap();
+    }
+    for name in ["libhalf.so", "libtenth.so", "libtiny.so"] {
+        write(
+            &dir,
+            "g.yaml",
+            &format!("name: t\nnodes:\n  - id: a\n    path: ops/{name}\n    inputs: {{ tick: {{ timer: 10ms }} }}\n"),
+        );
+        let o = quiver(&dir, &["check", "g.yaml"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(&format!("cannot load {}", ops.join(name).display())), "{err}");
+        assert!(err.contains("truncated") || err.contains("too short"), "{name}: {err}");
+    }
+    // Found on the search path: listed with the error, the rest still listed.
+    let o = crate::support::quiver_env(&dir, &["operators"], &[("QUIVER_OPERATOR_PATH", ops.to_str().unwrap())]);
+    let out = crate::support::stdout(&o);
+    assert!(o.status.code().is_some(), "no signal: {o:?}");
+    assert!(out.contains("libtenth.so") && out.contains("truncated"), "{out}");
+
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (what, path) in [("a FIFO", fifo.display().to_string()), ("a device", "/dev/zero".to_string())] {
+        let yaml = format!(
+            "name: t\nnodes:\n  - id: w\n    operator: sim-world\n    params: {{ map: {path} }}\n    inputs: {{ tick: {{ timer: 10ms }} }}\n"
+        );
+        write(&dir, "g.yaml", &yaml);
+        let o = quiver(&dir, &["check", "g.yaml"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(&format!("{path} is not a regular file or a folder")), "{what}: {err}");
+    }
+
+    let yaml = "name: t\nnodes:\n  - id: x\n    operator: ../../tmp/evil\n";
+    assert_eq!(
+        check_fails("climbing-operator", yaml),
+        "error: node `x`: invalid value for `operator`: an operator name is letters, digits, `_` and `-` (give a library file with `path:`)
+  --> g.yaml:4:15
+  |
+4 |     operator: ../../tmp/evil
+  |               ^
+1 error(s) in g.yaml
+"
+    );
+}

@@ -113,6 +113,19 @@ impl Net {
 
 /// Loads a safetensors model file, with a message that says what is wrong.
 pub fn load(path: &std::path::Path, device: &Device) -> std::result::Result<Net, String> {
+    const MAX_MODEL_BYTES: u64 = 2 << 30;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read model {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("model {} is not a regular file", path.display()));
+    }
+    if meta.len() > MAX_MODEL_BYTES {
+        return Err(format!(
+            "model {} is {} bytes: larger than the {} GiB this operator reads",
+            path.display(),
+            meta.len(),
+            MAX_MODEL_BYTES >> 30
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read model {}: {e}", path.display()))?;
     let tensors = candle_core::safetensors::load_buffer(&bytes, device)
         .map_err(|e| format!("model {} is not a valid safetensors file: {e}", path.display()))?;

@@ -11,9 +11,50 @@
 
 use std::path::Path;
 
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::geom::{Hit, Kind, Pose2, Vec2, point_segment_distance, ray_circle, ray_segment};
+
+/// Refuses what `YamlLoader` would take badly: a NUL byte (it reads as the end of the text),
+/// aliases (expanded by copying: a small file of aliases of aliases takes gigabytes; a map
+/// needs none) and a second document (ignored).
+fn precheck(text: &str) -> Result<(), String> {
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(format!("a NUL byte on line {line}: this is not a text file (or it is damaged)"));
+    }
+    #[derive(Default)]
+    struct Check {
+        documents: usize,
+        problem: Option<String>,
+    }
+    impl MarkedEventReceiver for Check {
+        fn on_event(&mut self, ev: Event, mark: Marker) {
+            if self.problem.is_some() {
+                return;
+            }
+            match ev {
+                Event::Alias(_) => {
+                    self.problem = Some(format!("line {}: aliases (`*name`) are not allowed in a map", mark.line()));
+                }
+                Event::DocumentStart => {
+                    self.documents += 1;
+                    if self.documents > 1 {
+                        self.problem = Some(format!("line {}: a second YAML document: a file holds one map", mark.line()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut check = Check::default();
+    Parser::new_from_str(text)
+        .load(&mut check, true)
+        .map_err(|e| format!("malformed YAML: {e}"))?;
+    check.problem.map_or(Ok(()), Err)
+}
 
 /// A map file that cannot be used.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -68,17 +109,33 @@ fn numbers(v: &Yaml, n: usize, what: &str) -> Result<Vec<f64>, String> {
             Yaml::Integer(k) => Ok(*k as f64),
             _ => Err(format!("{what}: `{i:?}` is not a number")),
         })
+        .map(|v| v.and_then(|x| if x.is_finite() { Ok(x) } else { Err(format!("{what}: {x} is not a finite number")) }))
         .collect()
 }
 
 impl Map {
     /// Reads a map file.
     pub fn load(path: &Path) -> Result<Map, MapError> {
+        use std::io::Read;
+        /// A map is a few hundred bytes; a larger file is not one.
+        const MAX_MAP_BYTES: u64 = 16 << 20;
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| MapError {
+        let err = |message: String| MapError {
             file: file.clone(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(err("not a regular file (a pipe, a device or a folder)".into()));
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > MAX_MAP_BYTES {
+            return Err(err(format!("larger than {} MiB: not a map", MAX_MAP_BYTES >> 20)));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))?;
         Map::parse(&file, &text)
     }
 
@@ -91,6 +148,8 @@ impl Map {
     }
 
     fn parse_inner(text: &str) -> Result<Map, String> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        precheck(text)?;
         let docs = YamlLoader::load_from_str(text).map_err(|e| format!("malformed YAML: {e}"))?;
         let doc = docs.first().ok_or("the file is empty")?;
         let hash = doc
@@ -110,7 +169,13 @@ impl Map {
             return Err(format!("`size`: {width} x {height} m is not a usable room"));
         }
         let s = numbers(&doc["start"], 3, "`start` [x, y, heading]")?;
-        let list = |key: &str| -> Vec<Yaml> { doc[key].as_vec().cloned().unwrap_or_default() };
+        let list = |key: &str| -> Result<Vec<Yaml>, String> {
+            match &doc[key] {
+                Yaml::BadValue | Yaml::Null => Ok(Vec::new()),
+                Yaml::Array(items) => Ok(items.clone()),
+                other => Err(format!("`{key}`: expected a list, found `{other:?}`")),
+            }
+        };
         let mut map = Map {
             name: doc["name"].as_str().unwrap_or("map").to_string(),
             width,
@@ -129,11 +194,11 @@ impl Map {
             boxes: Vec::new(),
             cylinders: Vec::new(),
         };
-        for (i, w) in list("walls").iter().enumerate() {
+        for (i, w) in list("walls")?.iter().enumerate() {
             let v = numbers(w, 4, &format!("`walls[{i}]` [x1, y1, x2, y2]"))?;
             map.walls.push((Vec2::new(v[0], v[1]), Vec2::new(v[2], v[3])));
         }
-        for (i, b) in list("boxes").iter().enumerate() {
+        for (i, b) in list("boxes")?.iter().enumerate() {
             let v = numbers(b, 4, &format!("`boxes[{i}]` [x, y, width, depth]"))?;
             if v[2] <= 0.0 || v[3] <= 0.0 {
                 return Err(format!("`boxes[{i}]`: width and depth must be positive"));
@@ -143,7 +208,7 @@ impl Map {
                 half: Vec2::new(v[2] / 2.0, v[3] / 2.0),
             });
         }
-        for (i, c) in list("cylinders").iter().enumerate() {
+        for (i, c) in list("cylinders")?.iter().enumerate() {
             let v = numbers(c, 3, &format!("`cylinders[{i}]` [x, y, radius]"))?;
             if v[2] <= 0.0 {
                 return Err(format!("`cylinders[{i}]`: the radius must be positive"));
@@ -281,6 +346,26 @@ mod tests {
         assert!(m.cast(Vec2::new(1.0, 1.0), std::f64::consts::PI, 0.5).is_none());
         assert!(m.collides(Vec2::new(2.7, 1.0), 0.2));
         assert!(!m.collides(Vec2::new(2.0, 1.0), 0.2));
+    }
+
+    #[test]
+    fn hostile_maps_are_refused() {
+        let err = |text: &str| Map::parse("m.yaml", text).unwrap_err().message;
+        let mut bomb = String::from("a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n");
+        for i in 1..9 {
+            bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        }
+        assert!(err(&bomb).contains("aliases (`*name`) are not allowed"), "{}", err(&bomb));
+        let deep = format!("size: {}{}\n", "[".repeat(20_000), "]".repeat(20_000));
+        assert!(err(&deep).contains("malformed YAML"), "{}", err(&deep));
+        assert!(err("size: [4, 3]\nstart: [.nan, 1, 0]\n").contains("`start` [x, y, heading]: NaN is not a finite number"));
+        assert!(err("size: [4, 3]\nstart: [1, 1, 0]\nwalls: [[.nan, 0, 1, 1]]\n").contains("`walls[0]`"));
+        assert_eq!(err("size: [4, 3]\nstart: [1, 1, 0]\nwalls: 5\n"), "`walls`: expected a list, found `Integer(5)`");
+        assert!(err("size: [4, 3]\n\0start: [1, 1, 0]\n").contains("a NUL byte on line 2"));
+        assert!(err("size: [4, 3]\nstart: [1, 1, 0]\n---\nsize: [1, 1]\n").contains("second YAML document"));
+        assert!(Map::parse("m.yaml", &format!("\u{feff}{ROOM}")).is_ok(), "a byte-order mark is fine");
+        let e = Map::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
     }
 
     #[test]

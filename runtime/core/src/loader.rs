@@ -203,15 +203,81 @@ impl Registry {
     }
 }
 
+/// A library larger than this is refused (operators are tens of MB).
+const MAX_LIBRARY_BYTES: u64 = 1 << 30;
+
+/// Checks that `path` is a whole ELF shared library before the dynamic loader maps it: mapping
+/// a truncated file and touching a page past its end kills the process with SIGBUS, which no
+/// error handling can catch. Reads the header and the program headers only.
+fn check_library_file(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let len = meta.len();
+    if len > MAX_LIBRARY_BYTES {
+        return Err(format!("{len} bytes: larger than the {} MiB an operator library may be", MAX_LIBRARY_BYTES >> 20));
+    }
+    if !cfg!(target_os = "linux") {
+        return Ok(());
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    f.read_exact(&mut head)
+        .map_err(|_| format!("{len} bytes: too short to be a shared library"))?;
+    if &head[..4] != b"\x7fELF" {
+        return Err("not an ELF shared library".into());
+    }
+    if head[4] != 2 || head[5] != 1 {
+        return Err("not a 64-bit little-endian ELF library".into());
+    }
+    let u16_at = |o: usize| u64::from(u16::from_le_bytes([head[o], head[o + 1]]));
+    let u64_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a)
+    };
+    let (phoff, shoff) = (u64_at(&head, 0x20), u64_at(&head, 0x28));
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    let (shentsize, shnum) = (u16_at(0x3a), u16_at(0x3c));
+    let truncated = |needed: u64| format!("truncated: {len} bytes, its headers say at least {needed} (a copy or download cut short?)");
+    let ph_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
+    let sh_end = shoff.saturating_add(shentsize.saturating_mul(shnum));
+    if ph_end > len || phentsize < 56 {
+        return Err(truncated(ph_end));
+    }
+    if sh_end > len {
+        return Err(truncated(sh_end));
+    }
+    let mut ph = vec![0u8; (phentsize * phnum) as usize];
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(phoff)).map_err(|e| e.to_string())?;
+    f.read_exact(&mut ph).map_err(|e| e.to_string())?;
+    for entry in ph.chunks(phentsize as usize) {
+        // PT_LOAD: the loader maps p_filesz bytes from p_offset.
+        if u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) == 1 {
+            let end = u64_at(entry, 0x08).saturating_add(u64_at(entry, 0x20));
+            if end > len {
+                return Err(truncated(end));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn load_library(path: &Path) -> Result<Library, LoadError> {
     let open_err = |reason: String| LoadError::Open {
         path: path.into(),
         reason,
     };
+    check_library_file(path).map_err(open_err)?;
     // SAFETY: loading a library runs its initialisers. Operator libraries are Rust cdylibs built
     // with the SDK, which have none; the risk of loading an arbitrary library is the user's choice
     // of file (as with any plugin system).
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| open_err(e.to_string()))?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
 
     // Step 1: the ABI version, a plain u32 read before any plugin code runs.
     // SAFETY: the symbol, if present, is a `static u32` (the SDK's export macro defines it so).

@@ -182,6 +182,11 @@ pub fn read_text(file: &Path, limit: u64) -> Result<String, (Span, String)> {
     })
 }
 
+/// An operator name as the search path resolves it (`lib<name>.so`): no `/`, no `..`.
+fn is_operator_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Reads a graph file.
 pub fn load(file: &Path) -> Result<RawGraph, Errors> {
     match read_text(file, MAX_FILE_BYTES) {
@@ -394,7 +399,22 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                 }
             }
             "description" => {}
-            "operator" => node.operator = cx.string(value, "`operator`"),
+            "operator" => {
+                node.operator = cx.string(value, "`operator`");
+                if let Some(name) = &node.operator
+                    && !is_operator_name(&name.value)
+                {
+                    cx.err(
+                        name.span,
+                        None,
+                        ErrorKind::BadValue {
+                            what: "`operator`".into(),
+                            reason: "an operator name is letters, digits, `_` and `-` (give a library file with `path:`)"
+                                .into(),
+                        },
+                    );
+                }
+            }
             "path" => node.path = cx.string(value, "`path`"),
             "params" => read_params(cx, value, &mut node),
             "inputs" => read_inputs(cx, value, &mut node),

@@ -621,11 +621,22 @@ fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
         dir.join(&p)
     };
     let full = std::path::absolute(&full).unwrap_or(full);
-    if !full.exists() {
-        return Err(format!(
-            "no such file: {p} (looked for {}; relative paths start at the graph's folder)",
-            full.display()
-        ));
+    match std::fs::metadata(&full) {
+        Err(_) if !full.exists() => {
+            return Err(format!(
+                "no such file: {p} (looked for {}; relative paths start at the graph's folder)",
+                full.display()
+            ));
+        }
+        Err(e) => return Err(format!("{}: {e}", full.display())),
+        // A FIFO would block for ever, a device (`/dev/zero`) never end.
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(format!(
+                "{} is not a regular file or a folder (a pipe, a device or a socket)",
+                full.display()
+            ));
+        }
+        Ok(_) => {}
     }
     Ok(ParamValue::Path(full.display().to_string()))
 }
