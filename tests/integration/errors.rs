@@ -65,7 +65,7 @@ fn unknown_node_key() {
   |
 8 |   - id: s
   |         ^
-error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs, deploy, isolate, restart, ports)
+error: node `s`: unknown key `operater` in a node (allowed: id, description, operator, path, params, inputs, outputs, deploy, isolate, restart, health, ports)
   --> g.yaml:9:5
   |
 9 |     operater: recorder
@@ -930,4 +930,22 @@ fn hostile_libraries_and_paths() {
 1 error(s) in g.yaml
 "
     );
+}
+
+#[test]
+fn bad_health_keys() {
+    let yaml = &[BASE, "    health: { timeout: 0s, grace: 1s }\n"].concat();
+    let expected = r#"error: node `ticker`: invalid value for `timeout`: a health timeout must be greater than zero
+  --> g.yaml:8:24
+  |
+8 |     health: { timeout: 0s, grace: 1s }
+  |                        ^
+error: node `ticker`: unknown key `grace` in `health` (allowed: timeout)
+  --> g.yaml:8:28
+  |
+8 |     health: { timeout: 0s, grace: 1s }
+  |                            ^
+2 error(s) in g.yaml
+"#;
+    assert_eq!(check_fails("bad_health_keys", yaml), expected);
 }

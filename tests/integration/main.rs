@@ -5,6 +5,7 @@
 
 mod abi;
 mod errors;
+mod faults;
 mod graphs;
 mod machines;
 mod processes;

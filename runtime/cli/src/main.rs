@@ -59,6 +59,10 @@ enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
+        /// How long queues may take to drain when the run ends before it stops anyway (what
+        /// is left is counted as undelivered).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+        drain: Duration,
         /// Daemons to reach for nodes on other machines (Zenoh endpoints, e.g.
         /// tcp/robot.local:7450; repeat or separate with commas). Default: QUIVER_CONNECT.
         #[arg(long, value_name = "ENDPOINT")]
@@ -348,6 +352,7 @@ fn main() -> ExitCode {
             steps,
             step,
             summary_json,
+            drain,
             connect,
             tls,
             detach,
@@ -428,6 +433,7 @@ fn main() -> ExitCode {
                 mode,
                 stop: Some(stop),
                 status,
+                drain_timeout: drain,
                 ..RunOptions::default()
             };
             let result = if split && !stepped {

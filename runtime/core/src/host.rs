@@ -100,6 +100,9 @@ pub(crate) struct CallCtx<'a> {
     pub error: String,
     pub finish_requested: bool,
     pub accepting_outputs: bool,
+    /// An output was refused because the graph is stopping (counted as undelivered; a
+    /// callback that fails because of it has not failed).
+    pub stopping: bool,
 }
 
 impl<'a> CallCtx<'a> {
@@ -110,6 +113,7 @@ impl<'a> CallCtx<'a> {
             error: String::new(),
             finish_requested: false,
             accepting_outputs: true,
+            stopping: false,
         }
     }
 
@@ -225,6 +229,7 @@ unsafe extern "C" fn host_emit(
             for &target in &route.targets {
                 if cx.engine.deliver(target, pack.clone()).is_err() {
                     cx.node.stats.undelivered.fetch_add(1, Ordering::Relaxed);
+                    cx.stopping = true;
                     cx.error = "the graph is stopping".into();
                     return abi::STATUS_CLOSED;
                 }

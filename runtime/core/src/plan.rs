@@ -34,6 +34,8 @@ pub(crate) struct PlannedNode {
     pub inputs: Vec<InputPlan>,
     /// (manifest timer index, period).
     pub timers: Vec<(u32, Duration)>,
+    /// How long one callback may run before the node is reported hung.
+    pub health_timeout: Duration,
 }
 
 /// Frames from another process's output, delivered to this process's consumers.
@@ -204,6 +206,7 @@ impl Plan {
                 },
                 inputs: queues,
                 timers,
+                health_timeout: node.health_timeout,
             });
         }
         Ok(Plan {

@@ -5,7 +5,7 @@
 //! `stop` runs on its own thread. "Nothing can happen any more" (every timer-driven node has
 //! finished and no message is queued or being handled) also ends the run.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -148,6 +148,64 @@ impl Inbox {
 
 struct RtNode {
     inbox: Inbox,
+    busy: Busy,
+}
+
+/// Which callback a node's thread is in (`Busy::what`).
+const IN_TIMER: u32 = 0;
+const IN_INPUT: u32 = 1 << 30;
+const IN_STOP: u32 = 2 << 30;
+
+/// What a node's thread is doing, for the health watchdog.
+#[derive(Default)]
+struct Busy {
+    /// When the running callback began (the run clock's ns + 1); 0 while none runs.
+    since: AtomicU64,
+    /// Which callback: `IN_TIMER | manifest timer`, `IN_INPUT | slot`, `IN_STOP`.
+    what: AtomicU32,
+    /// The running callback was reported hung.
+    reported: AtomicBool,
+    /// Some callback of this node was reported hung: its thread may never return.
+    hung: AtomicBool,
+    /// Waiting for room in a consumer's `block` queue: backpressure, not a hang (the wait is
+    /// not counted in the callback's time).
+    blocked: AtomicBool,
+}
+
+thread_local! {
+    /// The node whose thread this is (None on transport threads).
+    static CURRENT_NODE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+impl Busy {
+    fn begin(&self, what: u32, now_ns: u64) {
+        self.what.store(what, Ordering::Relaxed);
+        self.reported.store(false, Ordering::Relaxed);
+        self.since.store(now_ns + 1, Ordering::Release);
+    }
+
+    /// The callback returned: how long it ran, and whether it had been reported hung.
+    fn end(&self, now_ns: u64) -> (Duration, bool) {
+        let since = self.since.swap(0, Ordering::AcqRel);
+        let ran = Duration::from_nanos(now_ns.saturating_sub(since.saturating_sub(1)));
+        (ran, self.reported.load(Ordering::Relaxed))
+    }
+}
+
+/// The callback `what` names, for messages (`input `scan``, `timer `tick``, `stop`).
+fn callback_name(planned: &crate::plan::PlannedNode, what: u32) -> String {
+    match what & (3 << 30) {
+        IN_TIMER => {
+            let i = (what & !(3 << 30)) as usize;
+            let name = planned.shared.library.spec.timers.get(i).map_or("?", |t| t.name.as_str());
+            format!("timer `{name}`")
+        }
+        IN_INPUT => {
+            let slot = (what & !(3 << 30)) as usize;
+            format!("input `{}`", planned.inputs.get(slot).map_or("?", |i| i.name.as_str()))
+        }
+        _ => "stop".into(),
+    }
 }
 
 /// State every thread shares.
@@ -160,6 +218,8 @@ struct Shared {
     /// Timer callbacks running.
     active_timers: AtomicUsize,
     timers_on: AtomicBool,
+    /// When the timers were stopped (ticks after it are not missed ticks).
+    timers_stopped: Mutex<Option<Instant>>,
     finished: Vec<AtomicBool>,
 }
 
@@ -192,7 +252,21 @@ impl Engine for Shared {
                 Offer::Full(back) => {
                     item = back;
                     st.producers_waiting += 1;
+                    let producer = CURRENT_NODE.with(std::cell::Cell::get).map(|ni| &self.nodes[ni].busy);
+                    let waited_from = Instant::now();
+                    if let Some(b) = producer {
+                        b.blocked.store(true, Ordering::Release);
+                    }
                     st = node.inbox.space.wait(st).unwrap_or_else(|p| p.into_inner());
+                    if let Some(b) = producer {
+                        // The callback's clock excludes the wait.
+                        let waited = waited_from.elapsed().as_nanos() as u64;
+                        let since = b.since.load(Ordering::Acquire);
+                        if since != 0 {
+                            b.since.store(since + waited, Ordering::Release);
+                        }
+                        b.blocked.store(false, Ordering::Release);
+                    }
                     st.producers_waiting -= 1;
                 }
             }
@@ -214,17 +288,54 @@ impl Engine for Shared {
     }
 }
 
+/// Errors of one node logged before only every `ERROR_LOG_EVERY`th is (all are counted).
+const ERRORS_LOGGED: u64 = 10;
+const ERROR_LOG_EVERY: u64 = 1000;
+
 fn report(shared: &Shared, node: usize, what: &str, failure: CallFailure) {
     let id = &shared.plan.nodes[node].shared.id;
     let message = format!("{what}: {failure}");
-    tracing::error!(node = %id, "{message}");
-    shared.plan.nodes[node].shared.stats.record_error(message);
+    let stats = &shared.plan.nodes[node].shared.stats;
+    let n = stats.errors.load(Ordering::Relaxed) + 1;
+    // A node failing on every tick must not flood the log: the first few, then every 1000th.
+    if n <= ERRORS_LOGGED {
+        tracing::error!(node = %id, "{message}");
+        if n == ERRORS_LOGGED {
+            tracing::warn!(node = %id, "{ERRORS_LOGGED} errors: from now on every {ERROR_LOG_EVERY}th is logged (all are counted)");
+        }
+    } else if n.is_multiple_of(ERROR_LOG_EVERY) {
+        tracing::error!(node = %id, "{message} ({n} errors so far)");
+    }
+    stats.record_error(message);
+}
+
+/// A callback returned after more than the node's health timeout.
+fn report_slow(shared: &Shared, ni: usize, what: u32, ran: Duration, was_reported: bool) {
+    let planned = &shared.plan.nodes[ni];
+    let limit = planned.health_timeout;
+    if ran <= limit {
+        return;
+    }
+    let name = callback_name(planned, what);
+    let message = format!(
+        "{name} ran {:.1} s, over the node's health timeout of {} (`health: {{ timeout }}`)",
+        ran.as_secs_f64(),
+        quiver_graph::format_duration(limit)
+    );
+    if was_reported {
+        tracing::warn!(node = %planned.shared.id, "{name} returned after {:.1} s", ran.as_secs_f64());
+    } else {
+        tracing::error!(node = %planned.shared.id, "{message}");
+        planned.shared.stats.record_error(message);
+    }
 }
 
 fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
     let planned = &shared.plan.nodes[ni];
     let node = &planned.shared;
     let inbox = &shared.nodes[ni].inbox;
+    let busy = &shared.nodes[ni].busy;
+    CURRENT_NODE.with(|c| c.set(Some(ni)));
     let start = Instant::now();
     let mut deadlines: Vec<Instant> = planned.timers.iter().map(|(_, p)| start + *p).collect();
     let mut finished = planned.timers.is_empty();
@@ -240,7 +351,13 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 shared.active_timers.fetch_add(1, Ordering::SeqCst);
                 let mut cx = CallCtx::new(node, shared);
                 node.stats.timer_fires.fetch_add(1, Ordering::Relaxed);
-                if let Err(f) = instance.on_timer(&mut cx, index) {
+                busy.begin(IN_TIMER | index, shared.clock.now_ns());
+                let result = instance.on_timer(&mut cx, index);
+                let (ran, was_reported) = busy.end(shared.clock.now_ns());
+                report_slow(shared, ni, IN_TIMER | index, ran, was_reported);
+                if let Err(f) = result
+                    && !cx.stopping
+                {
                     report(
                         shared,
                         ni,
@@ -256,9 +373,19 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 deadlines[t] += period;
                 let now = Instant::now();
                 if deadlines[t] <= now {
-                    // The callback overran one or more periods: skip the missed ticks.
+                    // The callback overran one or more periods: skip the missed ticks. Only
+                    // ticks before the timers stopped were missed (a callback that outlives
+                    // the run must not count ticks the run never had).
+                    let until = shared
+                        .timers_stopped
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .map_or(now, |at| at.min(now));
                     let behind = (now - deadlines[t]).as_nanos() / period.as_nanos().max(1) + 1;
-                    node.stats.timer_missed.fetch_add(behind as u64, Ordering::Relaxed);
+                    if until > deadlines[t] {
+                        let missed = (until - deadlines[t]).as_nanos() / period.as_nanos().max(1) + 1;
+                        node.stats.timer_missed.fetch_add(missed as u64, Ordering::Relaxed);
+                    }
                     deadlines[t] += period * behind as u32;
                 }
             }
@@ -272,6 +399,7 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
             Next::Item(slot, item) => {
                 let input = &planned.inputs[slot];
                 let mut cx = CallCtx::new(node, shared);
+                busy.begin(IN_INPUT | slot as u32, shared.clock.now_ns());
                 let result = instance.on_input(
                     &mut cx,
                     input.manifest_port,
@@ -280,9 +408,13 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                     true,
                     &mut sent_types[slot],
                 );
+                let (ran, was_reported) = busy.end(shared.clock.now_ns());
+                report_slow(shared, ni, IN_INPUT | slot as u32, ran, was_reported);
                 drop(item);
                 node.stats.inputs[slot].handled.fetch_add(1, Ordering::Relaxed);
-                if let Err(f) = result {
+                if let Err(f) = result
+                    && !cx.stopping
+                {
                     report(shared, ni, &format!("input `{}`", input.name), f);
                 }
                 if cx.finish_requested && !finished {
@@ -296,10 +428,51 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
         }
     }
     let mut cx = CallCtx::new(node, shared);
-    if let Err(f) = instance.stop(&mut cx) {
+    busy.begin(IN_STOP, shared.clock.now_ns());
+    let result = instance.stop(&mut cx);
+    let (ran, was_reported) = busy.end(shared.clock.now_ns());
+    report_slow(shared, ni, IN_STOP, ran, was_reported);
+    if let Err(f) = result {
         report(shared, ni, "stop", f);
     }
     instance
+}
+
+/// Reports every node whose running callback has passed its health timeout (once per
+/// callback); returns the hung ones' ids and messages found this time.
+fn watch_health(shared: &Shared) -> Vec<(String, String)> {
+    let now = shared.clock.now_ns();
+    let mut found = Vec::new();
+    for (ni, n) in shared.nodes.iter().enumerate() {
+        let since = n.busy.since.load(Ordering::Acquire);
+        if since == 0 || n.busy.blocked.load(Ordering::Acquire) {
+            continue;
+        }
+        let planned = &shared.plan.nodes[ni];
+        let ran = Duration::from_nanos(now.saturating_sub(since - 1));
+        if ran <= planned.health_timeout || n.busy.reported.swap(true, Ordering::AcqRel) {
+            continue;
+        }
+        n.busy.hung.store(true, Ordering::Release);
+        let name = callback_name(planned, n.busy.what.load(Ordering::Relaxed));
+        let message = format!(
+            "{name} has not returned after {:.1} s (health timeout {}): the node is hung",
+            ran.as_secs_f64(),
+            quiver_graph::format_duration(planned.health_timeout)
+        );
+        tracing::error!(node = %planned.shared.id, "{message}");
+        planned.shared.stats.record_error(message.clone());
+        found.push((planned.shared.id.clone(), message));
+    }
+    found
+}
+
+/// Idle but for hung nodes: no queued message and no running callback anywhere else.
+fn idle_but_hung(shared: &Shared) -> bool {
+    shared.nodes.iter().all(|n| {
+        n.busy.hung.load(Ordering::Acquire)
+            || (n.inbox.queued.load(Ordering::Acquire) == 0 && n.busy.since.load(Ordering::Acquire) == 0)
+    })
 }
 
 /// Decides, in a single-process run, when it ends: `--for`, Ctrl-C, or all work done; then
@@ -445,6 +618,7 @@ pub(crate) fn run(
                 space: Condvar::new(),
                 queued: AtomicUsize::new(0),
             },
+            busy: Busy::default(),
         })
         .collect();
     let finished = plan
@@ -459,6 +633,7 @@ pub(crate) fn run(
         pending: AtomicUsize::new(0),
         active_timers: AtomicUsize::new(0),
         timers_on: AtomicBool::new(true),
+        timers_stopped: Mutex::new(None),
         finished,
     });
     let instances = shared.plan.create_instances(graph, &*shared)?;
@@ -573,9 +748,16 @@ fn start(
                 processes: Vec::new(),
             });
         }
+        for (node, message) in watch_health(&shared) {
+            if let Pacer::External(c) = &mut pacer {
+                c.hung(&node, &message);
+            }
+        }
+        let any_hung = shared.nodes.iter().any(|n| n.busy.hung.load(Ordering::Acquire));
         let mut st = PartStatus {
             // `pending` before the counts: a frame counted as received is already pending.
-            idle: idle(&shared),
+            // A hung node's messages never drain: the rest decides.
+            idle: if any_hung { idle_but_hung(&shared) } else { idle(&shared) },
             finished: shared.finished.iter().all(|f| f.load(Ordering::SeqCst)),
             ..PartStatus::default()
         };
@@ -590,6 +772,7 @@ fn start(
                 if end.is_none() {
                     end = Some(reason);
                     elapsed = started.elapsed();
+                    *shared.timers_stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                     shared.timers_on.store(false, Ordering::SeqCst);
                 }
             }
@@ -606,15 +789,48 @@ fn start(
     for n in &shared.nodes {
         n.inbox.close();
     }
+    // Each node finishes what is queued and runs its `stop`; a thread that does not end
+    // within its health timeout (a hung callback) is left behind, its `stop` skipped: the run
+    // ends on time all the same, and the process exits with it.
     let mut instances = Vec::new();
-    for (ni, h) in handles {
-        match h.join() {
-            Ok(inst) => instances.push(inst),
-            Err(_) => shared.plan.nodes[ni]
-                .shared
-                .stats
-                .record_error("the node's thread panicked (host bug)".into()),
+    let closed_at = Instant::now();
+    let mut pending_joins: Vec<(usize, std::thread::JoinHandle<Instance>)> = handles;
+    loop {
+        let mut still = Vec::new();
+        for (ni, h) in pending_joins {
+            if h.is_finished() {
+                match h.join() {
+                    Ok(inst) => instances.push(inst),
+                    Err(_) => shared.plan.nodes[ni]
+                        .shared
+                        .stats
+                        .record_error("the node's thread panicked (host bug)".into()),
+                }
+            } else {
+                still.push((ni, h));
+            }
         }
+        pending_joins = still;
+        watch_health(&shared);
+        let (overdue, waiting): (Vec<_>, Vec<_>) = pending_joins.into_iter().partition(|(ni, _)| {
+            shared.nodes[*ni].busy.hung.load(Ordering::Acquire)
+                || closed_at.elapsed() > shared.plan.nodes[*ni].health_timeout
+        });
+        for (ni, h) in overdue {
+            let planned = &shared.plan.nodes[ni];
+            let what = callback_name(planned, shared.nodes[ni].busy.what.load(Ordering::Relaxed));
+            let message = format!("left running in {what} when the run ended: its `stop` did not run");
+            tracing::error!(node = %planned.shared.id, "{message}");
+            planned.shared.stats.record_error(message);
+            // Not joined (dropping the handle detaches the thread): it keeps its instance and,
+            // through `shared`, its library, until the process exits.
+            drop(h);
+        }
+        pending_joins = waiting;
+        if pending_joins.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
     // Destroy instances before anything else lets go of their libraries.
     drop(instances);

@@ -146,4 +146,10 @@ pub trait Control: Send {
     fn aborted(&mut self) -> Option<String> {
         None
     }
+    /// A node of this process is hung: a callback has run past its health timeout (`message`
+    /// says which and how long). A worker process ends itself here so that its supervisor
+    /// restarts it; the default carries on (the node's error is recorded either way).
+    fn hung(&mut self, node: &str, message: &str) {
+        let _ = (node, message);
+    }
 }

@@ -7,6 +7,10 @@ use std::time::Duration;
 use crate::raw::{Passing, Policy, Restart};
 
 /// The process `quiver run` itself is; `deploy: { process: main }` names it.
+/// How long one callback may run before its node is reported hung, unless the node sets
+/// `health: { timeout }`.
+pub const DEFAULT_HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub const MAIN_PROCESS: &str = "main";
 use crate::spec::{GraphPort, OperatorSpec, ParamValue};
 use crate::yaml::Span;
@@ -117,6 +121,9 @@ pub struct Node {
     pub target_span: Span,
     /// What happens when the node's worker process dies.
     pub restart: Restart,
+    /// How long one callback may run before the node is reported hung (`health: { timeout }`,
+    /// else [`DEFAULT_HEALTH_TIMEOUT`]).
+    pub health_timeout: std::time::Duration,
     /// Ports the graph declared (`ports:`), already part of `spec`; passed to the operator.
     pub graph_ports: Vec<GraphPort>,
     pub span: Span,

@@ -105,6 +105,9 @@ pub struct RawNode {
     /// `isolate: true`.
     pub isolate: Option<Spanned<bool>>,
     pub restart: Option<Spanned<Restart>>,
+    /// `health: { timeout: 2s }`: how long one callback may run before the node is reported
+    /// hung (and, isolated, its process killed).
+    pub health_timeout: Option<Spanned<std::time::Duration>>,
     /// `ports:` (operators whose ports the graph declares).
     pub ports: Vec<RawPort>,
     /// Where `ports:` is, for errors about the key itself.
@@ -149,10 +152,12 @@ const NODE_KEYS: &[&str] = &[
     "deploy",
     "isolate",
     "restart",
+    "health",
     "ports",
 ];
 const DEPLOY_KEYS: &[&str] = &["process", "machine", "labels"];
 const RESTART_KEYS: &[&str] = &["policy", "max"];
+const HEALTH_KEYS: &[&str] = &["timeout"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
@@ -376,6 +381,7 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
         labels: None,
         isolate: None,
         restart: None,
+        health_timeout: None,
         ports: Vec::new(),
         ports_span: None,
     };
@@ -446,6 +452,33 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                 }
             }
             "restart" => node.restart = read_restart(cx, value),
+            "health" => {
+                for (hkey, _hspan, hvalue) in cx.fields(value, "`health`", HEALTH_KEYS) {
+                    if hkey != "timeout" {
+                        continue;
+                    }
+                    let Some(s) = cx.string(hvalue, "`timeout`") else { continue };
+                    match quiver_manifest::parse_duration(&s.value) {
+                        Ok(d) if d.is_zero() => cx.err(
+                            s.span,
+                            None,
+                            ErrorKind::BadValue {
+                                what: "`timeout`".into(),
+                                reason: "a health timeout must be greater than zero".into(),
+                            },
+                        ),
+                        Ok(d) => node.health_timeout = Some(Spanned { value: d, span: s.span }),
+                        Err(reason) => cx.err(
+                            s.span,
+                            None,
+                            ErrorKind::BadValue {
+                                what: "`timeout`".into(),
+                                reason,
+                            },
+                        ),
+                    }
+                }
+            }
             "ports" => {
                 node.ports_span = Some(value.span);
                 read_ports(cx, value, &mut node);

@@ -260,6 +260,10 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                     .or(n.labels.as_ref().map(|l| l.span))
                     .unwrap_or(n.span),
                 restart: n.restart.as_ref().map_or(Restart::Never, |r| r.value),
+                health_timeout: n
+                    .health_timeout
+                    .as_ref()
+                    .map_or(crate::graph::DEFAULT_HEALTH_TIMEOUT, |h| h.value),
                 graph_ports: std::mem::take(&mut graph_ports[ni]),
                 span: n.span,
             });

@@ -98,6 +98,16 @@ impl Control for WorkerControl {
         }
     }
 
+    /// A hung thread cannot be stopped from inside: this process ends, its supervisor sees it
+    /// die (with why) and restarts it if the graph allows.
+    fn hung(&mut self, node: &str, message: &str) {
+        self.out.send(&Report::Failed {
+            message: format!("node `{node}`: {message}"),
+        });
+        tracing::error!("node `{node}` is hung: ending this process (its supervisor restarts it if the graph allows)");
+        std::process::exit(70);
+    }
+
     fn poll(&mut self, status: &PartStatus, nodes: &dyn Fn() -> Vec<NodeSummary>) -> Command {
         let with_nodes = self.last_nodes.elapsed() >= NODES_EVERY;
         // Report changes at once, and the same state now and then (the supervisor's

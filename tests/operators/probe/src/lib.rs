@@ -14,6 +14,11 @@ pub struct Probe {
     raw_addr: bool,
     abort_on: i64,
     segv_on: i64,
+    hang_on: i64,
+    sleep_on: i64,
+    sleep_ms: i64,
+    slow_ms: i64,
+    error_all: bool,
     in_shm: u64,
     /// A file `stop` appends `stopped <node>` to (empty: none), so tests see that it ran.
     stop_marker: String,
@@ -71,6 +76,11 @@ impl Operator for Probe {
         .param(ParamSpec::bool("raw_addr", false).doc("send `addr` as a bare Int64 array, not a std_msgs/Int64"))
         .param(ParamSpec::int("abort_on", -1).doc("abort the process when this value arrives on `a`"))
         .param(ParamSpec::int("segv_on", -1).doc("die of SIGSEGV when this value arrives on `a`"))
+        .param(ParamSpec::int("hang_on", -1).doc("never return when this value arrives on `a`"))
+        .param(ParamSpec::int("sleep_on", -1).doc("sleep `sleep_ms` when this value arrives on `a`"))
+        .param(ParamSpec::int("sleep_ms", 0).doc("how long `sleep_on` sleeps"))
+        .param(ParamSpec::int("slow_ms", 0).doc("sleep this long on every value on `a` (a slow consumer)"))
+        .param(ParamSpec::bool("error_all", false).doc("return an error for every value on `a`"))
         .param(ParamSpec::string("stop_marker", "").doc("a file `stop` appends `stopped <node id>` to"))
         .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
         .port_setting("to", "(inputs) the graph-declared output the sums go to")
@@ -87,6 +97,11 @@ impl Operator for Probe {
             raw_addr: p.bool("raw_addr")?,
             abort_on: p.int("abort_on")?,
             segv_on: p.int("segv_on")?,
+            hang_on: p.int("hang_on")?,
+            sleep_on: p.int("sleep_on")?,
+            sleep_ms: p.int("sleep_ms")?,
+            slow_ms: p.int("slow_ms")?,
+            error_all: p.bool("error_all")?,
             in_shm: 0,
             stop_marker: p.string("stop_marker")?.to_string(),
             node: ctx.node_id().to_string(),
@@ -150,6 +165,20 @@ impl Operator for Probe {
                 }
                 if first == self.error_on {
                     bail!("probe asked to fail on {}", self.error_on);
+                }
+                if first == self.hang_on {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
+                if self.error_all {
+                    bail!("probe asked to fail on every value ({first})");
+                }
+                if self.slow_ms > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(self.slow_ms as u64));
+                }
+                if first == self.sleep_on {
+                    std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms.max(0) as u64));
                 }
                 // Where the `data` field's values live.
                 let field = data.as_struct().column(0).to_data();
