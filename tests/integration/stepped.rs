@@ -74,3 +74,40 @@ fn steps_are_counted_and_the_step_size_can_be_set() {
     // Ticks at 10, 20, 30 ms: 9 numbers sent.
     assert!(stdout(&o).contains("count=9"), "{}", stdout(&o));
 }
+
+/// A stepped run that would not end in reasonable time or memory is refused, saying what to
+/// set: 2 billion steps of a 1 ns timer, or a step spanning a million periods of a timer
+/// (before: every tick fired in one step until memory ran out).
+#[test]
+fn unbounded_stepped_runs_are_refused() {
+    let dir = temp_dir("stepped-bounds");
+    write(
+        &dir,
+        "g.yaml",
+        "name: bounds
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: { tick: { timer: 1ns } }
+    outputs: [count]
+",
+    );
+    let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--for", "2s"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("2000000000 steps of 1ns: more than 100000000; set a coarser --step"),
+        "{err}"
+    );
+    let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--step", "1ms", "--steps", "3"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--step 1ms is 1000000 periods of timer `tick` of node `ticker` (1ns): at most 1000 ticks fire in one step; use --step 1us or less"),
+        "{err}"
+    );
+    // Within the bounds it runs.
+    let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--step", "1us", "--steps", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("stepped, 3 steps"), "{}", stdout(&o));
+}

@@ -153,6 +153,7 @@ fn run_inner(
         Mode::Stepped { steps, duration, step } => {
             let dt = stepped::step_size(graph, *step);
             let steps = steps.or_else(|| duration.map(|d| d.as_nanos().div_ceil(dt.as_nanos().max(1)) as u64));
+            stepped::check_bounds(graph, dt, steps)?;
             stepped::run(graph, plan, dt, steps, stop, options.status.as_ref())
         }
     }

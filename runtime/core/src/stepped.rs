@@ -82,6 +82,41 @@ pub(crate) fn step_size(graph: &Graph, step: Option<Duration>) -> Duration {
     }
 }
 
+/// At most this many steps in a run (a 1 ns timer over 2 s would be 2 billion).
+pub(crate) const MAX_STEPS: u64 = 100_000_000;
+/// At most this many ticks of one timer in one step (a step far longer than a period fires
+/// every tick it spans at once).
+pub(crate) const MAX_TICKS_PER_STEP: u128 = 1000;
+
+/// Refuses a stepped run that would not end in reasonable time or memory, saying what to set.
+pub(crate) fn check_bounds(graph: &Graph, dt: Duration, steps: Option<u64>) -> Result<(), RunError> {
+    let shown = quiver_graph::format_duration;
+    if let Some(n) = steps
+        && n > MAX_STEPS
+    {
+        return Err(RunError::Options(format!(
+            "{n} steps of {}: more than {MAX_STEPS}; set a coarser --step, a shorter --for or fewer --steps (a timer period sets the default step)",
+            shown(dt)
+        )));
+    }
+    for n in &graph.nodes {
+        for (input, period) in n.timers() {
+            let per_step = dt.as_nanos() / period.as_nanos().max(1);
+            if per_step > MAX_TICKS_PER_STEP {
+                return Err(RunError::Options(format!(
+                    "--step {} is {per_step} periods of timer `{}` of node `{}` ({}): at most {MAX_TICKS_PER_STEP} ticks fire in one step; use --step {} or less",
+                    shown(dt),
+                    input.name,
+                    n.id,
+                    shown(period),
+                    shown(period * MAX_TICKS_PER_STEP as u32)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn report(plan: &Plan, node: usize, what: &str, failure: CallFailure) {
     let id = &plan.nodes[node].shared.id;
     let message = format!("{what}: {failure}");
