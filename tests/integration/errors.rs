@@ -605,7 +605,7 @@ error: node `d`: invalid value for `restart`: `always` is not one of never, on-f
    |
 16 |     restart: { policy: always }
    |                        ^
-error: node `e`: invalid value for `max`: a maximum only applies to `policy: on-failure`
+error: node `e`: invalid value for `restart`: `max`, `delay`, `max_delay` and `window` only apply to `policy: on-failure`
   --> g.yaml:20:36
    |
 20 |     restart: { policy: never, max: 2 }

@@ -252,3 +252,49 @@ nodes:
     assert!(lines < 40, "{lines} lines:\n{}", r.err);
     assert!(r.err.contains("from now on every 1000th is logged"), "{}", r.err);
 }
+
+/// A process that crashes every time it starts is restarted with a growing delay (`delay`,
+/// doubled each time), at most `max` times in a row, then left dead; the rest runs on and the
+/// summary adds up the incarnations' figures.
+#[test]
+fn restarts_back_off() {
+    let dir = temp_dir("faults-backoff");
+    graph(
+        &dir,
+        "abort_any: true",
+        "    isolate: true\n    restart: { policy: on-failure, max: 3, delay: 200ms, max_delay: 500ms }\n",
+    );
+    let r = quiver_bounded(
+        &dir,
+        &["run", "g.yaml", "--for", "4s", "--summary-json", "summary.json"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code, Some(1), "{}\n{}", r.out, r.err);
+    for (delay, n) in [("200ms", 1), ("400ms", 2), ("500ms", 3)] {
+        assert!(
+            r.err.contains(&format!("restarting process `p` in {delay} ({n} of at most 3 in a row)")),
+            "restart {n} waits {delay}:\n{}",
+            r.err
+        );
+    }
+    assert!(r.err.contains("process `p` is not restarted again: it died 3 time(s) in a row"), "{}", r.err);
+    assert_eq!(r.err.matches("(node `p`) died: killed by signal 6 (SIGABRT)").count(), 4, "{}", r.err);
+    let s = summary(&dir);
+    let p = s["processes"].as_array().unwrap().iter().find(|p| p["name"] == "p").unwrap();
+    assert_eq!(p["restarts"], 3, "{s}");
+    // The ticker ran on for the whole run (a 10 ms timer for 4 s).
+    assert!(node(&s, "ticker")["timer_fires"].as_u64().unwrap() > 300, "{s}");
+}
+
+#[test]
+fn bad_restart_keys_are_located() {
+    let dir = temp_dir("faults-restart-keys");
+    graph(
+        &dir,
+        "",
+        "    isolate: true\n    restart: { policy: on-failure, delay: 2s, max_delay: 1s, window: soon }\n",
+    );
+    let r = quiver_bounded(&dir, &["check", "g.yaml"], Duration::from_secs(30));
+    assert_eq!(r.code, Some(2), "{}", r.err);
+    assert!(r.err.contains("invalid value for `window`") && r.err.contains("g.yaml:13:"), "{}", r.err);
+}

@@ -79,12 +79,44 @@ pub enum RawScalar {
 pub enum Restart {
     /// A dead worker stays dead (the rest of the graph keeps running).
     Never,
-    /// Restarted after a failure, at most `max` times.
-    OnFailure { max: u32 },
+    /// Restarted after a failure, at most `max` times in a row, waiting `delay` before the
+    /// first restart and twice as long before each next one (at most `max_delay`). A process
+    /// that ran for `window` before it died starts a new row (its count and delay reset).
+    OnFailure {
+        max: u32,
+        delay: std::time::Duration,
+        max_delay: std::time::Duration,
+        window: std::time::Duration,
+    },
 }
 
-/// The default number of restarts for `restart: on-failure`.
+/// The default number of restarts in a row for `restart: on-failure`.
 pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+/// `restart: on-failure` defaults: the first delay, its cap, the window that resets the count.
+pub const DEFAULT_RESTART_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+pub const DEFAULT_RESTART_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Restart {
+    /// `on-failure` with every default.
+    pub const ON_FAILURE: Restart = Restart::OnFailure {
+        max: DEFAULT_MAX_RESTARTS,
+        delay: DEFAULT_RESTART_DELAY,
+        max_delay: DEFAULT_RESTART_MAX_DELAY,
+        window: DEFAULT_RESTART_WINDOW,
+    };
+
+    /// How long to wait before the `n`-th restart in a row (1-based).
+    pub fn delay_before(&self, n: u32) -> std::time::Duration {
+        match self {
+            Restart::Never => std::time::Duration::ZERO,
+            Restart::OnFailure { delay, max_delay, .. } => {
+                let factor = 1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX);
+                delay.checked_mul(factor).unwrap_or(*max_delay).min(*max_delay)
+            }
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawNode {
@@ -156,7 +188,7 @@ const NODE_KEYS: &[&str] = &[
     "ports",
 ];
 const DEPLOY_KEYS: &[&str] = &["process", "machine", "labels"];
-const RESTART_KEYS: &[&str] = &["policy", "max"];
+const RESTART_KEYS: &[&str] = &["policy", "max", "delay", "max_delay", "window"];
 const HEALTH_KEYS: &[&str] = &["timeout"];
 const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
@@ -599,13 +631,12 @@ pub(crate) fn is_process_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// `restart: never | on-failure` or `restart: { policy: on-failure, max: 5 }`.
+/// `restart: never | on-failure` or
+/// `restart: { policy: on-failure, max: 5, delay: 100ms, max_delay: 10s, window: 60s }`.
 fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
     let policy_of = |cx: &mut Cx<'_>, s: &Spanned<String>| match s.value.as_str() {
         "never" => Some(Restart::Never),
-        "on-failure" => Some(Restart::OnFailure {
-            max: DEFAULT_MAX_RESTARTS,
-        }),
+        "on-failure" => Some(Restart::ON_FAILURE),
         other => {
             cx.err(
                 s.span,
@@ -629,6 +660,8 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
     let mut policy = None;
     let mut policy_given = false;
     let mut max = None;
+    let mut durations: Vec<(&str, std::time::Duration, Span)> = Vec::new();
+    let mut tuned: Option<Span> = None;
     for (key, _span, v) in cx.fields(value, "`restart`", RESTART_KEYS) {
         policy_given |= key == "policy";
         let Some(s) = cx.string(v, &format!("`{key}`")) else {
@@ -637,7 +670,10 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
         match key {
             "policy" => policy = policy_of(cx, &s).map(|p| (p, s.span)),
             "max" => match s.value.parse::<u32>() {
-                Ok(n) => max = Some((n, s.span)),
+                Ok(n) => {
+                    max = Some(n);
+                    tuned.get_or_insert(s.span);
+                }
                 Err(_) => cx.err(
                     s.span,
                     None,
@@ -647,21 +683,69 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
                     },
                 ),
             },
+            "delay" | "max_delay" | "window" => match quiver_manifest::parse_duration(&s.value) {
+                Ok(d) => {
+                    durations.push((key, d, s.span));
+                    tuned.get_or_insert(s.span);
+                }
+                Err(reason) => cx.err(
+                    s.span,
+                    None,
+                    ErrorKind::BadValue {
+                        what: format!("`{key}`"),
+                        reason,
+                    },
+                ),
+            },
             _ => {}
         }
     }
-    match (policy, max) {
-        (Some((Restart::OnFailure { .. }, span)), Some((max, _))) => Some(Spanned {
-            value: Restart::OnFailure { max },
-            span,
-        }),
-        (Some((Restart::Never, _)), Some((_, span))) => {
+    match (policy, tuned) {
+        (
+            Some((
+                Restart::OnFailure {
+                    max: m,
+                    delay,
+                    max_delay,
+                    window,
+                },
+                span,
+            )),
+            _,
+        ) => {
+            let get = |k: &str, default: std::time::Duration| {
+                durations.iter().find(|(key, _, _)| *key == k).map_or(default, |(_, d, _)| *d)
+            };
+            let (delay, max_delay, window) = (get("delay", delay), get("max_delay", max_delay), get("window", window));
+            if max_delay < delay {
+                let at = durations.iter().find(|(k, _, _)| *k == "max_delay").map_or(span, |(_, _, s)| *s);
+                cx.err(
+                    at,
+                    None,
+                    ErrorKind::BadValue {
+                        what: "`max_delay`".into(),
+                        reason: "shorter than `delay`".into(),
+                    },
+                );
+                return None;
+            }
+            Some(Spanned {
+                value: Restart::OnFailure {
+                    max: max.unwrap_or(m),
+                    delay,
+                    max_delay,
+                    window,
+                },
+                span,
+            })
+        }
+        (Some((Restart::Never, _)), Some(span)) => {
             cx.err(
                 span,
                 None,
                 ErrorKind::BadValue {
-                    what: "`max`".into(),
-                    reason: "a maximum only applies to `policy: on-failure`".into(),
+                    what: "`restart`".into(),
+                    reason: "`max`, `delay`, `max_delay` and `window` only apply to `policy: on-failure`".into(),
                 },
             );
             None

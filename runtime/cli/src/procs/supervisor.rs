@@ -186,6 +186,12 @@ struct Worker {
     remote: Option<RemoteSpec>,
     /// A restart waits for its machine to come back.
     restart_pending: bool,
+    /// A restart is due then (the backoff of `restart: on-failure`).
+    restart_at: Option<Instant>,
+    /// Restarts in a row (reset once an incarnation has run for the restart window).
+    streak: u32,
+    /// When the current incarnation was started.
+    spawned_at: Instant,
 }
 
 impl Worker {
@@ -198,6 +204,7 @@ impl Worker {
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
+        self.spawned_at = Instant::now();
         if self.remote.is_some() {
             return self.spawn_remote();
         }
@@ -485,6 +492,23 @@ impl Supervisor<'_> {
             .map(|(m, at)| (m.clone(), *at))
             .collect();
         for w in &mut self.workers {
+            if let Some(at) = w.restart_at
+                && !stopping
+                && Instant::now() >= at
+            {
+                w.restart_at = None;
+                let machine_lost = w
+                    .remote
+                    .as_ref()
+                    .is_some_and(|r| lost.iter().any(|(m, _)| *m == r.machine));
+                if machine_lost {
+                    eprintln!("quiver: {} waits for its machine to come back", w.label());
+                    w.restart_pending = true;
+                } else if let Err(e) = w.spawn() {
+                    eprintln!("quiver: {e:#}");
+                    w.failures.push(format!("restart failed: {e:#}"));
+                }
+            }
             if w.restart_pending && !stopping {
                 let machine = w.remote.as_ref().map(|r| r.machine.clone()).unwrap_or_default();
                 if !lost.iter().any(|(m, _)| *m == machine) {
@@ -534,30 +558,28 @@ impl Supervisor<'_> {
                         w.dead_figures.push(nodes);
                     }
                     w.now = None;
-                    let may = match w.restart {
-                        Restart::OnFailure { max } => w.restarts < max,
-                        Restart::Never => false,
+                    // A process that ran for the restart window starts a new row.
+                    if let Restart::OnFailure { window, .. } = w.restart
+                        && w.spawned_at.elapsed() >= window
+                    {
+                        w.streak = 0;
+                    }
+                    let max = match w.restart {
+                        Restart::OnFailure { max, .. } => max,
+                        Restart::Never => 0,
                     };
-                    if may && !stopping {
+                    if w.streak < max && !stopping {
+                        w.streak += 1;
                         w.restarts += 1;
+                        let delay = w.restart.delay_before(w.streak);
                         eprintln!(
-                            "quiver: restarting {label} ({} of at most {})",
-                            w.restarts,
-                            match w.restart {
-                                Restart::OnFailure { max } => max,
-                                Restart::Never => 0,
-                            }
+                            "quiver: restarting {label} in {} ({} of at most {max} in a row)",
+                            quiver_graph::format_duration(delay),
+                            w.streak
                         );
-                        let machine_lost = w
-                            .remote
-                            .as_ref()
-                            .is_some_and(|r| lost.iter().any(|(m, _)| *m == r.machine));
-                        if machine_lost {
-                            eprintln!("quiver: {label} waits for its machine to come back");
-                            w.restart_pending = true;
-                        } else if let Err(e) = w.spawn() {
-                            tracing::error!("{e:#}");
-                        }
+                        w.restart_at = Some(Instant::now() + delay);
+                    } else if max > 0 && !stopping {
+                        eprintln!("quiver: {label} is not restarted again: it died {max} time(s) in a row");
                     }
                 }
                 Ok(None) => {
@@ -895,6 +917,9 @@ pub fn run(
             started: false,
             remote,
             restart_pending: false,
+            restart_at: None,
+            streak: 0,
+            spawned_at: Instant::now(),
         });
     }
     // The low-latency transport does not fragment: a network link needs the default one, and

@@ -19,6 +19,7 @@ pub struct Probe {
     sleep_ms: i64,
     slow_ms: i64,
     error_all: bool,
+    abort_any: bool,
     in_shm: u64,
     /// A file `stop` appends `stopped <node>` to (empty: none), so tests see that it ran.
     stop_marker: String,
@@ -81,6 +82,7 @@ impl Operator for Probe {
         .param(ParamSpec::int("sleep_ms", 0).doc("how long `sleep_on` sleeps"))
         .param(ParamSpec::int("slow_ms", 0).doc("sleep this long on every value on `a` (a slow consumer)"))
         .param(ParamSpec::bool("error_all", false).doc("return an error for every value on `a`"))
+        .param(ParamSpec::bool("abort_any", false).doc("abort the process on the first value on `a`"))
         .param(ParamSpec::string("stop_marker", "").doc("a file `stop` appends `stopped <node id>` to"))
         .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
         .port_setting("to", "(inputs) the graph-declared output the sums go to")
@@ -102,6 +104,7 @@ impl Operator for Probe {
             sleep_ms: p.int("sleep_ms")?,
             slow_ms: p.int("slow_ms")?,
             error_all: p.bool("error_all")?,
+            abort_any: p.bool("abort_any")?,
             in_shm: 0,
             stop_marker: p.string("stop_marker")?.to_string(),
             node: ctx.node_id().to_string(),
@@ -149,7 +152,7 @@ impl Operator for Probe {
                 if first == self.panic_on {
                     panic!("probe asked to panic on {}", self.panic_on);
                 }
-                if first == self.abort_on {
+                if first == self.abort_on || self.abort_any {
                     std::process::abort();
                 }
                 if first == self.segv_on {
