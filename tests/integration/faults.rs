@@ -298,3 +298,60 @@ fn bad_restart_keys_are_located() {
     assert_eq!(r.code, Some(2), "{}", r.err);
     assert!(r.err.contains("invalid value for `window`") && r.err.contains("g.yaml:13:"), "{}", r.err);
 }
+
+/// A crash in the main process kills it (memory may be corrupt), but never silently: the
+/// crash handler names the node and the callback, and says how to survive it; the signal
+/// still ends the process (no exit 0 after a crash).
+#[test]
+fn a_crash_in_the_main_process_names_the_node() {
+    use std::os::unix::process::ExitStatusExt;
+    for (param, signal, name) in [("abort_on", 6, "SIGABRT"), ("overflow_on", 11, "SIGSEGV")] {
+        let dir = temp_dir(&format!("faults-crash-{name}"));
+        graph(&dir, &format!("{param}: 30"), "");
+        build();
+        let o = Command::new(target_dir().join("quiver"))
+            .current_dir(&dir)
+            .env("QUIVER_OPERATOR_PATH", target_dir())
+            .args(["run", "g.yaml", "--for", "5s"])
+            .output()
+            .expect("running quiver");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.signal(), Some(signal), "{}: {err}", o.status);
+        assert!(
+            err.contains(&format!(
+                "quiver: the process crashed ({name}, signal {signal}) in node `p`, in its input `a` callback. Run operators that may crash with `isolate: true`"
+            )),
+            "{err}"
+        );
+    }
+    // A signal another process sends is said to be one, not blamed on a node.
+    let dir = temp_dir("faults-crash-sent");
+    graph(&dir, "segv_on: 30", "");
+    let o = Command::new(target_dir().join("quiver"))
+        .current_dir(&dir)
+        .env("QUIVER_OPERATOR_PATH", target_dir())
+        .args(["run", "g.yaml", "--for", "5s"])
+        .output()
+        .expect("running quiver");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.signal(), Some(11), "{}: {err}", o.status);
+    assert!(err.contains("quiver: killed by SIGSEGV (signal 11) sent by process "), "{err}");
+}
+
+/// A node whose `new` fails in a worker that receives data from another process is reported
+/// at once with its error, and the run does not start (exit 2, nothing left running); before,
+/// the run waited 20 s and blamed the edge.
+#[test]
+fn a_node_failing_to_start_in_a_worker_is_reported_at_once() {
+    let dir = temp_dir("faults-start");
+    graph(&dir, "fail_create: true", "    isolate: true\n    restart: on-failure\n");
+    let r = quiver_bounded(&dir, &["run", "g.yaml", "--for", "3s"], Duration::from_secs(30));
+    assert_eq!(r.code, Some(2), "{}", r.err);
+    assert!(
+        r.err.contains("error: process `p`: node `p`: asked to fail (fail_create: true)")
+            && r.err.contains("nothing is left running"),
+        "{}",
+        r.err
+    );
+    assert!(r.took < Duration::from_secs(20), "reported at once, not after the 20 s wait: {:?}", r.took);
+}

@@ -254,6 +254,10 @@ fn registry_for(graph: &Path) -> Registry {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if matches!(cli.command, Command::Run { .. } | Command::Worker(_)) {
+        // A crash in an operator names the node and the callback before the process dies.
+        quiver_runtime::install_crash_handler();
+    }
     match cli.command {
         Command::Daemon(args) => daemon(args, cli.verbose),
         Command::Machines { connect, json, tls } => match tls_from(tls) {

@@ -10,7 +10,10 @@
 //!   names this process's share; a transport (quiver-zenoh) carries frames, a control (the
 //!   `quiver` binary's supervisor and workers) paces the run. This crate knows nothing of Zenoh
 //!   or of how processes are started.
+//! - [`install_crash_handler`]: a segfault or abort in an operator names the node and the
+//!   callback before the process dies (opt-in; the `quiver` binary installs it).
 
+mod crash;
 mod error;
 mod host;
 mod loader;
@@ -28,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use crash::install as install_crash_handler;
 pub use error::{LoadError, RunError};
 pub use host::CallFailure;
 pub use loader::{Library, Registry, SearchPath, library_file_name};

@@ -151,10 +151,7 @@ struct RtNode {
     busy: Busy,
 }
 
-/// Which callback a node's thread is in (`Busy::what`).
-const IN_TIMER: u32 = 0;
-const IN_INPUT: u32 = 1 << 30;
-const IN_STOP: u32 = 2 << 30;
+use crate::crash::{IN_INPUT, IN_STOP, IN_TIMER};
 
 /// What a node's thread is doing, for the health watchdog.
 #[derive(Default)]
@@ -179,6 +176,7 @@ thread_local! {
 
 impl Busy {
     fn begin(&self, what: u32, now_ns: u64) {
+        crate::crash::in_callback(what);
         self.what.store(what, Ordering::Relaxed);
         self.reported.store(false, Ordering::Relaxed);
         self.since.store(now_ns + 1, Ordering::Release);
@@ -186,6 +184,7 @@ impl Busy {
 
     /// The callback returned: how long it ran, and whether it had been reported hung.
     fn end(&self, now_ns: u64) -> (Duration, bool) {
+        crate::crash::in_callback(u32::MAX);
         let since = self.since.swap(0, Ordering::AcqRel);
         let ran = Duration::from_nanos(now_ns.saturating_sub(since.saturating_sub(1)));
         (ran, self.reported.load(Ordering::Relaxed))
@@ -336,6 +335,7 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
     let inbox = &shared.nodes[ni].inbox;
     let busy = &shared.nodes[ni].busy;
     CURRENT_NODE.with(|c| c.set(Some(ni)));
+    crate::crash::enter_node(ni);
     let start = Instant::now();
     let mut deadlines: Vec<Instant> = planned.timers.iter().map(|(_, p)| start + *p).collect();
     let mut finished = planned.timers.is_empty();
@@ -636,6 +636,13 @@ pub(crate) fn run(
         timers_stopped: Mutex::new(None),
         finished,
     });
+    crate::crash::register(shared.plan.nodes.iter().map(|p| {
+        (
+            p.shared.id.clone(),
+            p.inputs.iter().map(|i| i.name.clone()).collect(),
+            p.shared.library.spec.timers.iter().map(|t| t.name.clone()).collect(),
+        )
+    }));
     let instances = shared.plan.create_instances(graph, &*shared)?;
     match wire_up(&shared, part, &mut pacer) {
         Ok(receivers) => start(graph, shared, instances, receivers, pacer, status),

@@ -20,6 +20,7 @@ pub struct Probe {
     slow_ms: i64,
     error_all: bool,
     abort_any: bool,
+    overflow_on: i64,
     in_shm: u64,
     /// A file `stop` appends `stopped <node>` to (empty: none), so tests see that it ran.
     stop_marker: String,
@@ -83,6 +84,7 @@ impl Operator for Probe {
         .param(ParamSpec::int("slow_ms", 0).doc("sleep this long on every value on `a` (a slow consumer)"))
         .param(ParamSpec::bool("error_all", false).doc("return an error for every value on `a`"))
         .param(ParamSpec::bool("abort_any", false).doc("abort the process on the first value on `a`"))
+        .param(ParamSpec::int("overflow_on", -1).doc("overflow the stack (a real SIGSEGV on this thread) when this value arrives on `a`"))
         .param(ParamSpec::string("stop_marker", "").doc("a file `stop` appends `stopped <node id>` to"))
         .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
         .port_setting("to", "(inputs) the graph-declared output the sums go to")
@@ -105,6 +107,7 @@ impl Operator for Probe {
             slow_ms: p.int("slow_ms")?,
             error_all: p.bool("error_all")?,
             abort_any: p.bool("abort_any")?,
+            overflow_on: p.int("overflow_on")?,
             in_shm: 0,
             stop_marker: p.string("stop_marker")?.to_string(),
             node: ctx.node_id().to_string(),
@@ -166,6 +169,9 @@ impl Operator for Probe {
                         std::thread::sleep(std::time::Duration::from_millis(100));
                     }
                 }
+                if first == self.overflow_on {
+                    std::hint::black_box(recurse(std::hint::black_box(1)));
+                }
                 if first == self.error_on {
                     bail!("probe asked to fail on {}", self.error_on);
                 }
@@ -208,6 +214,13 @@ impl Operator for Probe {
         }
         Ok(())
     }
+}
+
+/// Recursion without end: a stack overflow, the one way safe Rust faults on its own thread.
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 64]);
+    recurse(pad[(n % 64) as usize] + 1).wrapping_add(pad[0])
 }
 
 export_operator!(Probe);
