@@ -24,6 +24,10 @@ pub(crate) struct InputPlan {
     pub policy: Policy,
     pub manifest_port: u32,
     pub passing: Passing,
+    /// `timeout:` an empty pack is handed over when nothing arrived for this long.
+    pub timeout: Option<Duration>,
+    /// The producer's identity (what an empty pack on a timeout carries).
+    pub id: Arc<PackId>,
 }
 
 pub(crate) struct PlannedNode {
@@ -178,6 +182,8 @@ impl Plan {
                             policy: e.queue.policy,
                             manifest_port: port as u32,
                             passing: e.passing,
+                            timeout: e.timeout,
+                            id: Arc::new(PackId::new(&graph.nodes[e.node].id, &e.port, &e.msg_type)),
                         });
                     }
                     Source::Timer(period) => {
@@ -300,6 +306,7 @@ impl Plan {
                             max_queued: st.max_queued.load(Ordering::Relaxed),
                             rejected: st.rejected.load(Ordering::Relaxed),
                             missing: st.missing.load(Ordering::Relaxed),
+                            timeouts: st.timeouts.load(Ordering::Relaxed),
                         })
                         .collect(),
                     errors: s.errors.load(Ordering::Relaxed),

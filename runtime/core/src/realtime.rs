@@ -340,7 +340,62 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
     let mut deadlines: Vec<Instant> = planned.timers.iter().map(|(_, p)| start + *p).collect();
     let mut finished = planned.timers.is_empty();
     let mut sent_types = vec![None; planned.inputs.len()];
+    // Input timeouts: when each one is due, and how many fired since data last came.
+    let mut input_due: Vec<Option<Instant>> = planned.inputs.iter().map(|i| i.timeout.map(|t| start + t)).collect();
+    let mut silent: Vec<u64> = vec![0; planned.inputs.len()];
+    // An empty pack repeats the last sequence number seen (nothing new: no gap either).
+    let mut last_seq: Vec<u64> = vec![0; planned.inputs.len()];
     loop {
+        if shared.timers_on.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            for slot in 0..planned.inputs.len() {
+                let (Some(due), Some(timeout)) = (input_due[slot], planned.inputs[slot].timeout) else {
+                    continue;
+                };
+                if due > now {
+                    continue;
+                }
+                let input = &planned.inputs[slot];
+                if silent[slot] == 0 {
+                    tracing::warn!(
+                        node = %node.id,
+                        "input `{}`: nothing from `{}` for {}: empty packs until data is back",
+                        input.name,
+                        input.from,
+                        quiver_graph::format_duration(timeout)
+                    );
+                }
+                silent[slot] += 1;
+                node.stats.inputs[slot].timeouts.fetch_add(1, Ordering::Relaxed);
+                let empty = Pack {
+                    id: input.id.clone(),
+                    header: quiver_operator::Header {
+                        seq: last_seq[slot],
+                        timestamp_ns: shared.clock.now_ns(),
+                        is_updated: false,
+                    },
+                    data: None,
+                };
+                let mut cx = CallCtx::new(node, shared);
+                busy.begin(IN_INPUT | slot as u32, shared.clock.now_ns());
+                let result = instance.on_input(
+                    &mut cx,
+                    input.manifest_port,
+                    &empty,
+                    input.passing,
+                    false,
+                    &mut sent_types[slot],
+                );
+                let (ran, was_reported) = busy.end(shared.clock.now_ns());
+                report_slow(shared, ni, IN_INPUT | slot as u32, ran, was_reported);
+                if let Err(f) = result
+                    && !cx.stopping
+                {
+                    report(shared, ni, &format!("input `{}` (timeout)", input.name), f);
+                }
+                input_due[slot] = Some(Instant::now() + timeout);
+            }
+        }
         let timers_live = !finished && shared.timers_on.load(Ordering::SeqCst);
         if timers_live {
             let now = Instant::now();
@@ -390,14 +445,33 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 }
             }
         }
-        let deadline = if !finished && shared.timers_on.load(Ordering::SeqCst) {
-            deadlines.iter().min().copied()
+        let deadline = if shared.timers_on.load(Ordering::SeqCst) {
+            let timers = if finished { None } else { deadlines.iter().min().copied() };
+            let inputs = input_due.iter().flatten().min().copied();
+            match (timers, inputs) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         } else {
             None
         };
         match inbox.pop(deadline) {
             Next::Item(slot, item) => {
                 let input = &planned.inputs[slot];
+                last_seq[slot] = item.pack.header.seq;
+                if let Some(timeout) = input.timeout {
+                    input_due[slot] = Some(Instant::now() + timeout);
+                    if silent[slot] > 0 {
+                        tracing::warn!(
+                            node = %node.id,
+                            "input `{}`: data from `{}` is back after {} timeout(s)",
+                            input.name,
+                            input.from,
+                            silent[slot]
+                        );
+                        silent[slot] = 0;
+                    }
+                }
                 let mut cx = CallCtx::new(node, shared);
                 busy.begin(IN_INPUT | slot as u32, shared.clock.now_ns());
                 let result = instance.on_input(

@@ -19,6 +19,8 @@ pub(crate) struct InputStats {
     pub dropped: AtomicU64,
     pub handled: AtomicU64,
     pub max_queued: AtomicU64,
+    /// Empty packs handed over because nothing arrived within the input's `timeout`.
+    pub timeouts: AtomicU64,
 }
 
 impl InputStats {
@@ -112,6 +114,9 @@ pub struct InputSummary {
     /// Packs missing from the producing process's sequence.
     #[serde(default)]
     pub missing: u64,
+    /// Empty packs handed over because nothing arrived within the input's `timeout`.
+    #[serde(default)]
+    pub timeouts: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -290,6 +295,13 @@ impl fmt::Display for Summary {
                     f,
                     "node `{}`, input `{}`: {} malformed frames from another process rejected",
                     n.id, i.name, i.rejected
+                )?;
+            }
+            for i in n.inputs.iter().filter(|i| i.timeouts > 0) {
+                writeln!(
+                    f,
+                    "node `{}`, input `{}`: {} timeouts (nothing from `{}` in time: an empty pack each)",
+                    n.id, i.name, i.timeouts, i.from
                 )?;
             }
             for i in n.inputs.iter().filter(|i| i.missing > 0) {

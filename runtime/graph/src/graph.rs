@@ -88,6 +88,8 @@ pub struct Edge {
     pub msg_type: String,
     pub queue: QueueSpec,
     pub passing: Passing,
+    /// `timeout:` the consumer gets an empty DataPack when nothing arrived for this long.
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

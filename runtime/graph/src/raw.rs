@@ -57,6 +57,8 @@ pub enum RawSource {
         port: Spanned<String>,
         queue: RawQueue,
         passing: Option<Spanned<Passing>>,
+        /// `timeout: 500ms`: an empty DataPack when nothing arrived for that long.
+        timeout: Option<Spanned<Duration>>,
     },
     Timer(Spanned<Duration>),
 }
@@ -190,7 +192,7 @@ const NODE_KEYS: &[&str] = &[
 const DEPLOY_KEYS: &[&str] = &["process", "machine", "labels"];
 const RESTART_KEYS: &[&str] = &["policy", "max", "delay", "max_delay", "window"];
 const HEALTH_KEYS: &[&str] = &["timeout"];
-const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing"];
+const INPUT_KEYS: &[&str] = &["from", "timer", "queue", "passing", "timeout"];
 const QUEUE_KEYS: &[&str] = &["depth", "policy"];
 
 /// A graph file larger than this is refused (the shipped graphs are a few KiB).
@@ -942,6 +944,7 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             port: port_name,
             queue: RawQueue::default(),
             passing: None,
+            timeout: None,
         });
     }
     if !matches!(v.value, Value::Map(_)) {
@@ -962,8 +965,32 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
     let mut queue = RawQueue::default();
     let mut passing = None;
     let mut has_queue = None;
+    let mut timeout = None;
     for (key, span, value) in cx.fields(v, &what, INPUT_KEYS) {
         match key {
+            "timeout" => {
+                if let Some(s) = cx.string(value, "`timeout`") {
+                    match quiver_manifest::parse_duration(&s.value) {
+                        Ok(d) if d.is_zero() => cx.err(
+                            s.span,
+                            Some(port),
+                            ErrorKind::BadValue {
+                                what: "`timeout`".into(),
+                                reason: "an input timeout must be greater than zero".into(),
+                            },
+                        ),
+                        Ok(d) => timeout = Some(Spanned { value: d, span: s.span }),
+                        Err(reason) => cx.err(
+                            s.span,
+                            Some(port),
+                            ErrorKind::BadValue {
+                                what: "`timeout`".into(),
+                                reason,
+                            },
+                        ),
+                    }
+                }
+            }
             "from" => {
                 if let Some(s) = cx.string(value, "`from`") {
                     from = split_from(cx, &s, port);
@@ -1081,15 +1108,19 @@ fn read_source(cx: &mut Cx<'_>, v: &Node, port: &str) -> Option<RawSource> {
             port: port_name,
             queue,
             passing,
+            timeout,
         }),
         (None, Some(t)) => {
-            if let Some(span) = has_queue.or(passing.as_ref().map(|p| p.span)) {
+            if let Some(span) = has_queue
+                .or(passing.as_ref().map(|p| p.span))
+                .or(timeout.as_ref().map(|t| t.span))
+            {
                 cx.err(
                     span,
                     Some(port),
                     ErrorKind::BadValue {
                         what: format!("input `{port}`"),
-                        reason: "a timer has no queue or passing policy".into(),
+                        reason: "a timer has no queue, passing policy or timeout".into(),
                     },
                 );
             }

@@ -156,6 +156,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                     port: from_port,
                     queue,
                     passing,
+                    timeout,
                 } => {
                     let from_text = format!("{}/{}", node.value, from_port.value);
                     let Some(&producer) = ids.get(node.value.as_str()) else {
@@ -234,6 +235,7 @@ pub fn validate(raw: &RawGraph, resolve: &mut Resolver<'_>) -> Result<Graph, Err
                             policy,
                         },
                         passing: passing.as_ref().map_or(Passing::ByReference, |p| p.value),
+                        timeout: timeout.as_ref().map(|t| t.value),
                     })
                 }
             };
