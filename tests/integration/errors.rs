@@ -86,7 +86,7 @@ fn unknown_key_in_long_form_input() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: unknown key `qeueu` in input `in` (allowed: from, timer, queue, passing)
+    let expected = r#"error: node `s`: unknown key `qeueu` in input `in` (allowed: from, timer, queue, passing, timeout)
   --> g.yaml:11:33
    |
 11 |       in: { from: ticker/count, qeueu: { depth: 4 } }

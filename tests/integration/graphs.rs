@@ -526,3 +526,15 @@ nodes:
         "{err}"
     );
 }
+
+/// README's operator example is the crate `tests/readme-example` byte for byte, so the code a
+/// reader copies builds, and its unit test runs (`cargo test --workspace`).
+#[test]
+fn the_readme_operator_example_is_the_tested_crate() {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let at = readme.find("## Writing an operator").expect("the section");
+    let start = readme[at..].find("```rust\n").expect("its Rust block") + at + "```rust\n".len();
+    let end = readme[start..].find("```").expect("the block's end") + start;
+    let crate_src = std::fs::read_to_string(workspace().join("tests/readme-example/src/lib.rs")).unwrap();
+    assert_eq!(&readme[start..end], crate_src, "README.md and tests/readme-example/src/lib.rs differ");
+}

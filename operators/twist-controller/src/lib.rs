@@ -396,11 +396,12 @@ mod tests {
         let mut h = Harness::<TwistController>::new(&[]).unwrap();
         assert_eq!(
             h.set_param("linear_speed", ParamValue::Float(2.5)).unwrap_err(),
-            CallError::Error("`linear_speed` = 2.5 is outside [0, 2]".into())
+            // Refused as the host refuses it (kind and range from the manifest).
+            CallError::Error("parameter `linear_speed`: 2.5 is out of range [0, 2]".into())
         );
         assert_eq!(
             h.set_param("angular_speed", ParamValue::Float(-1.5)).unwrap_err(),
-            CallError::Error("`angular_speed` = -1.5 is outside [-1, 1]".into())
+            CallError::Error("parameter `angular_speed`: -1.5 is out of range [-1, 1]".into())
         );
         h.set_param("confidence_threshold", ParamValue::Float(0.8)).unwrap();
         // The timer sends a stop while no scan has arrived.

@@ -5,6 +5,7 @@
 //! ([`quiver_abi`]); the operator's own code needs no `unsafe`.
 //!
 //! ```
+//! use quiver_msgs::{Int64, Message};
 //! use quiver_operator::prelude::*;
 //!
 //! struct Double;
@@ -16,12 +17,18 @@
 //!     }
 //!     fn new(_ctx: &mut Context<'_>, _params: &Params) -> Result<Self> { Ok(Double) }
 //!     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
-//!         let v = pack.data()?.as_primitive::<Int64Type>();
-//!         let doubled: Int64Array = v.iter().map(|x| x.map(|x| x * 2)).collect();
-//!         ctx.emit("value", std::sync::Arc::new(doubled))
+//!         // A std_msgs/Int64 is a one-row struct array: read and build it with quiver_msgs.
+//!         let v = Int64::from_arrow(pack.data()?.as_ref())?;
+//!         ctx.emit("value", Int64 { data: v.data * 2 }.to_arrow()?)
 //!     }
 //! }
 //! export_operator!(Double);
+//!
+//! // The harness drives it through the C ABI, as strictly as the host.
+//! let mut h = quiver_operator::testing::Harness::<Double>::new(&[]).unwrap();
+//! h.input("value", Some(Int64 { data: 21 }.to_arrow().unwrap())).unwrap();
+//! let (port, pack) = &h.take_outputs()[0];
+//! assert_eq!((port.as_str(), Int64::from_arrow(pack.data().unwrap().as_ref()).unwrap().data), ("value", 42));
 //! ```
 //!
 //! [`testing::Harness`] drives an operator through the same C ABI inside a unit test.

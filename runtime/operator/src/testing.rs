@@ -10,6 +10,18 @@ use arrow_array::ArrayRef;
 use quiver_abi as abi;
 
 use crate::ffi::{export_array, import_array, param_to_c, read_str, release_array, release_schema, str_ref};
+
+/// The Arrow layout the host requires for `msg_type` (built-in messages), as its emit and its
+/// frame decoder check it: a test that passes here must not be refused there.
+fn check_layout(what: &str, msg_type: &str, got: &arrow_schema::DataType) -> Result<(), String> {
+    match quiver_msgs::Registry::builtin().data_type(msg_type) {
+        Some(want) if want != got => Err(format!(
+            "{what} is declared as {msg_type} but the data is {got}; build it with quiver_msgs::{} (layout {want}) (the host refuses it)",
+            msg_type.rsplit('/').next().unwrap_or_default()
+        )),
+        _ => Ok(()),
+    }
+}
 use crate::{DataPack, Header, Manifest, Operator, PackId, ParamValue};
 
 /// What a harness call reports when the operator fails.
@@ -121,6 +133,18 @@ unsafe extern "C" fn h_emit(
     unsafe {
         let st = state(ctx);
         let port = port as usize;
+        if !schema.is_null() && !array.is_null() {
+            // The host checks the declared type's layout at emit: so does the harness.
+            if let Some(id) = st.output_ids.get(port).cloned()
+                && let Ok(t) = crate::ffi::schema_type(&*schema)
+                && let Err(e) = check_layout(&format!("output `{}`", id.source_port), &id.msg_type, &t)
+            {
+                release_schema(&mut *schema);
+                release_array(&mut *array);
+                st.error = e;
+                return abi::STATUS_ERROR;
+            }
+        }
         let Some(id) = st.output_ids.get(port).cloned() else {
             st.error = format!("no output #{port}");
             return abi::STATUS_ERROR;
@@ -230,6 +254,26 @@ impl<T: Operator> Harness<T> {
     /// whose manifest sets `graph_ports`).
     pub fn with_ports(params: &[(&str, ParamValue)], ports: &[crate::GraphPort]) -> Result<Self, CallError> {
         let manifest = T::manifest().with_graph_ports(ports);
+        // What the host's graph check refuses, refused here too.
+        for (name, value) in params {
+            let spec = manifest.params.iter().find(|p| p.name == *name).ok_or_else(|| {
+                let known: Vec<&str> = manifest.params.iter().map(|p| p.name.as_str()).collect();
+                CallError::Error(format!(
+                    "unknown parameter `{name}` (the operator declares: {})",
+                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                ))
+            })?;
+            spec.check(value)
+                .map_err(|e| CallError::Error(format!("parameter `{name}`: {e}")))?;
+        }
+        for p in &manifest.params {
+            if p.default.is_none() && !params.iter().any(|(n, _)| *n == p.name) {
+                return Err(CallError::Error(format!(
+                    "missing parameter `{}` ({}, no default)",
+                    p.name, p.kind
+                )));
+            }
+        }
         let mut values: Vec<(String, ParamValue)> = manifest
             .params
             .iter()
@@ -325,6 +369,9 @@ impl<T: Operator> Harness<T> {
             .position(|p| p.name == input)
             .ok_or_else(|| CallError::Error(format!("operator has no input `{input}`")))?;
         let msg_type = self.manifest.inputs[port].msg_type.clone();
+        if let Some(d) = &data {
+            check_layout(&format!("input `{input}`"), &msg_type, d.data_type()).map_err(CallError::Error)?;
+        }
         let (array, schema) = match &data {
             Some(d) => export_array(d).map_err(|e| CallError::Error(e.to_string()))?,
             None => (abi::ArrowArray::released(), abi::ArrowSchema::released()),
@@ -371,6 +418,14 @@ impl<T: Operator> Harness<T> {
 
     /// Changes a parameter at run time, as the host would after checking kind and range.
     pub fn set_param(&mut self, name: &str, value: ParamValue) -> Result<(), CallError> {
+        let spec = self
+            .manifest
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| CallError::Error(format!("unknown parameter `{name}`")))?;
+        spec.check(&value)
+            .map_err(|e| CallError::Error(format!("parameter `{name}`: {e}")))?;
         let param = abi::NamedParam {
             name: str_ref(name),
             value: param_to_c(&value),
@@ -444,8 +499,8 @@ mod tests {
     impl Operator for Echo {
         fn manifest() -> Manifest {
             Manifest::new("echo", "0.0.0", "test")
-                .input("x", "std_msgs/Int64", "in")
-                .output("y", "std_msgs/Int64", "out")
+                .input("x", "test_msgs/Plain", "in (a plain Int64Array: not a built-in message)")
+                .output("y", "test_msgs/Plain", "out")
                 .timer("tick", "t")
                 .param(ParamSpec::int("gain", 2).range_int(-10, 10))
         }
@@ -535,7 +590,7 @@ mod tests {
     impl Operator for Writer {
         fn manifest() -> Manifest {
             Manifest::new("writer", "0.0.0", "test")
-                .input("n", "std_msgs/Int64", "how many bytes")
+                .input("n", "test_msgs/Plain", "how many bytes")
                 .output("bytes", "any/Bytes", "bytes written in place")
         }
         fn new(_: &mut Context<'_>, _: &Params) -> Result<Self> {
@@ -553,6 +608,67 @@ mod tests {
             ctx.emit("bytes", std::sync::Arc::new(array))?;
             ctx.output_buffer("nope", 1).map(|_| ())
         }
+    }
+
+    /// Declares the built-in std_msgs/Int64 but handles plain Int64Arrays: the host refuses
+    /// such arrays on both sides, and so does the harness.
+    struct Sloppy;
+
+    impl Operator for Sloppy {
+        fn manifest() -> Manifest {
+            Manifest::new("sloppy", "0.0.0", "test")
+                .input("x", "std_msgs/Int64", "in")
+                .output("y", "std_msgs/Int64", "out")
+                .param(ParamSpec::int("gain", 2).range_int(1, 10))
+        }
+        fn new(_: &mut Context<'_>, _: &Params) -> Result<Self> {
+            Ok(Sloppy)
+        }
+        fn on_input(&mut self, ctx: &mut Context<'_>, _: &str, _pack: DataPack) -> Result<()> {
+            ctx.emit("y", std::sync::Arc::new(Int64Array::from(vec![1])))
+        }
+        fn on_timer(&mut self, _: &mut Context<'_>, _: &str) -> Result<()> {
+            Ok(())
+        }
+        fn on_param(&mut self, _: &mut Context<'_>, _: &str, _: &ParamValue) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_harness_is_as_strict_as_the_host() {
+        let err = |r: Result<Harness<Sloppy>, CallError>| match r {
+            Err(CallError::Error(m)) => m,
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        };
+        assert_eq!(
+            err(Harness::<Sloppy>::new(&[("gian", ParamValue::Int(3))])),
+            "unknown parameter `gian` (the operator declares: gain)"
+        );
+        assert_eq!(
+            err(Harness::<Sloppy>::new(&[("gain", ParamValue::Int(30))])),
+            "parameter `gain`: 30 is out of range [1, 10]"
+        );
+        assert_eq!(
+            err(Harness::<Sloppy>::new(&[("gain", ParamValue::Float(3.0))])),
+            "parameter `gain`: expected a int, got float `3`"
+        );
+        let mut h = Harness::<Sloppy>::new(&[]).unwrap();
+        assert_eq!(
+            h.set_param("gain", ParamValue::Int(0)).unwrap_err(),
+            CallError::Error("parameter `gain`: 0 is out of range [1, 10]".into())
+        );
+        let plain = std::sync::Arc::new(Int64Array::from(vec![5]));
+        let e = h.input("x", Some(plain)).unwrap_err().to_string();
+        assert!(
+            e.starts_with("input `x` is declared as std_msgs/Int64 but the data is Int64; build it with quiver_msgs::Int64"),
+            "{e}"
+        );
+        let good = quiver_msgs::Message::to_arrow(quiver_msgs::Int64 { data: 5 }).unwrap();
+        let e = h.input("x", Some(good)).unwrap_err().to_string();
+        assert!(e.contains("output `y` is declared as std_msgs/Int64 but the data is Int64"), "{e}");
+        assert!(h.take_outputs().is_empty(), "the refused output was not emitted");
     }
 
     #[test]
