@@ -789,7 +789,10 @@ fn check_bytes(name: &str, bytes: &[u8]) -> (Option<i32>, String) {
 fn hostile_yaml() {
     let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..9 {
-        bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
     }
     bomb.push_str("name: t\nnodes: []\n");
     let (code, err) = check_bytes("bomb", bomb.as_bytes());
@@ -822,7 +825,10 @@ fn hostile_yaml() {
     let two = format!("{BASE}---\nname: other\nnodes: []\n");
     let (code, err) = check_bytes("two-documents", two.as_bytes());
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("a second YAML document") && err.contains("--> g.yaml:8:1"), "{err}");
+    assert!(
+        err.contains("a second YAML document") && err.contains("--> g.yaml:8:1"),
+        "{err}"
+    );
 
     let mut bad = BASE.as_bytes().to_vec();
     let at = BASE.find("outputs").unwrap();
@@ -840,12 +846,22 @@ fn hostile_yaml() {
     // A lone CR ends a line: the excerpt is the line the error is on.
     let cr = "name: t\rnodes:\r  - id: a\r    operater: counter\r";
     let (_, err) = check_bytes("cr", cr.as_bytes());
-    assert!(err.contains("  --> g.yaml:4:5\n  |\n4 |     operater: counter\n  |     ^"), "{err}");
+    assert!(
+        err.contains("  --> g.yaml:4:5\n  |\n4 |     operater: counter\n  |     ^"),
+        "{err}"
+    );
 
     // A very long line is cut around the caret.
-    let long = format!("name: t\nnodes: [{}{{id: a, operater: x}}]\n", "{id: z, operator: counter}, ".repeat(1500));
+    let long = format!(
+        "name: t\nnodes: [{}{{id: a, operater: x}}]\n",
+        "{id: z, operator: counter}, ".repeat(1500)
+    );
     let (_, err) = check_bytes("long-line", long.as_bytes());
-    assert!(err.lines().all(|l| l.chars().count() < 200), "excerpts are cut:\n{}", &err[..err.len().min(2000)]);
+    assert!(
+        err.lines().all(|l| l.chars().count() < 200),
+        "excerpts are cut:\n{}",
+        &err[..err.len().min(2000)]
+    );
     assert!(err.contains("..."), "{}", &err[..err.len().min(2000)]);
 }
 
@@ -853,26 +869,42 @@ fn hostile_yaml() {
 /// would fake output), and many errors print a bounded report.
 #[test]
 fn error_output_is_escaped_and_bounded() {
-    let (code, err) = check_bytes("escape", format!("{BASE}  - id: s\n    \"\\e[31mred\\nx\": 1\n").as_bytes());
+    let (code, err) = check_bytes(
+        "escape",
+        format!("{BASE}  - id: s\n    \"\\e[31mred\\nx\": 1\n").as_bytes(),
+    );
     assert_eq!(code, Some(2), "{err}");
     assert!(!err.contains('\u{1b}'), "no raw escape: {err:?}");
     assert!(err.contains(r"unknown key `\u{1b}[31mred\nx`"), "{err}");
 
-    let (code, err) = check_bytes("control-id", "name: t\nnodes:\n  - id: \"a\\nb\"\n    operator: counter\n".as_bytes());
+    let (code, err) = check_bytes(
+        "control-id",
+        "name: t\nnodes:\n  - id: \"a\\nb\"\n    operator: counter\n".as_bytes(),
+    );
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("without `/` or control characters"), "{err}");
 
     let mut many = String::from(BASE);
     for i in 0..10_000 {
-        many.push_str(&format!("  - id: n{i}\n    operator: recorder\n    inputs: {{ in: ghost{i}/out }}\n"));
+        many.push_str(&format!(
+            "  - id: n{i}\n    operator: recorder\n    inputs: {{ in: ghost{i}/out }}\n"
+        ));
     }
     let started = std::time::Instant::now();
     let (code, err) = check_bytes("many", many.as_bytes());
     println!("10,000 errors checked and printed in {:?}", started.elapsed());
     assert_eq!(code, Some(2));
     assert!(err.len() < 100_000, "the report is bounded: {} bytes", err.len());
-    assert!(err.contains("... and 9900 more error(s) not shown\n10000 error(s) in g.yaml"), "{}", &err[err.len().saturating_sub(500)..]);
-    assert!(err.contains("(nodes: ticker, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, and 9989 more)"), "{}", &err[..2000]);
+    assert!(
+        err.contains("... and 9900 more error(s) not shown\n10000 error(s) in g.yaml"),
+        "{}",
+        &err[err.len().saturating_sub(500)..]
+    );
+    assert!(
+        err.contains("(nodes: ticker, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, and 9989 more)"),
+        "{}",
+        &err[..2000]
+    );
 }
 
 /// Files that would crash or hang a loader are refused before they are opened: a truncated
@@ -884,7 +916,11 @@ fn hostile_libraries_and_paths() {
     let lib = std::fs::read(target_dir().join("libcounter.so")).unwrap();
     let ops = dir.join("ops");
     std::fs::create_dir_all(&ops).unwrap();
-    for (name, len) in [("libhalf.so", lib.len() / 2), ("libtenth.so", lib.len() / 10), ("libtiny.so", 40)] {
+    for (name, len) in [
+        ("libhalf.so", lib.len() / 2),
+        ("libtenth.so", lib.len() / 10),
+        ("libtiny.so", 40),
+    ] {
         std::fs::write(ops.join(name), &lib[..len]).unwrap();
     }
     for name in ["libhalf.so", "libtenth.so", "libtiny.so"] {
@@ -896,7 +932,10 @@ fn hostile_libraries_and_paths() {
         let o = quiver(&dir, &["check", "g.yaml"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(&format!("cannot load {}", ops.join(name).display())), "{err}");
+        assert!(
+            err.contains(&format!("cannot load {}", ops.join(name).display())),
+            "{err}"
+        );
         assert!(err.contains("truncated") || err.contains("too short"), "{name}: {err}");
     }
     // Found on the search path: listed with the error, the rest still listed.
@@ -908,7 +947,10 @@ fn hostile_libraries_and_paths() {
     let fifo = dir.join("fifo");
     let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    for (what, path) in [("a FIFO", fifo.display().to_string()), ("a device", "/dev/zero".to_string())] {
+    for (what, path) in [
+        ("a FIFO", fifo.display().to_string()),
+        ("a device", "/dev/zero".to_string()),
+    ] {
         let yaml = format!(
             "name: t\nnodes:\n  - id: w\n    operator: sim-world\n    params: {{ map: {path} }}\n    inputs: {{ tick: {{ timer: 10ms }} }}\n"
         );
@@ -916,7 +958,10 @@ fn hostile_libraries_and_paths() {
         let o = quiver(&dir, &["check", "g.yaml"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{what}: {err}");
-        assert!(err.contains(&format!("{path} is not a regular file or a folder")), "{what}: {err}");
+        assert!(
+            err.contains(&format!("{path} is not a regular file or a folder")),
+            "{what}: {err}"
+        );
     }
 
     let yaml = "name: t\nnodes:\n  - id: x\n    operator: ../../tmp/evil\n";

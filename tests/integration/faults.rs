@@ -67,6 +67,23 @@ fn quiver_bounded(dir: &Path, args: &[&str], limit: Duration) -> Ran {
     }
 }
 
+/// `quiver run g.yaml --for FOR --summary-json summary.json` in `dir`, killed after `limit_s`.
+fn run_graph(dir: &Path, run_for: &str, limit_s: u64) -> Ran {
+    quiver_bounded(
+        dir,
+        &["run", "g.yaml", "--for", run_for, "--summary-json", "summary.json"],
+        Duration::from_secs(limit_s),
+    )
+}
+
+/// A process of the summary, by name.
+fn process<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["processes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("process `{name}` in {s}"))
+}
+
 fn summary(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("the summary JSON");
     serde_json::from_str(&text).expect("summary JSON")
@@ -107,21 +124,31 @@ nodes:
 #[test]
 fn a_hung_callback_is_named_and_the_run_ends_on_time() {
     let dir = temp_dir("faults-hang");
-    graph(&dir, "hang_on: 20, stop_marker: stops.txt", "    health: { timeout: 1s }\n");
-    let r = quiver_bounded(
+    graph(
         &dir,
-        &["run", "g.yaml", "--for", "3s", "--summary-json", "summary.json"],
-        Duration::from_secs(40),
+        "hang_on: 20, stop_marker: stops.txt",
+        "    health: { timeout: 1s }\n",
     );
+    let r = run_graph(&dir, "3s", 40);
     println!("a hung node: the 3 s run ended after {:?}", r.took);
     assert_eq!(r.code, Some(1), "the run ends (exit 1):\n{}\n{}", r.out, r.err);
     assert!(
-        r.err.contains("input `a` has not returned after 1.") && r.err.contains("(health timeout 1s): the node is hung"),
+        r.err.contains("input `a` has not returned after 1.")
+            && r.err.contains("(health timeout 1s): the node is hung"),
         "{}",
         r.err
     );
-    assert!(r.err.contains("left running in input `a` when the run ended: its `stop` did not run"), "{}", r.err);
-    assert!(!r.err.contains("graph is stopping"), "no error blames the producer:\n{}", r.err);
+    assert!(
+        r.err
+            .contains("left running in input `a` when the run ended: its `stop` did not run"),
+        "{}",
+        r.err
+    );
+    assert!(
+        !r.err.contains("graph is stopping"),
+        "no error blames the producer:\n{}",
+        r.err
+    );
     let s = summary(&dir);
     assert_eq!(node(&s, "ticker")["errors"], 0, "{s}");
     assert!(node(&s, "p")["errors"].as_u64().unwrap() >= 1, "{s}");
@@ -134,18 +161,25 @@ fn a_hung_callback_is_named_and_the_run_ends_on_time() {
 fn a_slow_callback_is_reported_against_its_node() {
     let dir = temp_dir("faults-slow");
     graph(&dir, "sleep_on: 30, sleep_ms: 2500", "    health: { timeout: 1s }\n");
-    let r = quiver_bounded(
-        &dir,
-        &["run", "g.yaml", "--for", "5s", "--summary-json", "summary.json"],
-        Duration::from_secs(40),
-    );
+    let r = run_graph(&dir, "5s", 40);
     assert_eq!(r.code, Some(1), "{}\n{}", r.out, r.err);
-    assert!(r.err.contains("has not returned after 1."), "named while it runs:\n{}", r.err);
-    assert!(r.err.contains("input `a` returned after 2."), "and when it returns:\n{}", r.err);
+    assert!(
+        r.err.contains("has not returned after 1."),
+        "named while it runs:\n{}",
+        r.err
+    );
+    assert!(
+        r.err.contains("input `a` returned after 2."),
+        "and when it returns:\n{}",
+        r.err
+    );
     let s = summary(&dir);
     let ticker = node(&s, "ticker");
     let ticks = ticker["timer_fires"].as_u64().unwrap() + ticker["timer_missed"].as_u64().unwrap();
-    assert!(ticks <= 5000 / 10 + 5, "{ticks} ticks counted in a 5 s run of a 10 ms timer: {ticker}");
+    assert!(
+        ticks <= 5000 / 10 + 5,
+        "{ticks} ticks counted in a 5 s run of a 10 ms timer: {ticker}"
+    );
     assert_eq!(ticker["errors"], 0, "{ticker}");
 }
 
@@ -159,11 +193,7 @@ fn an_isolated_hung_node_is_restarted() {
         "hang_on: 20",
         "    isolate: true\n    restart: on-failure\n    health: { timeout: 1s }\n",
     );
-    let r = quiver_bounded(
-        &dir,
-        &["run", "g.yaml", "--for", "6s", "--summary-json", "summary.json"],
-        Duration::from_secs(60),
-    );
+    let r = run_graph(&dir, "6s", 60);
     assert_eq!(r.code, Some(1), "{}\n{}", r.out, r.err);
     assert!(
         r.err.contains("process `p` (node `p`) died") && r.err.contains("input `a` has not returned after 1."),
@@ -172,7 +202,7 @@ fn an_isolated_hung_node_is_restarted() {
     );
     assert!(r.err.contains("restarting process `p`"), "{}", r.err);
     let s = summary(&dir);
-    let p = s["processes"].as_array().unwrap().iter().find(|p| p["name"] == "p").unwrap();
+    let p = process(&s, "p");
     assert_eq!(p["restarts"], 1, "{s}");
     assert_eq!(p["end"], "exited cleanly", "the second incarnation ran on: {s}");
     assert!(node(&s, "p")["inputs"][0]["handled"].as_u64().unwrap() > 100, "{s}");
@@ -205,13 +235,26 @@ nodes:
     );
     let r = quiver_bounded(
         &dir,
-        &["run", "g.yaml", "--for", "2s", "--drain", "300ms", "--summary-json", "summary.json"],
+        &[
+            "run",
+            "g.yaml",
+            "--for",
+            "2s",
+            "--drain",
+            "300ms",
+            "--summary-json",
+            "summary.json",
+        ],
         Duration::from_secs(40),
     );
     println!("stopped with a full queue after {:?}", r.took);
     assert_eq!(r.code, Some(0), "{}\n{}", r.out, r.err);
     assert!(!r.err.contains("error"), "{}", r.err);
-    assert!(r.out.contains("outputs not delivered because the graph was stopping"), "{}", r.out);
+    assert!(
+        r.out.contains("outputs not delivered because the graph was stopping"),
+        "{}",
+        r.out
+    );
     let s = summary(&dir);
     assert_eq!(node(&s, "p")["errors"], 0);
     assert!(node(&s, "p")["undelivered"].as_u64().unwrap() >= 1, "{s}");
@@ -239,18 +282,18 @@ nodes:
     outputs: [out]
 ",
     );
-    let r = quiver_bounded(
-        &dir,
-        &["run", "g.yaml", "--for", "2s", "--summary-json", "summary.json"],
-        Duration::from_secs(40),
-    );
+    let r = run_graph(&dir, "2s", 40);
     assert_eq!(r.code, Some(1), "{}", r.err);
     let errors = node(&summary(&dir), "p")["errors"].as_u64().unwrap();
     let lines = r.err.lines().count();
     println!("{errors} errors, {lines} lines of stderr ({} bytes)", r.err.len());
     assert!(errors > 2000, "{errors}");
     // 10 errors, the notice, one line per 1000 errors, and the end of the run.
-    assert!(lines < 20 + errors as usize / 1000, "{lines} lines for {errors} errors:\n{}", r.err);
+    assert!(
+        lines < 20 + errors as usize / 1000,
+        "{lines} lines for {errors} errors:\n{}",
+        r.err
+    );
     assert!(r.err.contains("from now on every 1000th is logged"), "{}", r.err);
 }
 
@@ -265,23 +308,31 @@ fn restarts_back_off() {
         "abort_any: true",
         "    isolate: true\n    restart: { policy: on-failure, max: 3, delay: 200ms, max_delay: 500ms }\n",
     );
-    let r = quiver_bounded(
-        &dir,
-        &["run", "g.yaml", "--for", "4s", "--summary-json", "summary.json"],
-        Duration::from_secs(60),
-    );
+    let r = run_graph(&dir, "4s", 60);
     assert_eq!(r.code, Some(1), "{}\n{}", r.out, r.err);
     for (delay, n) in [("200ms", 1), ("400ms", 2), ("500ms", 3)] {
         assert!(
-            r.err.contains(&format!("restarting process `p` in {delay} ({n} of at most 3 in a row)")),
+            r.err.contains(&format!(
+                "restarting process `p` in {delay} ({n} of at most 3 in a row)"
+            )),
             "restart {n} waits {delay}:\n{}",
             r.err
         );
     }
-    assert!(r.err.contains("process `p` is not restarted again: it died 3 time(s) in a row"), "{}", r.err);
-    assert_eq!(r.err.matches("(node `p`) died: killed by signal 6 (SIGABRT)").count(), 4, "{}", r.err);
+    assert!(
+        r.err
+            .contains("process `p` is not restarted again: it died 3 time(s) in a row"),
+        "{}",
+        r.err
+    );
+    assert_eq!(
+        r.err.matches("(node `p`) died: killed by signal 6 (SIGABRT)").count(),
+        4,
+        "{}",
+        r.err
+    );
     let s = summary(&dir);
-    let p = s["processes"].as_array().unwrap().iter().find(|p| p["name"] == "p").unwrap();
+    let p = process(&s, "p");
     assert_eq!(p["restarts"], 3, "{s}");
     // The ticker ran on for the whole run (a 10 ms timer for 4 s).
     assert!(node(&s, "ticker")["timer_fires"].as_u64().unwrap() > 300, "{s}");
@@ -297,7 +348,11 @@ fn bad_restart_keys_are_located() {
     );
     let r = quiver_bounded(&dir, &["check", "g.yaml"], Duration::from_secs(30));
     assert_eq!(r.code, Some(2), "{}", r.err);
-    assert!(r.err.contains("invalid value for `window`") && r.err.contains("g.yaml:13:"), "{}", r.err);
+    assert!(
+        r.err.contains("invalid value for `window`") && r.err.contains("g.yaml:13:"),
+        "{}",
+        r.err
+    );
 }
 
 /// A crash in the main process kills it (memory may be corrupt), but never silently: the
@@ -336,7 +391,10 @@ fn a_crash_in_the_main_process_names_the_node() {
         .expect("running quiver");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.signal(), Some(11), "{}: {err}", o.status);
-    assert!(err.contains("quiver: killed by SIGSEGV (signal 11) sent by process "), "{err}");
+    assert!(
+        err.contains("quiver: killed by SIGSEGV (signal 11) sent by process "),
+        "{err}"
+    );
 }
 
 /// A node whose `new` fails in a worker that receives data from another process is reported
@@ -345,16 +403,25 @@ fn a_crash_in_the_main_process_names_the_node() {
 #[test]
 fn a_node_failing_to_start_in_a_worker_is_reported_at_once() {
     let dir = temp_dir("faults-start");
-    graph(&dir, "fail_create: true", "    isolate: true\n    restart: on-failure\n");
+    graph(
+        &dir,
+        "fail_create: true",
+        "    isolate: true\n    restart: on-failure\n",
+    );
     let r = quiver_bounded(&dir, &["run", "g.yaml", "--for", "3s"], Duration::from_secs(30));
     assert_eq!(r.code, Some(2), "{}", r.err);
     assert!(
-        r.err.contains("error: process `p`: node `p`: asked to fail (fail_create: true)")
+        r.err
+            .contains("error: process `p`: node `p`: asked to fail (fail_create: true)")
             && r.err.contains("nothing is left running"),
         "{}",
         r.err
     );
-    assert!(r.took < Duration::from_secs(20), "reported at once, not after the 20 s wait: {:?}", r.took);
+    assert!(
+        r.took < Duration::from_secs(20),
+        "reported at once, not after the 20 s wait: {:?}",
+        r.took
+    );
 }
 
 /// An input with `timeout:` gets an empty DataPack (`is_empty()`, `is_updated()` false) each
@@ -383,23 +450,51 @@ nodes:
     inputs: { in: { from: relay/out, timeout: 300ms } }
 ",
     );
-    let r = quiver_bounded(
-        &dir,
-        &["run", "g.yaml", "--for", "4s", "--summary-json", "summary.json"],
-        Duration::from_secs(40),
-    );
+    let r = run_graph(&dir, "4s", 40);
     assert_eq!(r.code, Some(0), "{}\n{}", r.out, r.err);
-    assert!(r.err.contains("input `in`: nothing from `relay/out` for 300ms: empty packs until data is back"), "{}", r.err);
-    assert!(r.err.contains("input `in`: data from `relay/out` is back after"), "{}", r.err);
+    assert!(
+        r.err
+            .contains("input `in`: nothing from `relay/out` for 300ms: empty packs until data is back"),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err.contains("input `in`: data from `relay/out` is back after"),
+        "{}",
+        r.err
+    );
     let lines = crate::support::record(&dir.join("rec.txt"));
-    let empty: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.ends_with("<empty>")).map(|(i, _)| i).collect();
-    assert!((3..=6).contains(&empty.len()), "{} empty packs in 1.5 s of silence:\n{}", empty.len(), lines.join("\n"));
+    let empty: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.ends_with("<empty>"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        (3..=6).contains(&empty.len()),
+        "{} empty packs in 1.5 s of silence:\n{}",
+        empty.len(),
+        lines.join("\n")
+    );
     for i in &empty {
         assert!(lines[*i].contains("updated=false"), "{}", lines[*i]);
     }
     // Data before the silence, and after it again.
-    assert!(empty[0] > 5 && *empty.last().unwrap() + 10 < lines.len(), "recovered:\n{}", lines.join("\n"));
+    assert!(
+        empty[0] > 5 && *empty.last().unwrap() + 10 < lines.len(),
+        "recovered:\n{}",
+        lines.join("\n")
+    );
     let s = summary(&dir);
-    assert_eq!(node(&s, "sink")["inputs"][0]["timeouts"].as_u64(), Some(empty.len() as u64), "{s}");
-    assert!(r.out.contains(&format!("node `sink`, input `in`: {} timeouts", empty.len())), "{}", r.out);
+    assert_eq!(
+        node(&s, "sink")["inputs"][0]["timeouts"].as_u64(),
+        Some(empty.len() as u64),
+        "{s}"
+    );
+    assert!(
+        r.out
+            .contains(&format!("node `sink`, input `in`: {} timeouts", empty.len())),
+        "{}",
+        r.out
+    );
 }

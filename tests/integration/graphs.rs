@@ -398,7 +398,10 @@ nodes:
     for (i, label) in ["a#quot;b", "a-b", "a_b"].iter().enumerate() {
         assert!(mermaid.contains(&format!("n{i}[\"{label}<br/>")), "{mermaid}");
     }
-    assert!(mermaid.contains("n0 -- ") && mermaid.contains("--> n1") && mermaid.contains("--> n2"), "{mermaid}");
+    assert!(
+        mermaid.contains("n0 -- ") && mermaid.contains("--> n1") && mermaid.contains("--> n2"),
+        "{mermaid}"
+    );
 }
 
 #[test]
@@ -536,5 +539,9 @@ fn the_readme_operator_example_is_the_tested_crate() {
     let start = readme[at..].find("```rust\n").expect("its Rust block") + at + "```rust\n".len();
     let end = readme[start..].find("```").expect("the block's end") + start;
     let crate_src = std::fs::read_to_string(workspace().join("tests/readme-example/src/lib.rs")).unwrap();
-    assert_eq!(&readme[start..end], crate_src, "README.md and tests/readme-example/src/lib.rs differ");
+    assert_eq!(
+        &readme[start..end],
+        crate_src,
+        "README.md and tests/readme-example/src/lib.rs differ"
+    );
 }

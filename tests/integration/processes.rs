@@ -653,7 +653,10 @@ fn sigterm_stops_a_run_like_ctrl_c() {
     let mut child = spawn_run(&dir, &graph);
     wait_for("the workers", Duration::from_secs(30), || workers_of(&graph).len() == 2);
     std::thread::sleep(Duration::from_secs(1));
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
@@ -663,7 +666,12 @@ fn sigterm_stops_a_run_like_ctrl_c() {
     let o = child.wait_with_output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert!(out.contains("(interrupted)") && out.contains("ticker"), "the summary:\n{out}{err}");
-    wait_for("the workers to exit", Duration::from_secs(10), || workers_of(&graph).is_empty());
+    assert!(
+        out.contains("(interrupted)") && out.contains("ticker"),
+        "the summary:\n{out}{err}"
+    );
+    wait_for("the workers to exit", Duration::from_secs(10), || {
+        workers_of(&graph).is_empty()
+    });
     assert_eq!(leftover_segments(), Vec::<PathBuf>::new(), "shared memory left");
 }

@@ -23,7 +23,9 @@ use crate::geom::{Hit, Kind, Pose2, Vec2, point_segment_distance, ray_circle, ra
 fn precheck(text: &str) -> Result<(), String> {
     if let Some(at) = text.find('\0') {
         let line = text[..at].matches('\n').count() + 1;
-        return Err(format!("a NUL byte on line {line}: this is not a text file (or it is damaged)"));
+        return Err(format!(
+            "a NUL byte on line {line}: this is not a text file (or it is damaged)"
+        ));
     }
     #[derive(Default)]
     struct Check {
@@ -37,12 +39,18 @@ fn precheck(text: &str) -> Result<(), String> {
             }
             match ev {
                 Event::Alias(_) => {
-                    self.problem = Some(format!("line {}: aliases (`*name`) are not allowed in a map", mark.line()));
+                    self.problem = Some(format!(
+                        "line {}: aliases (`*name`) are not allowed in a map",
+                        mark.line()
+                    ));
                 }
                 Event::DocumentStart => {
                     self.documents += 1;
                     if self.documents > 1 {
-                        self.problem = Some(format!("line {}: a second YAML document: a file holds one map", mark.line()));
+                        self.problem = Some(format!(
+                            "line {}: a second YAML document: a file holds one map",
+                            mark.line()
+                        ));
                     }
                 }
                 _ => {}
@@ -109,7 +117,15 @@ fn numbers(v: &Yaml, n: usize, what: &str) -> Result<Vec<f64>, String> {
             Yaml::Integer(k) => Ok(*k as f64),
             _ => Err(format!("{what}: `{i:?}` is not a number")),
         })
-        .map(|v| v.and_then(|x| if x.is_finite() { Ok(x) } else { Err(format!("{what}: {x} is not a finite number")) }))
+        .map(|v| {
+            v.and_then(|x| {
+                if x.is_finite() {
+                    Ok(x)
+                } else {
+                    Err(format!("{what}: {x} is not a finite number"))
+                }
+            })
+        })
         .collect()
 }
 
@@ -353,17 +369,32 @@ mod tests {
         let err = |text: &str| Map::parse("m.yaml", text).unwrap_err().message;
         let mut bomb = String::from("a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n");
         for i in 1..9 {
-            bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(", ")
+            ));
         }
-        assert!(err(&bomb).contains("aliases (`*name`) are not allowed"), "{}", err(&bomb));
+        assert!(
+            err(&bomb).contains("aliases (`*name`) are not allowed"),
+            "{}",
+            err(&bomb)
+        );
         let deep = format!("size: {}{}\n", "[".repeat(20_000), "]".repeat(20_000));
         assert!(err(&deep).contains("malformed YAML"), "{}", err(&deep));
-        assert!(err("size: [4, 3]\nstart: [.nan, 1, 0]\n").contains("`start` [x, y, heading]: NaN is not a finite number"));
+        assert!(
+            err("size: [4, 3]\nstart: [.nan, 1, 0]\n").contains("`start` [x, y, heading]: NaN is not a finite number")
+        );
         assert!(err("size: [4, 3]\nstart: [1, 1, 0]\nwalls: [[.nan, 0, 1, 1]]\n").contains("`walls[0]`"));
-        assert_eq!(err("size: [4, 3]\nstart: [1, 1, 0]\nwalls: 5\n"), "`walls`: expected a list, found `Integer(5)`");
+        assert_eq!(
+            err("size: [4, 3]\nstart: [1, 1, 0]\nwalls: 5\n"),
+            "`walls`: expected a list, found `Integer(5)`"
+        );
         assert!(err("size: [4, 3]\n\0start: [1, 1, 0]\n").contains("a NUL byte on line 2"));
         assert!(err("size: [4, 3]\nstart: [1, 1, 0]\n---\nsize: [1, 1]\n").contains("second YAML document"));
-        assert!(Map::parse("m.yaml", &format!("\u{feff}{ROOM}")).is_ok(), "a byte-order mark is fine");
+        assert!(
+            Map::parse("m.yaml", &format!("\u{feff}{ROOM}")).is_ok(),
+            "a byte-order mark is fine"
+        );
         let e = Map::load(Path::new("/dev/zero")).unwrap_err();
         assert!(e.message.contains("not a regular file"), "{e}");
     }

@@ -94,32 +94,24 @@ enum Command {
     },
     /// List the detached runs the daemons supervise.
     Ps {
-        /// A daemon's endpoint (as for `run`). Default: QUIVER_CONNECT.
-        #[arg(long, value_name = "ENDPOINT")]
-        connect: Vec<String>,
+        #[command(flatten)]
+        reach: Reach,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// As for `run`. Default: QUIVER_TLS.
-        #[arg(long, value_name = "DIR")]
-        tls: Option<PathBuf>,
     },
     /// Follow a detached run: its output so far and from now on, its live status line; ends
     /// with its summary when it ends, or on Ctrl-C (it keeps running).
     Attach {
         run: String,
-        #[arg(long, value_name = "ENDPOINT")]
-        connect: Vec<String>,
-        #[arg(long, value_name = "DIR")]
-        tls: Option<PathBuf>,
+        #[command(flatten)]
+        reach: Reach,
     },
     /// Stop a detached run (it drains first, as on Ctrl-C) and print its summary.
     Stop {
         run: String,
-        #[arg(long, value_name = "ENDPOINT")]
-        connect: Vec<String>,
-        #[arg(long, value_name = "DIR")]
-        tls: Option<PathBuf>,
+        #[command(flatten)]
+        reach: Reach,
         /// Also write its summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
@@ -139,15 +131,11 @@ enum Command {
     Daemon(DaemonArgs),
     /// List the daemons reachable through an endpoint.
     Machines {
-        /// A daemon's endpoint (as for `run`). Default: QUIVER_CONNECT.
-        #[arg(long, value_name = "ENDPOINT")]
-        connect: Vec<String>,
+        #[command(flatten)]
+        reach: Reach,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// As for `run`. Default: QUIVER_TLS.
-        #[arg(long, value_name = "DIR")]
-        tls: Option<PathBuf>,
     },
     /// Draw a graph.
     Graph {
@@ -165,6 +153,32 @@ enum Command {
         #[arg(long)]
         graph: Option<PathBuf>,
     },
+}
+
+/// How a command reaches the daemons.
+#[derive(clap::Args)]
+struct Reach {
+    /// A daemon's endpoint (e.g. tcp/robot.local:7450; repeat or separate with commas).
+    /// Default: QUIVER_CONNECT.
+    #[arg(long, value_name = "ENDPOINT")]
+    connect: Vec<String>,
+    /// TLS with mutual certificates: a folder with ca.pem, cert.pem, key.pem. Default:
+    /// QUIVER_TLS.
+    #[arg(long, value_name = "DIR")]
+    tls: Option<PathBuf>,
+}
+
+impl Reach {
+    /// Runs `f` with the endpoints and the TLS files; a bad TLS folder is exit 2.
+    fn then(self, f: impl FnOnce(&[String], Option<&quiver_zenoh::Tls>) -> ExitCode) -> ExitCode {
+        match tls_from(self.tls) {
+            Ok(tls) => f(&procs::machines::endpoints(&self.connect), tls.as_ref()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -260,44 +274,14 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Daemon(args) => daemon(args, cli.verbose),
-        Command::Machines { connect, json, tls } => match tls_from(tls) {
-            Ok(tls) => report::machines(&procs::machines::endpoints(&connect), json, tls.as_ref()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Ps { connect, json, tls } => match tls_from(tls) {
-            Ok(tls) => procs::detach::ps(&procs::machines::endpoints(&connect), json, tls.as_ref()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Attach { run, connect, tls } => match tls_from(tls) {
-            Ok(tls) => procs::detach::attach(&procs::machines::endpoints(&connect), &run, tls.as_ref()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Machines { reach, json } => reach.then(|connect, tls| report::machines(connect, json, tls)),
+        Command::Ps { reach, json } => reach.then(|connect, tls| procs::detach::ps(connect, json, tls)),
+        Command::Attach { run, reach } => reach.then(|connect, tls| procs::detach::attach(connect, &run, tls)),
         Command::Stop {
             run,
-            connect,
-            tls,
+            reach,
             summary_json,
-        } => match tls_from(tls) {
-            Ok(tls) => procs::detach::stop(
-                &procs::machines::endpoints(&connect),
-                &run,
-                tls.as_ref(),
-                summary_json.as_deref(),
-            ),
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+        } => reach.then(|connect, tls| procs::detach::stop(connect, &run, tls, summary_json.as_deref())),
         Command::Check { graph, connect, tls } => {
             let registry = registry_for(&graph);
             match quiver_runtime::load_graph(&graph, &registry) {

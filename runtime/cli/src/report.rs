@@ -78,7 +78,10 @@ fn yaml_lines(text: &str) -> Vec<String> {
     if text.is_empty() {
         return Vec::new();
     }
-    text.replace("\r\n", "\n").split(['\n', '\r']).map(str::to_string).collect()
+    text.replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .map(str::to_string)
+        .collect()
 }
 
 /// Prints each error rustc-style: message, location, the source line with a caret.
@@ -99,8 +102,8 @@ pub fn graph_errors(errors: &Errors) -> ExitCode {
             // Lossy: a line with a bad byte is still shown (the bad byte as U+FFFD).
             use std::io::Read as _;
             let mut bytes = Vec::new();
-            let read = std::fs::File::open(&e.file)
-                .and_then(|f| f.take(quiver_graph::MAX_FILE_BYTES).read_to_end(&mut bytes));
+            let read =
+                std::fs::File::open(&e.file).and_then(|f| f.take(quiver_graph::MAX_FILE_BYTES).read_to_end(&mut bytes));
             match read {
                 Ok(_) => yaml_lines(&String::from_utf8_lossy(&bytes)),
                 Err(_) => Vec::new(),
@@ -247,7 +250,14 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
     }
     outln!(
         "{:<14} {:<18} {:<9} {:>3} {:<22} {:>5} {:>6} {:>11}  graphs",
-        "machine", "labels", "version", "abi", "address", "cpus", "cpu%", "mem free"
+        "machine",
+        "labels",
+        "version",
+        "abi",
+        "address",
+        "cpus",
+        "cpu%",
+        "mem free"
     );
     for d in &daemons {
         let graphs: Vec<String> = d

@@ -217,7 +217,10 @@ fn check_library_file(path: &Path) -> Result<(), String> {
     }
     let len = meta.len();
     if len > MAX_LIBRARY_BYTES {
-        return Err(format!("{len} bytes: larger than the {} MiB an operator library may be", MAX_LIBRARY_BYTES >> 20));
+        return Err(format!(
+            "{len} bytes: larger than the {} MiB an operator library may be",
+            MAX_LIBRARY_BYTES >> 20
+        ));
     }
     if !cfg!(target_os = "linux") {
         return Ok(());
@@ -241,7 +244,9 @@ fn check_library_file(path: &Path) -> Result<(), String> {
     let (phoff, shoff) = (u64_at(&head, 0x20), u64_at(&head, 0x28));
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     let (shentsize, shnum) = (u16_at(0x3a), u16_at(0x3c));
-    let truncated = |needed: u64| format!("truncated: {len} bytes, its headers say at least {needed} (a copy or download cut short?)");
+    let truncated = |needed: u64| {
+        format!("truncated: {len} bytes, its headers say at least {needed} (a copy or download cut short?)")
+    };
     let ph_end = phoff.saturating_add(phentsize.saturating_mul(phnum));
     let sh_end = shoff.saturating_add(shentsize.saturating_mul(shnum));
     if ph_end > len || phentsize < 56 {

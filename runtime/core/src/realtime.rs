@@ -196,7 +196,13 @@ fn callback_name(planned: &crate::plan::PlannedNode, what: u32) -> String {
     match what & (3 << 30) {
         IN_TIMER => {
             let i = (what & !(3 << 30)) as usize;
-            let name = planned.shared.library.spec.timers.get(i).map_or("?", |t| t.name.as_str());
+            let name = planned
+                .shared
+                .library
+                .spec
+                .timers
+                .get(i)
+                .map_or("?", |t| t.name.as_str());
             format!("timer `{name}`")
         }
         IN_INPUT => {
@@ -446,7 +452,11 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
             }
         }
         let deadline = if shared.timers_on.load(Ordering::SeqCst) {
-            let timers = if finished { None } else { deadlines.iter().min().copied() };
+            let timers = if finished {
+                None
+            } else {
+                deadlines.iter().min().copied()
+            };
             let inputs = input_due.iter().flatten().min().copied();
             match (timers, inputs) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -838,7 +848,11 @@ fn start(
         let mut st = PartStatus {
             // `pending` before the counts: a frame counted as received is already pending.
             // A hung node's messages never drain: the rest decides.
-            idle: if any_hung { idle_but_hung(&shared) } else { idle(&shared) },
+            idle: if any_hung {
+                idle_but_hung(&shared)
+            } else {
+                idle(&shared)
+            },
             finished: shared.finished.iter().all(|f| f.load(Ordering::SeqCst)),
             ..PartStatus::default()
         };

@@ -287,6 +287,25 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
     }
 }
 
+/// A query's request, or why it cannot be read.
+pub(crate) fn request<T: for<'de> serde::Deserialize<'de>>(q: &Query) -> Result<T, String> {
+    match q.payload().map(|p| decode(&p.to_bytes())) {
+        Some(r) => r,
+        None => Err("no request".into()),
+    }
+}
+
+/// Refuses a run of another quiver version or ABI, naming both.
+pub(crate) fn same_version(version: &str, abi: u32) -> Result<(), String> {
+    if version != VERSION || abi != quiver_abi::ABI_VERSION {
+        return Err(format!(
+            "this daemon is quiver {VERSION} (ABI {}), the run is quiver {version} (ABI {abi}): run the same version everywhere",
+            quiver_abi::ABI_VERSION
+        ));
+    }
+    Ok(())
+}
+
 fn reply<T: serde::Serialize>(q: &Query, msg: &T) {
     if let Err(e) = q.reply(q.key_expr().clone(), encode(msg)).wait() {
         tracing::warn!("answering {}: {e}", q.key_expr());
@@ -365,14 +384,9 @@ impl Shared {
     }
 
     fn reserve(&self, q: &Query) -> Reply {
-        let req: Reserve = match q.payload().map(|p| decode(&p.to_bytes())) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Reply::Refused { message: e },
-            None => {
-                return Reply::Refused {
-                    message: "no request".into(),
-                };
-            }
+        let req: Reserve = match request(q) {
+            Ok(r) => r,
+            Err(message) => return Reply::Refused { message },
         };
         if req.count > 64 {
             return Reply::Refused {
@@ -439,14 +453,9 @@ impl Shared {
     }
 
     fn prepare(self: &Arc<Self>, q: &Query) -> Reply {
-        let req: Prepare = match q.payload().map(|p| decode(&p.to_bytes())) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Reply::Refused { message: e },
-            None => {
-                return Reply::Refused {
-                    message: "no request".into(),
-                };
-            }
+        let req: Prepare = match request(q) {
+            Ok(r) => r,
+            Err(message) => return Reply::Refused { message },
         };
         match self.start(req) {
             Ok(()) => Reply::Started,
@@ -457,14 +466,7 @@ impl Shared {
     }
 
     fn start(self: &Arc<Self>, req: Prepare) -> Result<(), String> {
-        if req.version != VERSION || req.abi != quiver_abi::ABI_VERSION {
-            return Err(format!(
-                "this daemon is quiver {VERSION} (ABI {}), the run is quiver {} (ABI {}): run the same version everywhere",
-                quiver_abi::ABI_VERSION,
-                req.version,
-                req.abi
-            ));
-        }
+        same_version(&req.version, req.abi)?;
         if !is_safe_name(&req.run) || !is_safe_name(&req.process) {
             return Err("a run id or process name that is not a plain name".into());
         }

@@ -21,10 +21,8 @@ use zenoh::pubsub::Publisher;
 use zenoh::qos::{CongestionControl, Reliability};
 use zenoh::query::Query;
 
-use crate::daemon::{Shared, describe};
-use crate::proto::{
-    Detach, DetachedEnd, DetachedInfo, Out, OutLine, Reply, RunRef, STATUS_PREFIX, VERSION, decode, encode,
-};
+use crate::daemon::{Shared, describe, request, same_version};
+use crate::proto::{Detach, DetachedEnd, DetachedInfo, Out, OutLine, Reply, RunRef, STATUS_PREFIX, encode};
 use crate::{is_safe_name, keys};
 
 /// Lines of output kept for `attach` (the whole log is in `log.txt`).
@@ -138,14 +136,9 @@ impl Shared {
     /// `quiver run --detach`: stage the run, start its `quiver run` here, answer once it runs
     /// (its first status line) or refuse with why it did not start.
     pub(crate) fn detach(self: &Arc<Self>, q: &Query) -> Reply {
-        let req: Detach = match q.payload().map(|p| decode(&p.to_bytes())) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Reply::Refused { message: e },
-            None => {
-                return Reply::Refused {
-                    message: "no request".into(),
-                };
-            }
+        let req: Detach = match request(q) {
+            Ok(r) => r,
+            Err(message) => return Reply::Refused { message },
         };
         let name = self.config.name.clone();
         match self.start_detached(&req) {
@@ -199,14 +192,7 @@ impl Shared {
     }
 
     fn start_detached(self: &Arc<Self>, req: &Detach) -> Result<(), String> {
-        if req.version != VERSION || req.abi != quiver_abi::ABI_VERSION {
-            return Err(format!(
-                "this daemon is quiver {VERSION} (ABI {}), the run is quiver {} (ABI {}): run the same version everywhere",
-                quiver_abi::ABI_VERSION,
-                req.version,
-                req.abi
-            ));
-        }
+        same_version(&req.version, req.abi)?;
         if !is_safe_name(&req.run) || !is_safe_name(&req.ship) {
             return Err("a run id that is not a plain name".into());
         }
@@ -397,14 +383,9 @@ impl Shared {
 
     /// `quiver attach`: what the run printed so far, its status and whether it ended.
     pub(crate) fn attach(&self, q: &Query) -> Reply {
-        let req: RunRef = match q.payload().map(|p| decode(&p.to_bytes())) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Reply::Refused { message: e },
-            None => {
-                return Reply::Refused {
-                    message: "no request".into(),
-                };
-            }
+        let req: RunRef = match request(q) {
+            Ok(r) => r,
+            Err(message) => return Reply::Refused { message },
         };
         let table = lock(&self.detached);
         match table.get(&req.run) {
@@ -422,14 +403,9 @@ impl Shared {
     /// `quiver stop`: SIGINT (it drains and stops everywhere, as on Ctrl-C), wait, answer its
     /// end and summary; killed if it has not ended within `STOP_WAIT`. The run is forgotten.
     pub(crate) fn stop_detached(&self, q: &Query) -> Reply {
-        let req: RunRef = match q.payload().map(|p| decode(&p.to_bytes())) {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return Reply::Refused { message: e },
-            None => {
-                return Reply::Refused {
-                    message: "no request".into(),
-                };
-            }
+        let req: RunRef = match request(q) {
+            Ok(r) => r,
+            Err(message) => return Reply::Refused { message },
         };
         let pid = match lock(&self.detached).get(&req.run) {
             Some(d) => d.ended.is_none().then_some(d.pid),

@@ -17,11 +17,14 @@ mod warn;
 mod yaml;
 
 pub use error::{ErrorKind, Errors, GraphError};
-pub use graph::{DEFAULT_DEPTH, DEFAULT_HEALTH_TIMEOUT, Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source, Target};
+pub use graph::{
+    DEFAULT_DEPTH, DEFAULT_HEALTH_TIMEOUT, Edge, Graph, Input, MAIN_PROCESS, Node, OperatorRef, QueueSpec, Source,
+    Target,
+};
 pub use quiver_manifest::{format_duration, parse_duration};
 pub use raw::{
-    DEFAULT_MAX_RESTARTS, Passing, Policy, RawGraph, RawInput, RawNode, RawPort, RawQueue, RawScalar, RawSource,
-    MAX_FILE_BYTES, Restart, Spanned, load, parse, read_text,
+    DEFAULT_MAX_RESTARTS, MAX_FILE_BYTES, Passing, Policy, RawGraph, RawInput, RawNode, RawPort, RawQueue, RawScalar,
+    RawSource, Restart, Spanned, load, parse, read_text,
 };
 pub use render::{Format, render};
 pub use spec::{

@@ -449,8 +449,9 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                         None,
                         ErrorKind::BadValue {
                             what: "`operator`".into(),
-                            reason: "an operator name is letters, digits, `_` and `-` (give a library file with `path:`)"
-                                .into(),
+                            reason:
+                                "an operator name is letters, digits, `_` and `-` (give a library file with `path:`)"
+                                    .into(),
                         },
                     );
                 }
@@ -491,7 +492,9 @@ fn read_node(cx: &mut Cx<'_>, item: &Node) -> Option<RawNode> {
                     if hkey != "timeout" {
                         continue;
                     }
-                    let Some(s) = cx.string(hvalue, "`timeout`") else { continue };
+                    let Some(s) = cx.string(hvalue, "`timeout`") else {
+                        continue;
+                    };
                     match quiver_manifest::parse_duration(&s.value) {
                         Ok(d) if d.is_zero() => cx.err(
                             s.span,
@@ -716,11 +719,17 @@ fn read_restart(cx: &mut Cx<'_>, value: &Node) -> Option<Spanned<Restart>> {
             _,
         ) => {
             let get = |k: &str, default: std::time::Duration| {
-                durations.iter().find(|(key, _, _)| *key == k).map_or(default, |(_, d, _)| *d)
+                durations
+                    .iter()
+                    .find(|(key, _, _)| *key == k)
+                    .map_or(default, |(_, d, _)| *d)
             };
             let (delay, max_delay, window) = (get("delay", delay), get("max_delay", max_delay), get("window", window));
             if max_delay < delay {
-                let at = durations.iter().find(|(k, _, _)| *k == "max_delay").map_or(span, |(_, _, s)| *s);
+                let at = durations
+                    .iter()
+                    .find(|(k, _, _)| *k == "max_delay")
+                    .map_or(span, |(_, _, s)| *s);
                 cx.err(
                     at,
                     None,

@@ -317,11 +317,20 @@ mod tests {
         assert!(err.message.contains("aliases expand"), "{err:?}");
         assert_eq!(err.span.line, 5, "{err:?}");
         let err = parse("a: 1\nb: x\0y\n").unwrap_err();
-        assert_eq!((err.span, err.message.contains("NUL")), (Span { line: 2, col: 5 }, true));
+        assert_eq!(
+            (err.span, err.message.contains("NUL")),
+            (Span { line: 2, col: 5 }, true)
+        );
         let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
-        assert!(err.message.contains("second YAML document") && err.span.line == 2, "{err:?}");
+        assert!(
+            err.message.contains("second YAML document") && err.span.line == 2,
+            "{err:?}"
+        );
         assert!(parse("---\na: 1\n").is_ok(), "one document with an explicit start");
-        assert!(parse("\u{feff}a: 1\n").unwrap().is_some(), "a byte-order mark is skipped");
+        assert!(
+            parse("\u{feff}a: 1\n").unwrap().is_some(),
+            "a byte-order mark is skipped"
+        );
         assert_eq!(locate("ab\rcd\r\nef", 8), Span { line: 3, col: 2 });
     }
 

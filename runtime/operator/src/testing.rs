@@ -260,7 +260,11 @@ impl<T: Operator> Harness<T> {
                 let known: Vec<&str> = manifest.params.iter().map(|p| p.name.as_str()).collect();
                 CallError::Error(format!(
                     "unknown parameter `{name}` (the operator declares: {})",
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ))
             })?;
             spec.check(value)
@@ -499,7 +503,11 @@ mod tests {
     impl Operator for Echo {
         fn manifest() -> Manifest {
             Manifest::new("echo", "0.0.0", "test")
-                .input("x", "test_msgs/Plain", "in (a plain Int64Array: not a built-in message)")
+                .input(
+                    "x",
+                    "test_msgs/Plain",
+                    "in (a plain Int64Array: not a built-in message)",
+                )
                 .output("y", "test_msgs/Plain", "out")
                 .timer("tick", "t")
                 .param(ParamSpec::int("gain", 2).range_int(-10, 10))
@@ -662,12 +670,17 @@ mod tests {
         let plain = std::sync::Arc::new(Int64Array::from(vec![5]));
         let e = h.input("x", Some(plain)).unwrap_err().to_string();
         assert!(
-            e.starts_with("input `x` is declared as std_msgs/Int64 but the data is Int64; build it with quiver_msgs::Int64"),
+            e.starts_with(
+                "input `x` is declared as std_msgs/Int64 but the data is Int64; build it with quiver_msgs::Int64"
+            ),
             "{e}"
         );
         let good = quiver_msgs::Message::to_arrow(quiver_msgs::Int64 { data: 5 }).unwrap();
         let e = h.input("x", Some(good)).unwrap_err().to_string();
-        assert!(e.contains("output `y` is declared as std_msgs/Int64 but the data is Int64"), "{e}");
+        assert!(
+            e.contains("output `y` is declared as std_msgs/Int64 but the data is Int64"),
+            "{e}"
+        );
         assert!(h.take_outputs().is_empty(), "the refused output was not emitted");
     }
 

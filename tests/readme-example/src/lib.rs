@@ -1,7 +1,9 @@
 use quiver_msgs::{Int64, Message};
 use quiver_operator::prelude::*;
 
-pub struct Scale { factor: i64 }
+pub struct Scale {
+    factor: i64,
+}
 
 impl Operator for Scale {
     fn manifest() -> Manifest {
@@ -11,16 +13,24 @@ impl Operator for Scale {
             .param(ParamSpec::int("factor", 2).range_int(-1000, 1000).doc("multiplier"))
     }
     fn new(_ctx: &mut Context<'_>, p: &Params) -> Result<Self> {
-        Ok(Scale { factor: p.int("factor")? })
+        Ok(Scale {
+            factor: p.int("factor")?,
+        })
     }
     fn on_input(&mut self, ctx: &mut Context<'_>, _input: &str, pack: DataPack) -> Result<()> {
-        let v = Int64::from_arrow(pack.data()?.as_ref())?;   // an empty pack is an error, not a panic
-        ctx.emit("value", Int64 { data: v.data * self.factor }.to_arrow()?)
+        let v = Int64::from_arrow(pack.data()?.as_ref())?; // an empty pack is an error, not a panic
+        ctx.emit(
+            "value",
+            Int64 {
+                data: v.data * self.factor,
+            }
+            .to_arrow()?,
+        )
     }
     fn on_param(&mut self, _ctx: &mut Context<'_>, name: &str, v: &ParamValue) -> Result<()> {
         match (name, v) {
-            ("factor", ParamValue::Int(0)) => bail!("0 would erase the signal"),  // refuse with a reason
-            ("factor", ParamValue::Int(f)) => self.factor = *f,                    // or apply it
+            ("factor", ParamValue::Int(0)) => bail!("0 would erase the signal"), // refuse with a reason
+            ("factor", ParamValue::Int(f)) => self.factor = *f,                  // or apply it
             _ => bail!("`{name}` cannot be set to {v}"),
         }
         Ok(())
@@ -42,7 +52,9 @@ mod tests {
         h.input("value", Some(Int64 { data: 5 }.to_arrow().unwrap())).unwrap();
         h.set_param("factor", ParamValue::Int(-2)).unwrap();
         h.input("value", Some(Int64 { data: 5 }.to_arrow().unwrap())).unwrap();
-        let out: Vec<i64> = h.take_outputs().iter()
+        let out: Vec<i64> = h
+            .take_outputs()
+            .iter()
             .map(|(_, p)| Int64::from_arrow(p.data().unwrap().as_ref()).unwrap().data)
             .collect();
         assert_eq!(out, [15, -10]);

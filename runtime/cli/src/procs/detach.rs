@@ -205,7 +205,11 @@ pub fn ps(connect_to: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>) ->
     }
     outln!(
         "{:<28} {:<28} {:<14} {:<20} {:>8}  status",
-        "run", "graph", "machine", "state", "uptime"
+        "run",
+        "graph",
+        "machine",
+        "state",
+        "uptime"
     );
     for r in &runs {
         let mut status = r.status.clone();

@@ -84,7 +84,10 @@ impl Operator for Probe {
         .param(ParamSpec::int("slow_ms", 0).doc("sleep this long on every value on `a` (a slow consumer)"))
         .param(ParamSpec::bool("error_all", false).doc("return an error for every value on `a`"))
         .param(ParamSpec::bool("abort_any", false).doc("abort the process on the first value on `a`"))
-        .param(ParamSpec::int("overflow_on", -1).doc("overflow the stack (a real SIGSEGV on this thread) when this value arrives on `a`"))
+        .param(
+            ParamSpec::int("overflow_on", -1)
+                .doc("overflow the stack (a real SIGSEGV on this thread) when this value arrives on `a`"),
+        )
         .param(ParamSpec::string("stop_marker", "").doc("a file `stop` appends `stopped <node id>` to"))
         .graph_ports("test ports declared in the graph: an input adds `add` to each value and sends it on `to`")
         .port_setting("to", "(inputs) the graph-declared output the sums go to")
