@@ -839,27 +839,29 @@ impl DaemonInfo {
     }
 }
 
+/// Calls `f` with every line `from` gives (without its newline) until it ends or `f` says stop.
+pub(crate) fn for_each_line(from: impl std::io::Read, mut f: impl FnMut(String) -> bool) {
+    let mut reader = BufReader::new(from);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if !f(line.trim_end_matches('\n').to_string()) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 fn relay_lines(
     from: impl std::io::Read + Send + 'static,
     wrap: impl Fn(String) -> Up + Send + 'static,
     publisher: Arc<zenoh::pubsub::Publisher<'static>>,
 ) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(from);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = line.trim_end_matches('\n').to_string();
-                    if publisher.put(encode(&wrap(text))).wait().is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    })
+    std::thread::spawn(move || for_each_line(from, |text| publisher.put(encode(&wrap(text))).wait().is_ok()))
 }
 
 /// Waits for the worker; kills it `KILL_AFTER` after its stdin was closed.

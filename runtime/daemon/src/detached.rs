@@ -7,7 +7,7 @@
 //! `quiver stop` sends it SIGINT (it drains as on Ctrl-C) and answers with its summary.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -21,7 +21,7 @@ use zenoh::pubsub::Publisher;
 use zenoh::qos::{CongestionControl, Reliability};
 use zenoh::query::Query;
 
-use crate::daemon::{Shared, describe, request, same_version};
+use crate::daemon::{Shared, describe, for_each_line, request, same_version};
 use crate::proto::{Detach, DetachedEnd, DetachedInfo, Out, OutLine, Reply, RunRef, STATUS_PREFIX, encode};
 use crate::{is_safe_name, keys};
 
@@ -307,22 +307,15 @@ impl Shared {
     ) -> std::thread::JoinHandle<()> {
         let (shared, run, live) = (self.clone(), run.to_string(), live.clone());
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(from);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                let text = line.trim_end_matches('\n').to_string();
+            for_each_line(from, |text| {
                 let out = match text.strip_prefix(STATUS_PREFIX) {
                     Some(status) if stderr => Out::Status(status.to_string()),
                     _ if stderr => Out::Log(text),
                     _ => Out::Line(text),
                 };
                 shared.emit(&run, &live, out);
-            }
+                true
+            })
         })
     }
 
