@@ -1,7 +1,7 @@
 //! Every error `quiver check` reports, snapshot-tested: message, location and source line.
 //! Paths are normalised: `<target>` is the build output folder.
 
-use crate::support::{quiver, stderr, target_dir, temp_dir, write};
+use crate::support::{quiver, stderr, target_dir, temp_dir, workspace, write};
 
 /// A valid start most cases build on: a counter ticking every 10 ms.
 const BASE: &str = r#"name: t
@@ -226,7 +226,7 @@ fn abi_mismatch() {
 "#,
     ]
     .concat();
-    let expected = r#"error: node `s`: host ABI 5, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 5)
+    let expected = r#"error: node `s`: host ABI 6, plugin ABI 999: <target>/libwrong_abi.so (rebuild the operator with a quiver-operator of ABI 6)
   --> g.yaml:9:11
   |
 9 |     path: <target>/libwrong_abi.so
@@ -474,6 +474,54 @@ fn a_node_nothing_calls_is_a_warning() {
     );
     let o = quiver(&dir, &["check", "g.yaml"]);
     assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
+}
+
+/// A manifest marks inputs it cannot work without (`Manifest::required_input`): a node that
+/// leaves one unbound is a located warning from `check` and from `run`, not a refusal.
+#[test]
+fn a_required_input_left_unbound_is_a_warning() {
+    let dir = temp_dir("warning-required");
+    // The controller ticks (so it is called) but its laser input, which it requires, is unbound.
+    let yaml = r#"name: t
+nodes:
+  - id: ctl
+    operator: twist-controller
+    inputs:
+      tick: { timer: 10ms }
+    outputs: [cmd_vel]
+"#;
+    write(&dir, "g.yaml", yaml);
+    let warning = "warning: node `ctl`: operator `twist-controller` requires input `scan` \
+                   (sensor_msgs/LaserScan, cleaned laser scans) and it is not bound, so the node cannot \
+                   do its job: bind it, e.g. `inputs: { scan: { from: NODE/OUTPUT } }`\n  --> g.yaml:3:5\n";
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), warning);
+    let o = quiver(&dir, &["run", "g.yaml", "--for", "100ms"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with(warning), "{}", stderr(&o));
+    // `quiver operators` says which inputs are required.
+    let o = quiver(&dir, &["operators", "twist-controller"]);
+    let listing = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        listing.contains("cleaned laser scans (required)") && !listing.contains("(optional) (required)"),
+        "{listing}"
+    );
+    // Bound, it is quiet.
+    let map = workspace().join("graphs/maps/room.yaml");
+    let bound = format!(
+        "{}  - id: world\n    operator: sim-world\n    params: {{ map: {} }}\n    \
+         inputs: {{ tick: {{ timer: 20ms }} }}\n    outputs: [scan]\n",
+        yaml.replace(
+            "tick: { timer: 10ms }\n",
+            "tick: { timer: 10ms }\n      scan: world/scan\n"
+        ),
+        map.display()
+    );
+    write(&dir, "g.yaml", &bound);
+    let o = quiver(&dir, &["check", "g.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
 }
 

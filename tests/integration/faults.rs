@@ -363,12 +363,14 @@ fn a_crash_in_the_main_process_names_the_node() {
     use std::os::unix::process::ExitStatusExt;
     for (param, signal, name) in [("abort_on", 6, "SIGABRT"), ("overflow_on", 11, "SIGSEGV")] {
         let dir = temp_dir(&format!("faults-crash-{name}"));
-        graph(&dir, &format!("{param}: 30"), "");
+        // The 150th pack, ~1.5 s in: after the first status refresh (every second), so there is
+        // a summary to flush.
+        graph(&dir, &format!("{param}: 150"), "");
         build();
         let o = Command::new(target_dir().join("quiver"))
             .current_dir(&dir)
             .env("QUIVER_OPERATOR_PATH", target_dir())
-            .args(["run", "g.yaml", "--for", "5s"])
+            .args(["run", "g.yaml", "--for", "5s", "--summary-json", "s.json"])
             .output()
             .expect("running quiver");
         let err = String::from_utf8_lossy(&o.stderr);
@@ -378,6 +380,33 @@ fn a_crash_in_the_main_process_names_the_node() {
                 "quiver: the process crashed ({name}, signal {signal}) in node `p`, in its input `a` callback. Run operators that may crash with `isolate: true`"
             )),
             "{err}"
+        );
+        // The summary it could flush: the last status, as text and as the JSON file, which
+        // says what crashed.
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("the process crashed (figures as of the last status"),
+            "{out}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("s.json")).expect("the summary file"))
+                .expect("the summary is JSON");
+        assert_eq!(
+            json["crash"],
+            serde_json::json!({"signal": signal, "signal_name": name, "node": "p", "callback": "input a"}),
+            "{json:#}"
+        );
+        assert_eq!(json["end"], "Crashed");
+        let ticker = json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == "ticker")
+            .unwrap();
+        let sent = ticker["outputs"][0][1].as_u64().unwrap_or(0);
+        assert!(
+            (1..150).contains(&sent),
+            "sent {sent} by the last status before the 150th: {json:#}"
         );
     }
     // A signal another process sends is said to be one, not blamed on a node.

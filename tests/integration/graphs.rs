@@ -417,7 +417,7 @@ fn operators_are_listed_and_their_manifests_shown() {
         );
     }
     assert!(
-        !list.contains("wrong_abi") || list.contains("host ABI 5, plugin ABI 999"),
+        !list.contains("wrong_abi") || list.contains("host ABI 6, plugin ABI 999"),
         "{list}"
     );
     let o = quiver(&dir, &["operators", "counter"]);

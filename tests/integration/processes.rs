@@ -402,6 +402,11 @@ nodes:
         (false, good[..good.len() / 2].to_vec()),
         (false, bad_magic),
         (false, huge_len),
+        // What the `wire` fuzz target found: arrow's validation panicked on it.
+        (
+            false,
+            include_bytes!("../../fuzz/findings/wire-arrow-validation-panic").to_vec(),
+        ),
         // Well-formed, but not what this key carries.
         (false, int64_frame("ticker", "count", "std_msgs/String", 1, 0)),
         (false, int64_frame("intruder", "count", "std_msgs/Int64", 1, 0)),

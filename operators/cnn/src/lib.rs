@@ -56,7 +56,7 @@ impl Operator for Cnn {
             env!("CARGO_PKG_VERSION"),
             "Classifies camera frames: clear, obstacle_left, obstacle_right",
         )
-        .input("image", "sensor_msgs/Image", "rgb8 frames, any size")
+        .required_input("image", "sensor_msgs/Image", "rgb8 frames, any size")
         .output(
             "class",
             "quiver_msgs/Classification",

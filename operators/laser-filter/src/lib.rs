@@ -88,7 +88,7 @@ impl Operator for LaserFilter {
             env!("CARGO_PKG_VERSION"),
             "Cleans laser scans: invalid returns, median, crop, downsample, throttle",
         )
-        .input("scan", "sensor_msgs/LaserScan", "raw scans")
+        .required_input("scan", "sensor_msgs/LaserScan", "raw scans")
         .output(
             "scan",
             "sensor_msgs/LaserScan",

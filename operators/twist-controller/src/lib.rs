@@ -174,7 +174,7 @@ impl Operator for TwistController {
             env!("CARGO_PKG_VERSION"),
             "Fuses laser and CNN class into velocity commands",
         )
-        .input("scan", "sensor_msgs/LaserScan", "cleaned laser scans")
+        .required_input("scan", "sensor_msgs/LaserScan", "cleaned laser scans")
         .input(
             "class",
             "quiver_msgs/Classification",

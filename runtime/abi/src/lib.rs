@@ -24,7 +24,7 @@
 use core::ffi::{c_char, c_void};
 
 /// The ABI version this crate describes. Bump on any change to a type or function below.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// `static QUIVER_ABI_VERSION: u32`: read first, before anything else in the library.
 pub const SYMBOL_ABI_VERSION: &[u8] = b"QUIVER_ABI_VERSION\0";
@@ -188,6 +188,8 @@ pub struct PortDecl {
     pub name: StrRef,
     pub msg_type: StrRef,
     pub doc: StrRef,
+    /// 1: an input the operator cannot work without (ABI 6); 0 on outputs.
+    pub required: u8,
 }
 
 /// A timer the operator can be driven by (`{ timer: 100ms }` in the graph).

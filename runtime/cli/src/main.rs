@@ -417,10 +417,37 @@ fn main() -> ExitCode {
                 None
             };
             let live = status.is_some() && !status_lines;
+            // Every status also refreshes what the crash handler flushes if this process dies:
+            // the summary so far, as text and (with --summary-json) as the file.
+            let crash_path = summary_json.clone();
+            let crash_here = here.clone();
+            let last_words = move |s: &quiver_runtime::Summary| {
+                let mut s = s.clone();
+                s.end = quiver_runtime::EndReason::Crashed;
+                for n in s.nodes.iter_mut().filter(|n| n.machine.is_none()) {
+                    n.machine.clone_from(&crash_here);
+                }
+                let json = crash_path
+                    .as_deref()
+                    .and_then(|p| serde_json::to_string_pretty(&s).ok().map(|j| (p, j)));
+                quiver_runtime::set_crash_summary(s.to_string(), json);
+            };
+            let status: quiver_runtime::StatusHook = match status {
+                Some((show, _)) => Arc::new(move |s: &quiver_runtime::Summary| {
+                    show(s);
+                    last_words(s);
+                }),
+                None => Arc::new(last_words),
+            };
+            let every = if live {
+                Duration::from_millis(500)
+            } else {
+                Duration::from_secs(1)
+            };
             let options = RunOptions {
                 mode,
                 stop: Some(stop),
-                status,
+                status: Some((status, every)),
                 drain_timeout: drain,
                 ..RunOptions::default()
             };

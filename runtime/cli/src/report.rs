@@ -140,7 +140,8 @@ fn print_manifest(spec: &OperatorSpec, path: &std::path::Path) {
     };
     section("inputs", spec.inputs.is_empty());
     for p in &spec.inputs {
-        outln!("    {:<16} {:<24} {}", p.name, p.msg_type, p.doc);
+        let required = if p.required { " (required)" } else { "" };
+        outln!("    {:<16} {:<24} {}{required}", p.name, p.msg_type, p.doc);
     }
     section("outputs", spec.outputs.is_empty());
     for p in &spec.outputs {

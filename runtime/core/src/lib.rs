@@ -11,7 +11,8 @@
 //!   `quiver` binary's supervisor and workers) paces the run. This crate knows nothing of Zenoh
 //!   or of how processes are started.
 //! - [`install_crash_handler`]: a segfault or abort in an operator names the node and the
-//!   callback before the process dies (opt-in; the `quiver` binary installs it).
+//!   callback before the process dies, and flushes the last summary [`set_crash_summary`] was
+//!   given (opt-in; the `quiver` binary installs it and refreshes the summary every second).
 
 mod crash;
 mod error;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub use crash::install as install_crash_handler;
+pub use crash::{install as install_crash_handler, set_last_summary as set_crash_summary};
 pub use error::{LoadError, RunError};
 pub use host::CallFailure;
 pub use loader::{Library, Registry, SearchPath, library_file_name};

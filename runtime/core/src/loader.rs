@@ -371,6 +371,7 @@ unsafe fn read_manifest(m: &abi::Manifest) -> Result<OperatorSpec, String> {
                     name: read_str(p.name),
                     msg_type: read_str(p.msg_type),
                     doc: read_str(p.doc),
+                    required: p.required != 0,
                 })
                 .collect()
         };

@@ -95,6 +95,8 @@ pub enum EndReason {
     Interrupted,
     /// Still running (a live status).
     Running,
+    /// The process crashed (a summary flushed by the crash handler: the last status before it).
+    Crashed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -229,6 +231,7 @@ impl fmt::Display for Summary {
             EndReason::Duration => "duration reached",
             EndReason::Interrupted => "interrupted",
             EndReason::Running => "running",
+            EndReason::Crashed => "the process crashed (figures as of the last status, up to a second before)",
         };
         if let Some(steps) = self.steps {
             writeln!(

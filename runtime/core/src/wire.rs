@@ -496,6 +496,16 @@ fn build(t: &DataType, n: &NodeSpec, buffers: &[Buffer]) -> Result<ArrayData, Wi
             .cloned()
             .ok_or_else(|| WireError::Malformed(format!("buffer index {i} out of range")))
     };
+    // arrow's validation panics (rather than refusing) when a fixed-size list's length times its
+    // size overflows: refuse that first (fuzz/findings/wire-arrow-validation-panic).
+    if let DataType::FixedSizeList(_, size) = t
+        && n.len.checked_mul(usize::try_from(*size).unwrap_or(0)).is_none()
+    {
+        return Err(WireError::Malformed(format!(
+            "a fixed-size list of {} lists of {size} values",
+            n.len
+        )));
+    }
     let children: Vec<ArrayData> = match t {
         DataType::List(f) | DataType::FixedSizeList(f, _) => vec![build(f.data_type(), &n.children[0], buffers)?],
         DataType::Struct(fields) => fields
@@ -594,9 +604,26 @@ pub fn decode(frame: &Buffer) -> Result<WirePack, WireError> {
                 .ok_or(WireError::Truncated("buffer"))?;
             buffers.push(frame.slice_with_length(start, end - start));
         }
-        let array = build(&t, &node, &buffers)?;
-        array.validate_full().map_err(|e| WireError::Invalid(e.to_string()))?;
-        Some(make_array(array))
+        // Known layouts arrow's validation would panic on are refused above (`build`); any other
+        // panic in arrow is caught here too, so a frame from outside is refused, never a panic of
+        // the receiving callback. The fuzz target still sees such a panic: libFuzzer's hook
+        // aborts on it before it is caught.
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let array = build(&t, &node, &buffers)?;
+            array.validate_full().map_err(|e| WireError::Invalid(e.to_string()))?;
+            Ok(make_array(array))
+        }));
+        match checked {
+            Ok(array) => Some(array?),
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                return Err(WireError::Invalid(format!("arrow refused the layout: {why}")));
+            }
+        }
     } else {
         None
     };
@@ -732,6 +759,27 @@ mod tests {
             refused > 1000,
             "most corruptions are caught ({refused} refused, {ok} accepted)"
         );
+    }
+
+    /// Inputs the `wire` fuzz target found (fuzz/findings): each is refused, never a panic.
+    #[test]
+    fn fuzz_findings_are_refused() {
+        let findings = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/findings");
+        let mut n = 0;
+        for entry in std::fs::read_dir(findings).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.file_name().unwrap().to_string_lossy().starts_with("wire-") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| decode(&aligned(&bytes)).map(|p| p.data.map(|d| d.len())));
+            match outcome {
+                Ok(Err(_)) => n += 1,
+                Ok(Ok(_)) => panic!("{} was accepted", path.display()),
+                Err(_) => panic!("decoding {} panicked", path.display()),
+            }
+        }
+        assert!(n > 0, "no wire findings in {findings}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Things that are allowed but likely wrong: reported by `check` and `run`, never refused: cycles
-//! of `block` queues, and nodes nothing ever calls.
+//! of `block` queues, nodes nothing ever calls, and required inputs left unbound.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -33,6 +33,7 @@ impl fmt::Display for GraphWarning {
 pub fn warnings(graph: &Graph) -> Vec<GraphWarning> {
     let mut out = block_cycles(graph);
     out.extend(never_called(graph));
+    out.extend(required_unbound(graph));
     out.sort_by_key(|w| w.span);
     out
 }
@@ -70,6 +71,28 @@ fn never_called(graph: &Graph) -> Vec<GraphWarning> {
             }
         })
         .collect()
+}
+
+/// Inputs the operator's manifest marks required that the node does not bind.
+fn required_unbound(graph: &Graph) -> Vec<GraphWarning> {
+    let mut out = Vec::new();
+    for node in &graph.nodes {
+        for port in node.spec.inputs.iter().filter(|p| p.required) {
+            if node.inputs.iter().any(|i| i.name == port.name) {
+                continue;
+            }
+            out.push(GraphWarning {
+                file: graph.file.clone(),
+                span: node.span,
+                message: format!(
+                    "node `{}`: operator `{}` requires input `{}` ({}, {}) and it is not bound, so the node \
+                     cannot do its job: bind it, e.g. `inputs: {{ {}: {{ from: NODE/OUTPUT }} }}`",
+                    node.id, node.spec.name, port.name, port.msg_type, port.doc, port.name
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Cycles made only of `block` queues: when every queue on the loop is full, every node on it

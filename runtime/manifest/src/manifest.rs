@@ -17,6 +17,9 @@ pub struct PortSpec {
     /// `pkg/Type`, or [`ANY_TYPE`] on an input that accepts every type.
     pub msg_type: String,
     pub doc: String,
+    /// An input the operator cannot work without (`check` and `run` warn when a node leaves it
+    /// unbound). Always false on outputs.
+    pub required: bool,
 }
 
 /// A timer the graph can bind with `{ timer: 100ms }`.
@@ -133,6 +136,7 @@ impl Manifest {
                 name: p.name.clone(),
                 msg_type: p.msg_type.clone(),
                 doc: "declared in the graph".into(),
+                required: false,
             };
             if p.output {
                 m.outputs.push(spec);
@@ -147,7 +151,17 @@ impl Manifest {
             name: name.into(),
             msg_type: msg_type.into(),
             doc: doc.into(),
+            required: false,
         });
+        self
+    }
+    /// An input the operator cannot work without: `check` and `run` warn about a node that
+    /// leaves it unbound, naming the node, the input and its type.
+    pub fn required_input(mut self, name: &str, msg_type: &str, doc: &str) -> Self {
+        self = self.input(name, msg_type, doc);
+        if let Some(p) = self.inputs.last_mut() {
+            p.required = true;
+        }
         self
     }
     pub fn output(mut self, name: &str, msg_type: &str, doc: &str) -> Self {
@@ -155,6 +169,7 @@ impl Manifest {
             name: name.into(),
             msg_type: msg_type.into(),
             doc: doc.into(),
+            required: false,
         });
         self
     }

@@ -35,6 +35,7 @@ impl CManifest {
             name: str_ref(&p.name),
             msg_type: str_ref(&p.msg_type),
             doc: str_ref(&p.doc),
+            required: u8::from(p.required),
         };
         let inputs: Vec<_> = rust.inputs.iter().map(port).collect();
         let outputs: Vec<_> = rust.outputs.iter().map(port).collect();
