@@ -8,6 +8,7 @@ mod errors;
 mod faults;
 mod graphs;
 mod machines;
+mod operate;
 mod processes;
 mod qos;
 mod robot;

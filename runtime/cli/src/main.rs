@@ -16,6 +16,7 @@ macro_rules! outln {
     }};
 }
 
+mod params;
 mod procs;
 mod report;
 
@@ -59,6 +60,10 @@ enum Command {
         /// Also write the summary as JSON to this file.
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
+        /// Set node parameters over the graph's from a file (`node: { param: value }`, what
+        /// `quiver param dump` writes).
+        #[arg(long, value_name = "FILE")]
+        params: Option<PathBuf>,
         /// How long queues may take to drain when the run ends before it stops anyway (what
         /// is left is counted as undelivered).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -91,6 +96,12 @@ enum Command {
         /// The machine this runs on (a detached run's supervisor), for the summary.
         #[arg(long, hide = true)]
         here: Option<String>,
+    },
+    /// The parameters of a running graph: list, get, set (through the operator's `on_param`),
+    /// dump to a file `run --params` reads.
+    Param {
+        #[command(subcommand)]
+        action: params::ParamCommand,
     },
     /// List the detached runs the daemons supervise.
     Ps {
@@ -274,6 +285,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Daemon(args) => daemon(args, cli.verbose),
+        Command::Param { action } => params::main(action),
         Command::Machines { reach, json } => reach.then(|connect, tls| report::machines(connect, json, tls)),
         Command::Ps { reach, json } => reach.then(|connect, tls| procs::detach::ps(connect, json, tls)),
         Command::Attach { run, reach } => reach.then(|connect, tls| procs::detach::attach(connect, &run, tls)),
@@ -340,6 +352,7 @@ fn main() -> ExitCode {
             steps,
             step,
             summary_json,
+            params,
             drain,
             connect,
             tls,
@@ -358,18 +371,31 @@ fn main() -> ExitCode {
                 }
             };
             let registry = registry_for(&graph);
-            let g = match quiver_runtime::load_graph(&graph, &registry) {
+            let mut g = match quiver_runtime::load_graph(&graph, &registry) {
                 Ok(g) => g,
                 Err(errors) => return report::graph_errors(&errors),
             };
+            if let Some(file) = &params
+                && let Err(errors) = quiver_graph::apply_params_file(&mut g, file)
+            {
+                return report::graph_errors(&errors);
+            }
             report::graph_warnings(&g);
             let cluster = procs::Cluster {
                 connect: procs::machines::endpoints(&connect),
                 tls,
-                run_id,
+                // One id for the run everywhere: its processes, its control plane.
+                run_id: Some(run_id.unwrap_or_else(procs::new_run_id)),
+                params: params.clone(),
             };
+            if detach && params.is_some() {
+                eprintln!(
+                    "error: `--params` with `--detach` is not supported yet: set the parameters in the graph file"
+                );
+                return ExitCode::from(2);
+            }
             if detach {
-                return procs::detach::detach(&g, &registry, &graph, duration, &cluster, supervisor.as_deref());
+                return procs::detach::detach(&g, &registry, &graph, duration, drain, &cluster, supervisor.as_deref());
             }
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
@@ -444,9 +470,16 @@ fn main() -> ExitCode {
             } else {
                 Duration::from_secs(1)
             };
+            // `quiver param` reaches this process's nodes while it runs (real-time runs).
+            let controls = quiver_runtime::Controls::new();
+            let _served = (!stepped).then(|| {
+                let run = cluster.run_id.as_deref().unwrap_or_default();
+                params::serve(run, &g, quiver_graph::MAIN_PROCESS, &controls)
+            });
             let options = RunOptions {
                 mode,
                 stop: Some(stop),
+                controls: Some(controls.clone()),
                 status: Some((status, every)),
                 drain_timeout: drain,
                 ..RunOptions::default()

@@ -65,6 +65,11 @@ pub(crate) trait Engine {
     fn deliver(&self, target: Target, pack: Pack) -> Result<(), Closed>;
     /// The run's clock.
     fn now_ns(&self) -> u64;
+    /// Runs `wait`, a wait for room on the way to another process (a remote `block` edge):
+    /// backpressure like a full local queue, not counted in the callback's health time.
+    fn backpressure(&self, wait: &mut dyn FnMut()) {
+        wait();
+    }
 }
 
 /// What the host knows about a node while calling into it.
@@ -76,6 +81,8 @@ pub(crate) struct NodeShared {
     pub stats: NodeStats,
     /// Frames lent to the operator (`alloc_output`) that it still holds.
     pub lent: Mutex<Vec<Weak<Lent>>>,
+    /// Every declared parameter's current value (the graph's, then what `on_param` accepted).
+    pub params: Mutex<Vec<(String, ParamValue)>>,
 }
 
 /// Room before a lent region for the frame's magic, meta and the pack's other (small) buffers.
@@ -235,7 +242,7 @@ unsafe extern "C" fn host_emit(
                 }
             }
             if !route.remote.is_empty()
-                && let Err(e) = send_remote(cx.node, route, &pack)
+                && let Err(e) = send_remote(cx.engine, cx.node, route, &pack)
             {
                 cx.error = e;
                 return abi::STATUS_ERROR;
@@ -254,7 +261,7 @@ enum Outgoing {
 /// Sends a pack to the other processes that consume it: framed once, sent per process. A
 /// process that is not listening (dead, restarting) misses it: counted as `unrouted`, logged
 /// once per outage.
-fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
+fn send_remote(engine: &dyn Engine, node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<(), String> {
     // Framed once, on the first process that listens.
     let mut outgoing = None;
     for r in &route.remote {
@@ -277,10 +284,13 @@ fn send_remote(node: &NodeShared, route: &OutputRoute, pack: &Pack) -> Result<()
             Some(f) => f,
             None => outgoing.insert(frame_pack(node, route, pack)?),
         };
-        let sent = match frame {
-            Outgoing::Lent(lent) => r.sender.send_lent(&*lent.frame),
-            Outgoing::Encoded(encoded) => r.sender.send(encoded),
-        };
+        let mut sent = Ok(());
+        engine.backpressure(&mut || {
+            sent = match frame {
+                Outgoing::Lent(lent) => r.sender.send_lent(&*lent.frame),
+                Outgoing::Encoded(encoded) => r.sender.send(encoded),
+            };
+        });
         match sent {
             Ok(()) => {
                 r.sent.fetch_add(1, Ordering::Relaxed);
@@ -638,6 +648,19 @@ impl Instance {
             release_array(&mut c_pack.array);
             release_schema(&mut c_pack.schema);
         }
+        status_result(status, cx)
+    }
+
+    /// A parameter changes at run time (kind and range already checked): the operator applies
+    /// it, or refuses it with a reason (`CallFailure::Rejected`).
+    pub fn on_param(&mut self, cx: &mut CallCtx<'_>, name: &str, value: &ParamValue) -> Result<(), CallFailure> {
+        let param = abi::NamedParam {
+            name: str_ref(name),
+            value: param_to_c(value),
+        };
+        // SAFETY: live instance of this library; the parameter (and the strings it points to)
+        // are valid for the call.
+        let status = unsafe { (self.library.vtable.on_param)(self.ptr, &HOST_API, cx.as_host_ctx(), &param) };
         status_result(status, cx)
     }
 

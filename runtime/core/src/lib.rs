@@ -10,10 +10,13 @@
 //!   names this process's share; a transport (quiver-zenoh) carries frames, a control (the
 //!   `quiver` binary's supervisor and workers) paces the run. This crate knows nothing of Zenoh
 //!   or of how processes are started.
+//! - [`Controls`]: reach a running graph's nodes from another thread (list, get and set
+//!   parameters through the operator's `on_param`); a control plane serves it over Zenoh.
 //! - [`install_crash_handler`]: a segfault or abort in an operator names the node and the
 //!   callback before the process dies, and flushes the last summary [`set_crash_summary`] was
 //!   given (opt-in; the `quiver` binary installs it and refreshes the summary every second).
 
+mod controls;
 mod crash;
 mod error;
 mod host;
@@ -32,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use controls::{ControlError, Controls, NodeParams, ParamState, SET_PARAM_WAIT};
 pub use crash::{install as install_crash_handler, set_last_summary as set_crash_summary};
 pub use error::{LoadError, RunError};
 pub use host::CallFailure;
@@ -73,6 +77,8 @@ pub struct RunOptions {
     pub status: Option<(StatusHook, Duration)>,
     /// This process's share of a graph split over processes (None: the whole graph here).
     pub part: Option<Part>,
+    /// Reaches the running nodes from other threads (parameters; real-time runs).
+    pub controls: Option<Controls>,
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -94,6 +100,7 @@ impl Default for RunOptions {
             drain_timeout: Duration::from_secs(10),
             status: None,
             part: None,
+            controls: None,
         }
     }
 }
@@ -150,7 +157,14 @@ fn run_inner(
                     draining_since: None,
                 }),
             };
-            realtime::run(graph, plan, part, pacer, options.status.as_ref())
+            realtime::run(
+                graph,
+                plan,
+                part,
+                pacer,
+                options.status.as_ref(),
+                options.controls.as_ref(),
+            )
         }
         Mode::Stepped { .. } if part.is_some() => Err(RunError::Options(
             "a stepped run is one process: run it without a part (deploy keys are ignored)".into(),

@@ -209,6 +209,7 @@ impl Plan {
                     routes,
                     stats,
                     lent: Default::default(),
+                    params: Mutex::new(node.params.clone()),
                 },
                 inputs: queues,
                 timers,

@@ -46,6 +46,8 @@ impl Clock {
 
 struct InboxState {
     queues: Vec<Queue>,
+    /// Parameter changes for the node's thread, taken before the next message.
+    requests: std::collections::VecDeque<ParamRequest>,
     next_ticket: u64,
     consumer_waiting: bool,
     producers_waiting: usize,
@@ -69,6 +71,7 @@ const SPIN_ROUNDS: u32 = 10;
 
 enum Next {
     Item(usize, Item),
+    Param(ParamRequest),
     Timeout,
     Closed,
 }
@@ -82,6 +85,9 @@ impl Inbox {
         let mut st = self.lock();
         let mut spun = false;
         loop {
+            if let Some(req) = st.requests.pop_front() {
+                return Next::Param(req);
+            }
             if let Some(slot) = oldest(&st.queues, u64::MAX)
                 && let Some(item) = st.queues[slot].items.pop_front()
             {
@@ -139,6 +145,21 @@ impl Inbox {
         }
     }
 
+    /// Queues a parameter change for the node's thread; false once the inbox is closed.
+    fn request(&self, req: ParamRequest) -> bool {
+        let mut st = self.lock();
+        if st.closed {
+            return false;
+        }
+        st.requests.push_back(req);
+        let wake = st.consumer_waiting;
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+        true
+    }
+
     fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
@@ -151,6 +172,7 @@ struct RtNode {
     busy: Busy,
 }
 
+use crate::controls::ParamRequest;
 use crate::crash::{IN_INPUT, IN_STOP, IN_TIMER};
 
 /// What a node's thread is doing, for the health watchdog.
@@ -257,21 +279,13 @@ impl Engine for Shared {
                 Offer::Full(back) => {
                     item = back;
                     st.producers_waiting += 1;
-                    let producer = CURRENT_NODE.with(std::cell::Cell::get).map(|ni| &self.nodes[ni].busy);
-                    let waited_from = Instant::now();
-                    if let Some(b) = producer {
-                        b.blocked.store(true, Ordering::Release);
-                    }
-                    st = node.inbox.space.wait(st).unwrap_or_else(|p| p.into_inner());
-                    if let Some(b) = producer {
-                        // The callback's clock excludes the wait.
-                        let waited = waited_from.elapsed().as_nanos() as u64;
-                        let since = b.since.load(Ordering::Acquire);
-                        if since != 0 {
-                            b.since.store(since + waited, Ordering::Release);
+                    let mut guard = Some(st);
+                    self.backpressure(&mut || {
+                        if let Some(st) = guard.take() {
+                            guard = Some(node.inbox.space.wait(st).unwrap_or_else(|p| p.into_inner()));
                         }
-                        b.blocked.store(false, Ordering::Release);
-                    }
+                    });
+                    st = guard.expect("the lock is given back");
                     st.producers_waiting -= 1;
                 }
             }
@@ -290,6 +304,49 @@ impl Engine for Shared {
 
     fn now_ns(&self) -> u64 {
         self.clock.now_ns()
+    }
+
+    fn backpressure(&self, wait: &mut dyn FnMut()) {
+        let producer = CURRENT_NODE.with(std::cell::Cell::get).map(|ni| &self.nodes[ni].busy);
+        let waited_from = Instant::now();
+        if let Some(b) = producer {
+            b.blocked.store(true, Ordering::Release);
+        }
+        wait();
+        if let Some(b) = producer {
+            // The callback's clock excludes the wait.
+            let waited = waited_from.elapsed().as_nanos() as u64;
+            let since = b.since.load(Ordering::Acquire);
+            if since != 0 {
+                b.since.store(since + waited, Ordering::Release);
+            }
+            b.blocked.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl crate::controls::Live for Shared {
+    fn local_nodes(&self) -> Vec<(usize, String, Arc<quiver_graph::OperatorSpec>)> {
+        self.plan
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.local)
+            .map(|(i, p)| (i, p.shared.id.clone(), p.shared.library.spec.clone()))
+            .collect()
+    }
+
+    fn values(&self, node: usize) -> Vec<(String, quiver_graph::ParamValue)> {
+        self.plan.nodes[node]
+            .shared
+            .params
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn request(&self, node: usize, req: ParamRequest) -> bool {
+        self.plan.nodes[node].local && self.nodes[node].inbox.request(req)
     }
 }
 
@@ -507,6 +564,10 @@ fn node_thread(shared: &Shared, ni: usize, mut instance: Instance) -> Instance {
                 }
                 shared.pending.fetch_sub(1, Ordering::SeqCst);
             }
+            Next::Param(req) => {
+                let mut cx = CallCtx::new(node, shared);
+                crate::controls::answer(node, &mut instance, &mut cx, req);
+            }
             Next::Timeout => {}
             Next::Closed => break,
         }
@@ -685,6 +746,7 @@ pub(crate) fn run(
     part: Option<&Part>,
     mut pacer: Pacer<'_>,
     status: Option<&(StatusHook, Duration)>,
+    controls: Option<&crate::Controls>,
 ) -> Result<Summary, RunError> {
     let nodes = plan
         .nodes
@@ -693,6 +755,7 @@ pub(crate) fn run(
             inbox: Inbox {
                 state: Mutex::new(InboxState {
                     queues: p.make_queues(),
+                    requests: Default::default(),
                     next_ticket: 0,
                     consumer_waiting: false,
                     producers_waiting: 0,
@@ -729,7 +792,17 @@ pub(crate) fn run(
     }));
     let instances = shared.plan.create_instances(graph, &*shared)?;
     match wire_up(&shared, part, &mut pacer) {
-        Ok(receivers) => start(graph, shared, instances, receivers, pacer, status),
+        Ok(receivers) => {
+            if let Some(c) = controls {
+                let live: Arc<dyn crate::controls::Live> = shared.clone();
+                c.attach(Arc::downgrade(&live));
+            }
+            let result = start(graph, shared, instances, receivers, pacer, status);
+            if let Some(c) = controls {
+                c.detach();
+            }
+            result
+        }
         Err(e) => {
             // Nothing ran: every created instance's `stop` runs before the error goes up.
             shared.plan.stop_unstarted(instances, &*shared);

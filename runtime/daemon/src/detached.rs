@@ -244,6 +244,9 @@ impl Shared {
         if let Some(ms) = req.duration_ms {
             cmd.arg("--for").arg(format!("{ms}ms"));
         }
+        if let Some(ms) = req.drain_ms {
+            cmd.arg("--drain").arg(format!("{ms}ms"));
+        }
         if let Some(t) = &self.config.tls {
             cmd.arg("--tls").arg(t.dir());
         }

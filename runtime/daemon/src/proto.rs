@@ -89,6 +89,9 @@ pub struct Detach {
     pub files: Vec<ShippedFile>,
     /// `--for` (ms).
     pub duration_ms: Option<u64>,
+    /// `--drain` (ms); none: the default. A stop waits at most `STOP_WAIT` (60 s) in all.
+    #[serde(default)]
+    pub drain_ms: Option<u64>,
 }
 
 /// Which detached run (`attach`, `stop`).

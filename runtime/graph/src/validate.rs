@@ -616,7 +616,7 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
 }
 
 /// Makes a path parameter absolute (relative to the graph's folder) and checks the file exists.
-fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
+pub(crate) fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
     let ParamValue::Path(p) = v else { return Ok(v) };
     if p.is_empty() {
         return Ok(ParamValue::Path(p)); // an optional path left out
@@ -645,6 +645,24 @@ fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
         Ok(_) => {}
     }
     Ok(ParamValue::Path(full.display().to_string()))
+}
+
+/// Reads a value of `kind` written as on a command line or in a graph file (`0.5`, `20ms`,
+/// `true`; quotes around a string are optional): what `quiver param set` takes.
+pub fn param_from_text(text: &str, kind: ParamKind) -> Result<ParamValue, String> {
+    let t = text.trim();
+    let unquoted = t
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .or_else(|| t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')));
+    let scalar = Spanned {
+        value: RawScalar::Text {
+            text: unquoted.unwrap_or(t).to_string(),
+            quoted: unquoted.is_some(),
+        },
+        span: crate::yaml::Span::default(),
+    };
+    convert(&scalar, kind)
 }
 
 /// Reads a YAML scalar as a value of `kind`.

@@ -66,6 +66,7 @@ pub fn detach(
     registry: &Registry,
     graph_path: &Path,
     duration: Option<Duration>,
+    drain: Duration,
     cluster: &super::Cluster,
     supervisor: Option<&str>,
 ) -> ExitCode {
@@ -117,6 +118,7 @@ pub fn detach(
             libraries: shipped.libraries,
             files: shipped.files,
             duration_ms: duration.map(|d| d.as_millis() as u64),
+            drain_ms: Some(drain.as_millis() as u64),
         };
         client.detach(&machine, &req, DETACH_TIMEOUT)?;
         drop(handle);

@@ -16,6 +16,8 @@ pub struct Cluster {
     pub tls: Option<quiver_zenoh::Tls>,
     /// The run's id, when it was chosen before (a detached run's, by `quiver run --detach`).
     pub run_id: Option<String>,
+    /// `run --params FILE`: the workers read it too.
+    pub params: Option<std::path::PathBuf>,
 }
 
 /// A fresh run id: `<pid>-<hex nanoseconds>`.

@@ -782,6 +782,14 @@ pub fn run(
     let run_id = cluster.run_id.clone().unwrap_or_else(super::new_run_id);
     let prefix = format!("quiver/{run_id}");
     let network = graph.uses_machines();
+    let params_file = cluster.params.clone();
+    if network && params_file.is_some() {
+        return Err(PrepareFailed(
+            "`--params` with nodes on other machines is not supported yet: set their parameters in the graph file"
+                .into(),
+        )
+        .into());
+    }
     let prepare_began = Instant::now();
 
     // Machines: which daemon runs each remote process, what they are sent.
@@ -893,6 +901,10 @@ pub fn run(
             _ => {
                 let mut local = vec!["worker".to_string(), graph_path.display().to_string()];
                 local.append(&mut args);
+                if let Some(file) = &params_file {
+                    local.push("--params".into());
+                    local.push(file.display().to_string());
+                }
                 if let Some(t) = tls {
                     local.push("--tls".into());
                     local.push(t.dir().display().to_string());

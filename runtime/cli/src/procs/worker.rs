@@ -20,6 +20,9 @@ pub struct WorkerArgs {
     /// The process (a `deploy: { process }` name or an isolated node's id) to run.
     #[arg(long)]
     pub process: String,
+    /// Parameters over the graph's (`quiver run --params`).
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<std::path::PathBuf>,
     /// The run's key prefix.
     #[arg(long)]
     pub prefix: String,
@@ -182,10 +185,15 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
         ExitCode::from(1)
     };
     let registry = registry_for(&args.graph);
-    let graph = match quiver_runtime::load_graph(&args.graph, &registry) {
+    let mut graph = match quiver_runtime::load_graph(&args.graph, &registry) {
         Ok(g) => g,
         Err(e) => return fail(e.to_string()),
     };
+    if let Some(file) = &args.params
+        && let Err(e) = quiver_graph::apply_params_file(&mut graph, file)
+    {
+        return fail(e.to_string());
+    }
     if !graph.processes().contains(&args.process.as_str()) {
         return fail(format!("the graph has no process `{}`", args.process));
     }
@@ -207,12 +215,17 @@ pub fn main(args: WorkerArgs, registry_for: impl Fn(&Path) -> quiver_runtime::Re
         Ok(t) => t,
         Err(e) => return fail(format!("process `{}`: {e}", args.process)),
     };
+    // `quiver param` reaches this worker's nodes while it runs.
+    let controls = quiver_runtime::Controls::new();
+    let run_id = args.prefix.strip_prefix("quiver/").unwrap_or(&args.prefix);
+    let _served = crate::params::serve(run_id, &graph, &args.process, &controls);
     let options = RunOptions {
         part: Some(Part {
             process: args.process.clone(),
             transport: transport.clone(),
             prefix: args.prefix.clone(),
         }),
+        controls: Some(controls),
         ..RunOptions::default()
     };
     let mut control = WorkerControl {

@@ -1,0 +1,187 @@
+//! `quiver param`: list, get, set and dump the parameters of a running graph, through the
+//! control plane (quiver-control); and serving a process's nodes to it.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use quiver_control::proto::NodeParams;
+use quiver_control::{Client, Server, runs};
+
+#[derive(Subcommand)]
+pub enum ParamCommand {
+    /// Every node's parameters (or one node's): value, kind, range, default, doc.
+    List {
+        /// The run: its graph's name or its id (`quiver param list` with one run: that one).
+        run: Option<String>,
+        node: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One parameter's value.
+    Get { run: String, node: String, name: String },
+    /// Sets a parameter: checked against the operator's manifest (kind, range), then passed to
+    /// its `on_param`, which may refuse it with a reason (the old value stays).
+    Set {
+        run: String,
+        node: String,
+        name: String,
+        /// As a graph file writes it: 0.5, 20ms, true, "text".
+        value: String,
+    },
+    /// Every node's parameters as a parameter file (`quiver run --params FILE` reads it).
+    Dump { run: Option<String> },
+}
+
+/// Serves this process's nodes to `quiver param` while the returned server lives; a failure
+/// is a warning (the run goes on without it).
+pub fn serve(
+    run: &str,
+    graph: &quiver_graph::Graph,
+    process: &str,
+    controls: &quiver_runtime::Controls,
+) -> Option<Server> {
+    let nodes: Vec<String> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| graph.process_of(*i) == process)
+        .map(|(_, n)| n.id.clone())
+        .collect();
+    match Server::start(run, &graph.name, process, nodes, controls.clone()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("`quiver param` cannot reach this run: {e}");
+            None
+        }
+    }
+}
+
+fn connect(run: Option<&str>) -> Result<Client, String> {
+    let procs = runs::find(run).map_err(|e| e.to_string())?;
+    Client::connect(procs).map_err(|e| e.to_string())
+}
+
+fn fetch(client: &Client, node: Option<&str>) -> Result<Vec<NodeParams>, String> {
+    let nodes = client.params().map_err(|e| e.to_string())?;
+    match node {
+        None => Ok(nodes),
+        Some(id) => {
+            let known: Vec<String> = nodes.iter().map(|n| n.node.clone()).collect();
+            let one: Vec<NodeParams> = nodes.into_iter().filter(|n| n.node == id).collect();
+            if one.is_empty() {
+                Err(format!(
+                    "run {} ({}) has no node `{id}` (its nodes: {})",
+                    client.run(),
+                    client.graph(),
+                    known.join(", ")
+                ))
+            } else {
+                Ok(one)
+            }
+        }
+    }
+}
+
+pub fn main(cmd: ParamCommand) -> ExitCode {
+    let result = match cmd {
+        ParamCommand::List { run, node, json } => connect(run.as_deref()).and_then(|c| {
+            let nodes = fetch(&c, node.as_deref())?;
+            if json {
+                let v: Vec<serde_json::Value> = nodes
+                    .iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "node": n.node, "operator": n.operator, "process": n.process,
+                            "params": n.params.iter().map(|p| serde_json::json!({
+                                "name": p.name, "kind": p.kind, "value": p.value,
+                                "default": p.default, "range": p.range, "doc": p.doc,
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                for n in &nodes {
+                    let place = if n.process == quiver_graph::MAIN_PROCESS {
+                        String::new()
+                    } else {
+                        format!(", process `{}`", n.process)
+                    };
+                    outln!(
+                        "{} ({}{place}):{}",
+                        n.node,
+                        n.operator,
+                        if n.params.is_empty() { " no parameters" } else { "" }
+                    );
+                    for p in &n.params {
+                        let default = p
+                            .default
+                            .as_deref()
+                            .map_or("required".to_string(), |d| format!("default {d}"));
+                        outln!(
+                            "  {:<18} {:<14} {:<9} {:<18} range {:<14} {}",
+                            p.name,
+                            p.value,
+                            p.kind,
+                            default,
+                            p.range,
+                            p.doc
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }),
+        ParamCommand::Get { run, node, name } => connect(Some(&run)).and_then(|c| {
+            let nodes = fetch(&c, Some(&node))?;
+            let params = &nodes[0].params;
+            match params.iter().find(|p| p.name == name) {
+                Some(p) => {
+                    outln!("{}", p.value);
+                    Ok(())
+                }
+                None => Err(format!(
+                    "node `{node}` has no parameter `{name}` (its parameters: {})",
+                    params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }),
+        ParamCommand::Set { run, node, name, value } => connect(Some(&run)).and_then(|c| {
+            let now = c.set(&node, &name, &value).map_err(|e| e.to_string())?;
+            eprintln!("quiver: {node}.{name} = {now}");
+            Ok(())
+        }),
+        ParamCommand::Dump { run } => connect(run.as_deref()).and_then(|c| {
+            let nodes = fetch(&c, None)?;
+            outln!(
+                "# Parameters of run {} (graph `{}`); `quiver run GRAPH --params FILE` reads this.",
+                c.run(),
+                c.graph()
+            );
+            for n in nodes.iter().filter(|n| !n.params.is_empty()) {
+                outln!("{}:", n.node);
+                for p in &n.params {
+                    outln!("  {}: {}", p.name, yaml_value(&p.value, &p.kind));
+                }
+            }
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A value as YAML reads it back with the same kind (strings and paths always quoted).
+fn yaml_value(text: &str, kind: &str) -> String {
+    match kind {
+        "string" => text.to_string(), // already quoted by the control plane
+        "path" => serde_json::to_string(text).unwrap_or_default(),
+        _ => text.to_string(),
+    }
+}

@@ -1,0 +1,298 @@
+//! Reaching into a running graph from another thread: its nodes' parameters (list, get, set).
+//! A [`Controls`] is handed to a run in [`RunOptions::controls`](crate::RunOptions); while the
+//! run lasts it reaches this process's nodes (a control plane, `quiver-control`, serves it over
+//! Zenoh). A new value is checked against the manifest (kind, range) here, then the node's own
+//! thread calls the operator's `on_param` between two callbacks, which applies or refuses it
+//! with a reason; the node's current values change only when the operator accepted.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use quiver_graph::{OperatorSpec, ParamKind, ParamValue};
+
+/// Why a control request failed; each message names the node and the parameter.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum ControlError {
+    #[error("the graph is not running (it has not started yet, or it has ended)")]
+    NotRunning,
+    #[error("no node `{node}` runs in this process (nodes here: {known})")]
+    UnknownNode { node: String, known: String },
+    #[error("node `{node}` has no parameter `{name}` (its parameters: {known})")]
+    UnknownParam { node: String, name: String, known: String },
+    #[error("node `{node}`: parameter `{name}`: {reason}")]
+    Invalid { node: String, name: String, reason: String },
+    #[error("node `{node}` refused `{name}` = {value}: {reason} (it keeps {kept})")]
+    Refused {
+        node: String,
+        name: String,
+        value: String,
+        reason: String,
+        kept: String,
+    },
+    #[error("node `{node}` did not take `{name}` within {waited:?}: it is busy in a callback or hung")]
+    Busy {
+        node: String,
+        name: String,
+        waited: Duration,
+    },
+}
+
+/// One parameter of a running node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamState {
+    pub name: String,
+    pub kind: ParamKind,
+    pub value: ParamValue,
+    pub default: Option<ParamValue>,
+    /// `[min, max]` as text (`any` when unbounded).
+    pub range: String,
+    pub doc: String,
+}
+
+/// A node of this process and its parameters now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeParams {
+    pub node: String,
+    pub operator: String,
+    pub params: Vec<ParamState>,
+}
+
+/// A request the node's thread answers between callbacks.
+pub(crate) struct ParamRequest {
+    pub name: String,
+    pub value: ParamValue,
+    pub reply: mpsc::SyncSender<Result<(), String>>,
+}
+
+/// What a running engine offers [`Controls`].
+pub(crate) trait Live: Send + Sync {
+    /// This process's nodes: (index, id, spec).
+    fn local_nodes(&self) -> Vec<(usize, String, Arc<OperatorSpec>)>;
+    /// The node's current parameter values.
+    fn values(&self, node: usize) -> Vec<(String, ParamValue)>;
+    /// Queues `req` for the node's thread; false when the node no longer takes requests.
+    fn request(&self, node: usize, req: ParamRequest) -> bool;
+}
+
+/// A handle on a run's nodes, usable from any thread, before, during and after the run.
+#[derive(Clone, Default)]
+pub struct Controls {
+    live: Arc<Mutex<Option<Weak<dyn Live>>>>,
+}
+
+impl std::fmt::Debug for Controls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controls").field("running", &self.running()).finish()
+    }
+}
+
+/// How long `set_param` waits for the node's thread by default.
+pub const SET_PARAM_WAIT: Duration = Duration::from_secs(5);
+
+impl Controls {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn attach(&self, live: Weak<dyn Live>) {
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = Some(live);
+    }
+
+    pub(crate) fn detach(&self) {
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn get(&self) -> Result<Arc<dyn Live>, ControlError> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .ok_or(ControlError::NotRunning)
+    }
+
+    /// Whether a run is attached.
+    pub fn running(&self) -> bool {
+        self.get().is_ok()
+    }
+
+    /// Every node of this process with its parameters' current values, in graph order.
+    pub fn nodes(&self) -> Result<Vec<NodeParams>, ControlError> {
+        let live = self.get()?;
+        Ok(live
+            .local_nodes()
+            .into_iter()
+            .map(|(i, id, spec)| node_params(&id, &spec, live.values(i)))
+            .collect())
+    }
+
+    fn find(&self, live: &Arc<dyn Live>, node: &str) -> Result<(usize, Arc<OperatorSpec>), ControlError> {
+        let nodes = live.local_nodes();
+        nodes
+            .iter()
+            .find(|(_, id, _)| id == node)
+            .map(|(i, _, spec)| (*i, spec.clone()))
+            .ok_or_else(|| ControlError::UnknownNode {
+                node: node.into(),
+                known: names(nodes.iter().map(|(_, id, _)| id.as_str())),
+            })
+    }
+
+    /// One node's parameters now.
+    pub fn node(&self, node: &str) -> Result<NodeParams, ControlError> {
+        let live = self.get()?;
+        let (i, spec) = self.find(&live, node)?;
+        Ok(node_params(node, &spec, live.values(i)))
+    }
+
+    /// Reads `text` as a value of `node`'s parameter `name` (as the graph file would write it).
+    pub fn parse_value(&self, node: &str, name: &str, text: &str) -> Result<ParamValue, ControlError> {
+        let live = self.get()?;
+        let (_, spec) = self.find(&live, node)?;
+        let p = param_spec(node, &spec, name)?;
+        quiver_graph::param_from_text(text, p.kind).map_err(|reason| ControlError::Invalid {
+            node: node.into(),
+            name: name.into(),
+            reason,
+        })
+    }
+
+    /// Sets `node`'s parameter `name`: checked against the manifest (kind, range), then passed
+    /// to the operator's `on_param` on the node's thread, which may refuse it with a reason.
+    /// Waits at most `wait` for the node to take it.
+    pub fn set_param(&self, node: &str, name: &str, value: ParamValue, wait: Duration) -> Result<(), ControlError> {
+        let live = self.get()?;
+        let (i, spec) = self.find(&live, node)?;
+        let p = param_spec(node, &spec, name)?;
+        let invalid = |reason: String| ControlError::Invalid {
+            node: node.into(),
+            name: name.into(),
+            reason,
+        };
+        if value.kind() != p.kind {
+            return Err(invalid(format!(
+                "expected a {}, got a {} ({value})",
+                p.kind,
+                value.kind()
+            )));
+        }
+        if p.kind == ParamKind::Path {
+            return Err(invalid(
+                "a path is read when the node starts: set it in the graph file or with `quiver run --params`".into(),
+            ));
+        }
+        p.check(&value).map_err(invalid)?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        let req = ParamRequest {
+            name: name.into(),
+            value: value.clone(),
+            reply,
+        };
+        if !live.request(i, req) {
+            return Err(ControlError::NotRunning);
+        }
+        drop(live);
+        match answer.recv_timeout(wait) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => {
+                let kept = self
+                    .get()
+                    .ok()
+                    .and_then(|l| {
+                        l.values(i)
+                            .into_iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, v)| v.to_string())
+                    })
+                    .unwrap_or_else(|| "its value".into());
+                Err(ControlError::Refused {
+                    node: node.into(),
+                    name: name.into(),
+                    value: value.to_string(),
+                    reason,
+                    kept,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(ControlError::Busy {
+                node: node.into(),
+                name: name.into(),
+                waited: wait,
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(ControlError::NotRunning),
+        }
+    }
+}
+
+fn param_spec<'a>(node: &str, spec: &'a OperatorSpec, name: &str) -> Result<&'a quiver_graph::ParamSpec, ControlError> {
+    spec.params
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ControlError::UnknownParam {
+            node: node.into(),
+            name: name.into(),
+            known: names(spec.params.iter().map(|p| p.name.as_str())),
+        })
+}
+
+fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.map(|s| format!("`{s}`")).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
+fn node_params(id: &str, spec: &OperatorSpec, values: Vec<(String, ParamValue)>) -> NodeParams {
+    NodeParams {
+        node: id.into(),
+        operator: spec.name.clone(),
+        params: spec
+            .params
+            .iter()
+            .filter_map(|p| {
+                let value = values.iter().find(|(n, _)| *n == p.name)?.1.clone();
+                Some(ParamState {
+                    name: p.name.clone(),
+                    kind: p.kind,
+                    value,
+                    default: p.default.clone(),
+                    range: p.range_text(),
+                    doc: p.doc.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The node thread's answer to a request: the operator's verdict, the current values updated
+/// when it accepted.
+pub(crate) fn answer(
+    node: &crate::host::NodeShared,
+    instance: &mut crate::host::Instance,
+    cx: &mut crate::host::CallCtx<'_>,
+    req: ParamRequest,
+) {
+    let result = instance.on_param(cx, &req.name, &req.value);
+    let verdict = match result {
+        Ok(()) => {
+            let mut values = node.params.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = values.iter_mut().find(|(n, _)| *n == req.name) {
+                slot.1 = req.value.clone();
+            }
+            tracing::info!(node = %node.id, "parameter `{}` set to {}", req.name, req.value);
+            Ok(())
+        }
+        Err(f) => {
+            let reason = match f {
+                crate::host::CallFailure::Rejected(m) | crate::host::CallFailure::Error(m) => m,
+                crate::host::CallFailure::Panic(m) => format!("the operator panicked: {m}"),
+            };
+            let reason = if reason.is_empty() {
+                "no reason given".into()
+            } else {
+                reason
+            };
+            tracing::warn!(node = %node.id, "parameter `{}` = {} refused: {reason}", req.name, req.value);
+            Err(reason)
+        }
+    };
+    let _ = req.reply.send(verdict);
+}

@@ -1,0 +1,243 @@
+//! Operating a running graph from outside (issue "Operate"): `quiver param list/get/set/dump`
+//! against a real `quiver run`, in one process and split over processes; `run --params`.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{build, record, stderr, stdout, target_dir, temp_dir, values, write};
+
+fn graph(dir: &Path, name: &str, deploy: &str) {
+    write(
+        dir,
+        "g.yaml",
+        &format!(
+            "name: {name}
+nodes:
+  - id: ticker
+    operator: counter
+    inputs: {{ tick: {{ timer: 5ms }} }}
+    outputs: [count]
+  - id: triple
+    operator: scale
+    params: {{ factor: 3 }}
+    inputs: {{ value: ticker/count }}
+    outputs: [value]
+{deploy}  - id: sink
+    operator: recorder
+    params: {{ path: rec.txt }}
+    inputs: {{ in: {{ from: triple/value, queue: {{ depth: 64, policy: block }} }} }}
+"
+        ),
+    );
+}
+
+/// `quiver ARGS` in `dir` with the test's own registry of runs.
+fn quiver_cmd(dir: &Path, args: &[&str]) -> Command {
+    build();
+    let mut c = Command::new(target_dir().join("quiver"));
+    c.current_dir(dir)
+        .env("QUIVER_OPERATOR_PATH", target_dir())
+        .env("QUIVER_RUNS_DIR", dir.join("runs"))
+        .env_remove("RUST_LOG")
+        .args(args);
+    c
+}
+
+fn q(dir: &Path, args: &[&str]) -> Output {
+    quiver_cmd(dir, args).output().expect("running quiver")
+}
+
+/// A `quiver run` in the background, killed if the test fails before it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, args: &[&str]) -> Running {
+    let child = quiver_cmd(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting quiver run");
+    Running(child)
+}
+
+/// Stops the run as Ctrl-C does and returns its output (bounded).
+fn interrupt(mut run: Running) -> (Option<i32>, String, String) {
+    let pid = run.0.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if run.0.try_wait().expect("waiting").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not stop within 30 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = std::mem::replace(&mut run.0, Command::new("true").spawn().expect("a placeholder process"));
+    let o = child.wait_with_output().expect("its output");
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
+/// Waits until `quiver param list RUN` answers with every node (the run is up).
+fn wait_listed(dir: &Path, run: &str, nodes: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = q(dir, &["param", "list", run]);
+        let out = stdout(&o);
+        if o.status.success() && out.lines().filter(|l| !l.starts_with(' ')).count() == nodes {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never answered `param list`: {} {}",
+            out,
+            stderr(&o)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn set(dir: &Path, run: &str, node: &str, name: &str, value: &str) -> Output {
+    q(dir, &["param", "set", run, node, name, value])
+}
+
+#[test]
+fn parameters_are_listed_set_through_on_param_and_dumped() {
+    for (variant, deploy) in [("one", ""), ("split", "    deploy: { process: w }\n")] {
+        let dir = temp_dir(&format!("operate-params-{variant}"));
+        let name = format!("operate-{variant}");
+        graph(&dir, &name, deploy);
+        let run = start(&dir, &["run", "g.yaml"]);
+        let listed = wait_listed(&dir, &name, 3);
+        let place = if variant == "split" { ", process `w`" } else { "" };
+        assert!(listed.contains(&format!("triple (scale{place}):")), "{listed}");
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.split_whitespace().take(3).collect::<Vec<_>>() == ["factor", "3", "int"]),
+            "{listed}"
+        );
+
+        // Refused by the operator: its reason, the old value kept.
+        let o = set(&dir, &name, "triple", "factor", "0");
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            stderr(&o),
+            "error: node `triple` refused `factor` = 0: factor 0 would erase the signal (it keeps 3)\n"
+        );
+        // Refused by the manifest before the operator sees it.
+        for (value, says) in [
+            ("5000000", "node `triple`: parameter `factor`: "),
+            ("abc", "node `triple`: parameter `factor`: expected an int, got `abc`"),
+        ] {
+            let o = set(&dir, &name, "triple", "factor", value);
+            assert_eq!(o.status.code(), Some(1), "{value}");
+            assert!(
+                stderr(&o).starts_with(&format!("error: {says}")),
+                "{value}: {}",
+                stderr(&o)
+            );
+        }
+        let o = set(&dir, &name, "triple", "gain", "2");
+        assert!(
+            stderr(&o).contains("node `triple` has no parameter `gain` (its parameters: `factor`, `offset`)"),
+            "{}",
+            stderr(&o)
+        );
+        let o = set(&dir, &name, "ghost", "factor", "2");
+        assert!(stderr(&o).contains("has no node `ghost`"), "{}", stderr(&o));
+        assert_eq!(stdout(&q(&dir, &["param", "get", &name, "triple", "factor"])), "3\n");
+
+        // Accepted: in force at once, in the data too.
+        let o = set(&dir, &name, "triple", "factor", "7");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "quiver: triple.factor = 7\n");
+        assert_eq!(stdout(&q(&dir, &["param", "get", &name, "triple", "factor"])), "7\n");
+        let o = q(&dir, &["param", "dump", &name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let dump = stdout(&o);
+        assert!(dump.contains("triple:\n  factor: 7\n  offset: 0\n"), "{dump}");
+        std::fs::write(dir.join("params.yaml"), &dump).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+
+        let (code, _, err) = interrupt(run);
+        assert_eq!(code, Some(0), "{err}");
+        // Every value is count x 3 until the change, count x 7 after it.
+        let got: Vec<i64> = record(&dir.join("rec.txt")).iter().flat_map(|l| values(l)).collect();
+        let switch = got
+            .iter()
+            .enumerate()
+            .position(|(n, &v)| v != 3 * n as i64)
+            .expect("a value after the change");
+        assert!(switch > 0, "values before the change: {got:?}");
+        for (n, &v) in got.iter().enumerate().skip(switch) {
+            assert_eq!(v, 7 * n as i64, "value {n} after the change at {switch}: {got:?}");
+        }
+        assert!(
+            got.len() > switch + 10,
+            "{} values after the change",
+            got.len() - switch
+        );
+        // The run's entries are gone with it.
+        let o = q(&dir, &["param", "list"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("no graph is running on this machine"),
+            "{}",
+            stderr(&o)
+        );
+
+        // The dump, read back: the next run starts with factor 7.
+        let o = q(&dir, &["run", "g.yaml", "--for", "300ms", "--params", "params.yaml"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got: Vec<i64> = record(&dir.join("rec.txt")).iter().flat_map(|l| values(l)).collect();
+        assert!(!got.is_empty());
+        for (n, &v) in got.iter().enumerate() {
+            assert_eq!(v, 7 * n as i64, "{got:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_parameter_files_are_located() {
+    let dir = temp_dir("operate-params-file");
+    graph(&dir, "operate-file", "");
+    for (text, says, at) in [
+        (
+            "ghost: { factor: 2 }\n",
+            "error: unknown node `ghost` (nodes: ticker, triple, sink)",
+            "1:1",
+        ),
+        (
+            "triple: { factor: 0.5 }\n",
+            "error: node `triple`: invalid value for parameter `factor`: expected an int, got `0.5`",
+            "1:19",
+        ),
+        (
+            "triple:\n  gain: 2\n",
+            "error: node `triple`: invalid value for parameter `gain`: operator `scale` has no such parameter (its parameters: factor, offset)",
+            "2:3",
+        ),
+        (
+            "- 1\n",
+            "error: expected a mapping for a parameter file (node: { param: value }), found a list",
+            "1:1",
+        ),
+    ] {
+        std::fs::write(dir.join("params.yaml"), text).unwrap();
+        let o = q(&dir, &["run", "g.yaml", "--for", "100ms", "--params", "params.yaml"]);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        let err = stderr(&o);
+        assert!(
+            err.starts_with(&format!("{says}\n  --> params.yaml:{at}\n")),
+            "{text}: {err}"
+        );
+    }
+}
