@@ -6,10 +6,12 @@
 //! - [`cdr`]: the CDR encoding of any known type (what ROS 2 sends over DDS), both directions.
 //! - [`typed`]: Rust structs for the shipped types, to build a DataPack's array and read it back,
 //!   and views that read scan ranges and image bytes in place.
+//! - [`show`]: any message as text or JSON for a person (`quiver topic echo`), big arrays summarised.
 
 pub mod cdr;
 mod parse;
 mod registry;
+pub mod show;
 pub mod typed;
 
 pub use parse::{

@@ -1,5 +1,6 @@
 //! Operating a running graph from outside (issue "Operate"): `quiver param list/get/set/dump`
-//! against a real `quiver run`, in one process and split over processes; `run --params`.
+//! and `quiver topic list/echo/hz` against a real `quiver run`, in one process and split over
+//! processes; `run --params`.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -32,10 +33,12 @@ nodes:
     );
 }
 
-/// `quiver ARGS` in `dir` with the test's own registry of runs.
+/// `quiver ARGS` in `dir` with the test's own registry of runs, killed after 60 s (a command
+/// waiting for packs that never come must fail the test, not hang it).
 fn quiver_cmd(dir: &Path, args: &[&str]) -> Command {
     build();
-    let mut c = Command::new(target_dir().join("quiver"));
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", "60"]).arg(target_dir().join("quiver"));
     c.current_dir(dir)
         .env("QUIVER_OPERATOR_PATH", target_dir())
         .env("QUIVER_RUNS_DIR", dir.join("runs"))
@@ -59,7 +62,13 @@ impl Drop for Running {
 }
 
 fn start(dir: &Path, args: &[&str]) -> Running {
-    let child = quiver_cmd(dir, args)
+    build();
+    let child = Command::new(target_dir().join("quiver"))
+        .current_dir(dir)
+        .env("QUIVER_OPERATOR_PATH", target_dir())
+        .env("QUIVER_RUNS_DIR", dir.join("runs"))
+        .env_remove("RUST_LOG")
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -109,7 +118,7 @@ fn set(dir: &Path, run: &str, node: &str, name: &str, value: &str) -> Output {
 }
 
 #[test]
-fn parameters_are_listed_set_through_on_param_and_dumped() {
+fn parameters_and_topics_of_a_running_graph() {
     for (variant, deploy) in [("one", ""), ("split", "    deploy: { process: w }\n")] {
         let dir = temp_dir(&format!("operate-params-{variant}"));
         let name = format!("operate-{variant}");
@@ -165,6 +174,55 @@ fn parameters_are_listed_set_through_on_param_and_dumped() {
         let dump = stdout(&o);
         assert!(dump.contains("triple:\n  factor: 7\n  offset: 0\n"), "{dump}");
         std::fs::write(dir.join("params.yaml"), &dump).unwrap();
+
+        // Topics: every output, its type and consumers; echo decodes packs through msg-defs.
+        let o = q(&dir, &["topic", "list", &name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let table = stdout(&o);
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("triple/value "))
+            .unwrap_or_else(|| panic!("{table}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!((cols[1], cols[4]), ("std_msgs/Int64", "sink/in"), "{table}");
+        let rate: f64 = cols[2].parse().unwrap();
+        assert!(rate > 10.0, "a 5 ms timer's chain runs at {rate} Hz: {table}");
+        let o = q(
+            &dir,
+            &["topic", "echo", &name, "triple/value", "--count", "3", "--json"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let packs: Vec<serde_json::Value> = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(packs.len(), 3, "{packs:?}");
+        for p in &packs {
+            // factor is 7 now: data = 7 x seq (the counter starts at 0, one value per pack).
+            let seq = p["seq"].as_i64().unwrap();
+            assert_eq!(p["data"], serde_json::json!({"data": 7 * seq}), "{p}");
+            assert_eq!(p["type"], "std_msgs/Int64");
+        }
+        let o = q(&dir, &["topic", "echo", &name, "triple/value", "--once"]);
+        let text = stdout(&o);
+        assert!(
+            text.starts_with("--- triple/value (std_msgs/Int64) seq=") && text.contains("\ndata: "),
+            "{text}"
+        );
+        let o = q(&dir, &["topic", "hz", &name, "ticker/count", "--for", "1500ms"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).lines().all(|l| l.starts_with("ticker/count: rate ")),
+            "{}",
+            stdout(&o)
+        );
+        let o = q(&dir, &["topic", "echo", &name, "triple/nope", "--once"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("node `triple` has no output `nope` (its outputs: `value`)"),
+            "{}",
+            stderr(&o)
+        );
         std::thread::sleep(Duration::from_millis(300));
 
         let (code, _, err) = interrupt(run);

@@ -19,6 +19,7 @@ macro_rules! outln {
 mod params;
 mod procs;
 mod report;
+mod topics;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,11 @@ enum Command {
     Param {
         #[command(subcommand)]
         action: params::ParamCommand,
+    },
+    /// The outputs of a running graph: list, echo their packs, measure their rate.
+    Topic {
+        #[command(subcommand)]
+        action: topics::TopicCommand,
     },
     /// List the detached runs the daemons supervise.
     Ps {
@@ -286,6 +292,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Daemon(args) => daemon(args, cli.verbose),
         Command::Param { action } => params::main(action),
+        Command::Topic { action } => topics::main(action),
         Command::Machines { reach, json } => reach.then(|connect, tls| report::machines(connect, json, tls)),
         Command::Ps { reach, json } => reach.then(|connect, tls| procs::detach::ps(connect, json, tls)),
         Command::Attach { run, reach } => reach.then(|connect, tls| procs::detach::attach(connect, &run, tls)),

@@ -48,7 +48,18 @@ pub fn serve(
         .filter(|(i, _)| graph.process_of(*i) == process)
         .map(|(_, n)| n.id.clone())
         .collect();
-    match Server::start(run, &graph.name, process, nodes, controls.clone()) {
+    let mut consumers: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for n in &graph.nodes {
+        for i in &n.inputs {
+            if let quiver_graph::Source::Edge(e) = &i.source {
+                consumers
+                    .entry(format!("{}/{}", graph.nodes[e.node].id, e.port))
+                    .or_default()
+                    .push(format!("{}/{}", n.id, i.name));
+            }
+        }
+    }
+    match Server::start(run, &graph.name, process, nodes, consumers, controls.clone()) {
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!("`quiver param` cannot reach this run: {e}");
@@ -57,7 +68,7 @@ pub fn serve(
     }
 }
 
-fn connect(run: Option<&str>) -> Result<Client, String> {
+pub fn connect(run: Option<&str>) -> Result<Client, String> {
     let procs = runs::find(run).map_err(|e| e.to_string())?;
     Client::connect(procs).map_err(|e| e.to_string())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use zenoh::Wait;
 
 use crate::ControlError;
-use crate::proto::{self, NodeParams, SetParam, SetReply};
+use crate::proto::{self, NodeParams, SetParam, SetReply, TapReply, TapRequest, Topic};
 use crate::runs::Entry;
 
 /// How long one question waits for its answer (a `set` waits for the node's thread too).
@@ -116,6 +116,89 @@ impl Client {
             (Some(v), None) => Ok(v),
             (None, None) => Err(ControlError::Refused("no answer".into())),
         }
+    }
+}
+
+/// Packs of a tapped output, as they arrive (until dropped).
+pub struct Watch {
+    _sub: zenoh::pubsub::Subscriber<()>,
+    rx: std::sync::mpsc::Receiver<(usize, Result<quiver_runtime::wire::WirePack, String>)>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").finish_non_exhaustive()
+    }
+}
+
+impl Watch {
+    /// The next pack (its frame's size in bytes, and the decoded pack or why it did not
+    /// decode), waiting at most `wait`.
+    pub fn next(&self, wait: Duration) -> Option<(usize, Result<quiver_runtime::wire::WirePack, String>)> {
+        self.rx.recv_timeout(wait).ok()
+    }
+}
+
+impl Client {
+    /// Every output of the run: type, packs sent, consumers.
+    pub fn topics(&self) -> Result<Vec<Topic>, ControlError> {
+        let mut out = Vec::new();
+        for e in &self.procs {
+            let body = self.ask(&proto::topics_key(&e.run, &e.process), None)?;
+            let topics: Vec<Topic> = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
+                what: format!("process `{}`", e.process),
+                reason: format!("its answer does not read: {err}"),
+            })?;
+            out.extend(topics);
+        }
+        Ok(out)
+    }
+
+    /// Watches output `node/output`: every pack it sends from now on, while the watcher keeps
+    /// up (a watcher that falls behind loses packs, the run never waits).
+    pub fn watch(&self, node: &str, output: &str) -> Result<Watch, ControlError> {
+        let Some(e) = self.procs.iter().find(|e| e.nodes.iter().any(|n| n == node)) else {
+            let all: Vec<&str> = self
+                .procs
+                .iter()
+                .flat_map(|e| e.nodes.iter().map(String::as_str))
+                .collect();
+            return Err(ControlError::Refused(format!(
+                "run {} has no node `{node}` (its nodes: {})",
+                self.run(),
+                all.join(", ")
+            )));
+        };
+        // Subscribe first, then ask: nothing sent after the answer is missed.
+        let key = proto::tap_data_key(&e.run, &e.process, node, output);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        let sub = self
+            .session
+            .declare_subscriber(key)
+            .callback(move |sample| {
+                let bytes = sample.payload().to_bytes();
+                let frame = arrow_buffer::Buffer::from(bytes.to_vec());
+                let decoded = quiver_runtime::wire::decode(&frame).map_err(|e| e.to_string());
+                let _ = tx.try_send((bytes.len(), decoded));
+            })
+            .wait()
+            .map_err(|err| ControlError::Open(err.to_string()))?;
+        let req = TapRequest {
+            node: node.into(),
+            output: output.into(),
+        };
+        let body = self.ask(
+            &proto::tap_key(&e.run, &e.process),
+            Some(serde_json::to_vec(&req).unwrap_or_default()),
+        )?;
+        let reply: TapReply = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
+            what: format!("process `{}`", e.process),
+            reason: format!("its answer does not read: {err}"),
+        })?;
+        if let Some(err) = reply.error {
+            return Err(ControlError::Refused(err));
+        }
+        Ok(Watch { _sub: sub, rx })
     }
 }
 

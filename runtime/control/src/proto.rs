@@ -57,3 +57,47 @@ pub fn value_text(v: &quiver_graph::ParamValue) -> String {
         other => other.to_string(),
     }
 }
+
+/// The key a process answers `topics` queries on.
+pub fn topics_key(run: &str, process: &str) -> String {
+    format!("quiver/ctl/{run}/{process}/topics")
+}
+
+/// The key a process answers `tap` queries on.
+pub fn tap_key(run: &str, process: &str) -> String {
+    format!("quiver/ctl/{run}/{process}/tap")
+}
+
+/// Where a tapped output's packs are published (wire frames).
+pub fn tap_data_key(run: &str, process: &str, node: &str, output: &str) -> String {
+    format!("quiver/ctl/{run}/{process}/data/{node}/{output}")
+}
+
+/// An output of a running node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Topic {
+    /// `node/output`.
+    pub topic: String,
+    pub msg_type: String,
+    pub process: String,
+    /// Packs sent so far.
+    pub sent: u64,
+    /// Nanoseconds since the run started (with `sent`: the mean rate).
+    pub uptime_ns: u64,
+    /// Its consumers in the graph: `node/input`.
+    pub consumers: Vec<String>,
+}
+
+/// `tap`: watch an output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TapRequest {
+    pub node: String,
+    pub output: String,
+}
+
+/// The answer to `tap`: where its packs are published (subscribe there), or why not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TapReply {
+    pub key: Option<String>,
+    pub error: Option<String>,
+}

@@ -1,7 +1,8 @@
 //! Serving a process's nodes: a Zenoh session of its own (listening on loopback, a port the
 //! system picks), queryables for `params` and `set`, and the process's entry in the registry.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use quiver_runtime::{Controls, SET_PARAM_WAIT};
@@ -9,7 +10,7 @@ use zenoh::Wait;
 use zenoh::query::{Query, Queryable};
 
 use crate::ControlError;
-use crate::proto::{self, NodeParams, Param, SetParam, SetReply};
+use crate::proto::{self, NodeParams, Param, SetParam, SetReply, TapReply, TapRequest, Topic};
 use crate::runs::{self, Entry, Registered};
 
 /// Serves until dropped (the entry is removed, the session closed).
@@ -17,6 +18,8 @@ pub struct Server {
     session: zenoh::Session,
     _params: Queryable<()>,
     _set: Queryable<()>,
+    _topics: Queryable<()>,
+    _tap: Queryable<()>,
     _entry: Registered,
 }
 
@@ -47,12 +50,13 @@ pub(crate) fn config(listen: &[String], connect: &[String]) -> Result<zenoh::Con
 
 impl Server {
     /// Serves `controls` as process `process` of run `run` (graph `graph`); `nodes` are the
-    /// ids it hosts (for the registry).
+    /// ids it hosts (for the registry), `consumers` each `node/output`'s `node/input`s.
     pub fn start(
         run: &str,
         graph: &str,
         process: &str,
         nodes: Vec<String>,
+        consumers: HashMap<String, Vec<String>>,
         controls: Controls,
     ) -> Result<Server, ControlError> {
         let session = zenoh::open(config(&["tcp/127.0.0.1:0".into()], &[])?)
@@ -70,6 +74,63 @@ impl Server {
         let params = session
             .declare_queryable(proto::params_key(run, process))
             .callback(move |q: Query| answer_params(&c, &process_name, q))
+            .wait()
+            .map_err(|e| ControlError::Open(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let c = controls.clone();
+        let process_name = process.to_string();
+        let topics = session
+            .declare_queryable(proto::topics_key(run, process))
+            .callback(move |q: Query| {
+                let list: Vec<Topic> = c
+                    .outputs()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| {
+                        let topic = format!("{}/{}", o.node, o.output);
+                        Topic {
+                            consumers: consumers.get(&topic).cloned().unwrap_or_default(),
+                            topic,
+                            msg_type: o.msg_type,
+                            process: process_name.clone(),
+                            sent: o.sent,
+                            uptime_ns: started.elapsed().as_nanos() as u64,
+                        }
+                    })
+                    .collect();
+                reply_json(&q, &list);
+            })
+            .wait()
+            .map_err(|e| ControlError::Open(e.to_string()))?;
+        let taps = Arc::new(Forwarders {
+            session: session.clone(),
+            controls: controls.clone(),
+            run: run.into(),
+            process: process.into(),
+            running: Mutex::new(HashMap::new()),
+        });
+        let tap = session
+            .declare_queryable(proto::tap_key(run, process))
+            .callback(move |q: Query| {
+                let req: Result<TapRequest, String> = match q.payload() {
+                    Some(p) => serde_json::from_slice(&p.to_bytes()).map_err(|e| e.to_string()),
+                    None => Err("no request".into()),
+                };
+                let reply = match req
+                    .map_err(|e| format!("a malformed request: {e}"))
+                    .and_then(|r| taps.start(&r))
+                {
+                    Ok(key) => TapReply {
+                        key: Some(key),
+                        error: None,
+                    },
+                    Err(e) => TapReply {
+                        key: None,
+                        error: Some(e),
+                    },
+                };
+                reply_json(&q, &reply);
+            })
             .wait()
             .map_err(|e| ControlError::Open(e.to_string()))?;
         let c = Arc::new(controls);
@@ -104,6 +165,8 @@ impl Server {
             session,
             _params: params,
             _set: set,
+            _topics: topics,
+            _tap: tap,
             _entry: entry,
         })
     }
@@ -114,6 +177,81 @@ impl Drop for Server {
         if let Err(e) = self.session.close().wait() {
             tracing::debug!("closing the control session: {e}");
         }
+    }
+}
+
+/// How many packs a tap holds for its forwarder before it loses some.
+const TAP_CAPACITY: usize = 64;
+/// A forwarder with nobody subscribed for this long stops (its tap removed).
+const IDLE_STOP: Duration = Duration::from_secs(3);
+
+/// The taps being forwarded, by `node/output`: one per output, shared by every watcher.
+struct Forwarders {
+    session: zenoh::Session,
+    controls: Controls,
+    run: String,
+    process: String,
+    running: Mutex<HashMap<String, String>>,
+}
+
+impl Forwarders {
+    /// Starts forwarding `node/output` (once) and returns the key it is published on.
+    fn start(self: &Arc<Self>, r: &TapRequest) -> Result<String, String> {
+        let topic = format!("{}/{}", r.node, r.output);
+        let key = proto::tap_data_key(&self.run, &self.process, &r.node, &r.output);
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.contains_key(&topic) {
+            return Ok(key);
+        }
+        let tap = self
+            .controls
+            .tap(&r.node, &r.output, TAP_CAPACITY)
+            .map_err(|e| e.to_string())?;
+        let publisher = self
+            .session
+            .declare_publisher(key.clone())
+            // A watcher that cannot keep up loses packs; it never slows the run.
+            .congestion_control(zenoh::qos::CongestionControl::Drop)
+            .wait()
+            .map_err(|e| e.to_string())?;
+        running.insert(topic.clone(), key.clone());
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("q:tap".into()).spawn(move || {
+            let mut last_match = std::time::Instant::now();
+            let mut last_check = std::time::Instant::now();
+            while tap.running() {
+                if let Some(p) = tap.recv_timeout(Duration::from_millis(100)) {
+                    let id = quiver_runtime::PackId {
+                        name: p.name,
+                        msg_type: p.msg_type,
+                        source_node: p.source_node,
+                        source_port: p.source_port,
+                    };
+                    match quiver_runtime::wire::encode(&id, &p.header, p.data.as_ref()) {
+                        Ok(frame) => {
+                            if let Err(e) = publisher.put(frame.to_vec()).wait() {
+                                tracing::debug!("tap {}: {e}", publisher.key_expr());
+                            }
+                        }
+                        Err(e) => tracing::warn!("tap of `{}/{}`: {e}", id.source_node, id.source_port),
+                    }
+                }
+                if last_check.elapsed() >= Duration::from_millis(500) {
+                    last_check = std::time::Instant::now();
+                    if publisher.matching_status().wait().is_ok_and(|m| m.matching()) {
+                        last_match = last_check;
+                    } else if last_match.elapsed() >= IDLE_STOP {
+                        break;
+                    }
+                }
+            }
+            me.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&topic);
+        });
+        if let Err(e) = spawned {
+            running.remove(&format!("{}/{}", r.node, r.output));
+            return Err(format!("cannot start the tap: {e}"));
+        }
+        Ok(key)
     }
 }
 

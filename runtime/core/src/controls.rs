@@ -1,4 +1,5 @@
-//! Reaching into a running graph from another thread: its nodes' parameters (list, get, set).
+//! Reaching into a running graph from another thread: its nodes' parameters (list, get, set)
+//! and its outputs (counts, and taps that see every pack an output sends).
 //! A [`Controls`] is handed to a run in [`RunOptions::controls`](crate::RunOptions); while the
 //! run lasts it reaches this process's nodes (a control plane, `quiver-control`, serves it over
 //! Zenoh). A new value is checked against the manifest (kind, range) here, then the node's own
@@ -18,6 +19,12 @@ pub enum ControlError {
     NotRunning,
     #[error("no node `{node}` runs in this process (nodes here: {known})")]
     UnknownNode { node: String, known: String },
+    #[error("node `{node}` has no output `{output}` (its outputs: {known})")]
+    UnknownOutput {
+        node: String,
+        output: String,
+        known: String,
+    },
     #[error("node `{node}` has no parameter `{name}` (its parameters: {known})")]
     UnknownParam { node: String, name: String, known: String },
     #[error("node `{node}`: parameter `{name}`: {reason}")]
@@ -65,8 +72,88 @@ pub(crate) struct ParamRequest {
     pub reply: mpsc::SyncSender<Result<(), String>>,
 }
 
+/// An output of a running node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputState {
+    pub node: String,
+    pub output: String,
+    pub msg_type: String,
+    /// Packs sent so far.
+    pub sent: u64,
+}
+
+/// A pack an output sent, seen through a [`Tap`]: the same buffers the graph's consumers read.
+#[derive(Clone, Debug)]
+pub struct TappedPack {
+    pub name: String,
+    pub msg_type: String,
+    pub source_node: String,
+    pub source_port: String,
+    pub header: quiver_operator::Header,
+    /// None: an empty DataPack.
+    pub data: Option<arrow_array::ArrayRef>,
+}
+
+/// Watches one output until dropped. It holds at most its capacity of packs: when its reader
+/// falls behind it loses packs (counted in [`Tap::dropped`]); the graph never waits for it.
+pub struct Tap {
+    rx: mpsc::Receiver<crate::pack::Pack>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+    live: Weak<dyn Live>,
+    node: usize,
+    port: usize,
+    id: u64,
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tap")
+            .field("node", &self.node)
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl Tap {
+    /// The next pack, waiting at most `wait`; None on a timeout or when the run has ended.
+    pub fn recv_timeout(&self, wait: Duration) -> Option<TappedPack> {
+        let p = self.rx.recv_timeout(wait).ok()?;
+        Some(TappedPack {
+            name: p.id.name.clone(),
+            msg_type: p.id.msg_type.clone(),
+            source_node: p.id.source_node.clone(),
+            source_port: p.id.source_port.clone(),
+            header: p.header,
+            data: p.data.as_ref().and_then(|d| d.to_arrow().ok()),
+        })
+    }
+
+    /// Packs lost because this tap was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the run this tap watches is still going.
+    pub fn running(&self) -> bool {
+        self.live.strong_count() > 0
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.upgrade() {
+            live.untap(self.node, self.port, self.id);
+        }
+    }
+}
+
 /// What a running engine offers [`Controls`].
 pub(crate) trait Live: Send + Sync {
+    /// The node's outputs: (name, message type, packs sent).
+    fn outputs(&self, node: usize) -> Vec<(String, String, u64)>;
+    /// Adds a watcher to output `port` of `node`.
+    fn tap(&self, node: usize, port: usize, sink: crate::host::TapSink);
+    fn untap(&self, node: usize, port: usize, id: u64);
     /// This process's nodes: (index, id, spec).
     fn local_nodes(&self) -> Vec<(usize, String, Arc<OperatorSpec>)>;
     /// The node's current parameter values.
@@ -137,6 +224,61 @@ impl Controls {
                 node: node.into(),
                 known: names(nodes.iter().map(|(_, id, _)| id.as_str())),
             })
+    }
+
+    /// Every output of this process's nodes, with what it has sent so far.
+    pub fn outputs(&self) -> Result<Vec<OutputState>, ControlError> {
+        let live = self.get()?;
+        Ok(live
+            .local_nodes()
+            .into_iter()
+            .flat_map(|(i, id, _)| {
+                live.outputs(i)
+                    .into_iter()
+                    .map(move |(output, msg_type, sent)| OutputState {
+                        node: id.clone(),
+                        output,
+                        msg_type,
+                        sent,
+                    })
+            })
+            .collect())
+    }
+
+    /// Watches output `output` of `node` (see [`Tap`]); holds at most `capacity` packs.
+    pub fn tap(&self, node: &str, output: &str, capacity: usize) -> Result<Tap, ControlError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let live = self.get()?;
+        let (i, spec) = self.find(&live, node)?;
+        let port = spec
+            .outputs
+            .iter()
+            .position(|p| p.name == output)
+            .ok_or_else(|| ControlError::UnknownOutput {
+                node: node.into(),
+                output: output.into(),
+                known: names(spec.outputs.iter().map(|p| p.name.as_str())),
+            })?;
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        live.tap(
+            i,
+            port,
+            crate::host::TapSink {
+                id,
+                tx,
+                dropped: dropped.clone(),
+            },
+        );
+        Ok(Tap {
+            rx,
+            dropped,
+            live: Arc::downgrade(&live),
+            node: i,
+            port,
+            id,
+        })
     }
 
     /// One node's parameters now.

@@ -53,6 +53,54 @@ pub(crate) struct OutputRoute {
     pub remote: Vec<RemoteTarget>,
     /// The data type of the last array emitted here: a plugin sends a schema only when it changes.
     pub last_type: Mutex<Option<DataType>>,
+    /// Observers from outside the graph (`quiver topic echo`).
+    pub taps: Taps,
+}
+
+/// Who is watching an output from outside the graph. Costs one relaxed load per pack when
+/// nobody is; a watcher that cannot keep up loses packs (counted), the graph never waits.
+#[derive(Default)]
+pub(crate) struct Taps {
+    any: AtomicBool,
+    sinks: Mutex<Vec<TapSink>>,
+}
+
+pub(crate) struct TapSink {
+    pub id: u64,
+    pub tx: std::sync::mpsc::SyncSender<Pack>,
+    pub dropped: Arc<AtomicU64>,
+}
+
+impl Taps {
+    /// Hands `pack` (a reference, no copy) to every watcher with room.
+    #[inline]
+    pub fn offer(&self, pack: &Pack) {
+        if !self.any.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|s| match s.tx.try_send(pack.clone()) {
+            Ok(()) => true,
+            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+                s.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+        });
+        self.any.store(!sinks.is_empty(), Ordering::Relaxed);
+    }
+
+    pub fn add(&self, sink: TapSink) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.push(sink);
+        self.any.store(true, Ordering::Relaxed);
+    }
+
+    pub fn remove(&self, id: u64) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.retain(|s| s.id != id);
+        self.any.store(!sinks.is_empty(), Ordering::Relaxed);
+    }
 }
 
 /// The graph is shutting down: the output was not accepted.
@@ -233,6 +281,7 @@ unsafe extern "C" fn host_emit(
                 data,
             };
             cx.node.stats.outputs[port as usize].fetch_add(1, Ordering::Relaxed);
+            route.taps.offer(&pack);
             for &target in &route.targets {
                 if cx.engine.deliver(target, pack.clone()).is_err() {
                     cx.node.stats.undelivered.fetch_add(1, Ordering::Relaxed);

@@ -155,6 +155,7 @@ impl Plan {
                     targets,
                     remote,
                     last_type: Mutex::new(None),
+                    taps: Default::default(),
                 });
             }
             let mut queues = Vec::new();

@@ -348,6 +348,34 @@ impl crate::controls::Live for Shared {
     fn request(&self, node: usize, req: ParamRequest) -> bool {
         self.plan.nodes[node].local && self.nodes[node].inbox.request(req)
     }
+
+    fn outputs(&self, node: usize) -> Vec<(String, String, u64)> {
+        let shared = &self.plan.nodes[node].shared;
+        shared
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(port, r)| {
+                (
+                    r.id.source_port.clone(),
+                    r.id.msg_type.clone(),
+                    shared.stats.outputs[port].load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    fn tap(&self, node: usize, port: usize, sink: crate::host::TapSink) {
+        if let Some(r) = self.plan.nodes[node].shared.routes.get(port) {
+            r.taps.add(sink);
+        }
+    }
+
+    fn untap(&self, node: usize, port: usize, id: u64) {
+        if let Some(r) = self.plan.nodes[node].shared.routes.get(port) {
+            r.taps.remove(id);
+        }
+    }
 }
 
 /// Errors of one node logged before only every `ERROR_LOG_EVERY`th is (all are counted).

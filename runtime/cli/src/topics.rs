@@ -1,0 +1,254 @@
+//! `quiver topic`: the outputs of a running graph (list), their packs (echo), their rates (hz),
+//! through the control plane's taps: a tap costs the graph nothing when nobody watches and
+//! never slows it (a watcher that falls behind loses packs, and says how many).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use quiver_msgs::show;
+
+use crate::params::connect;
+
+#[derive(Subcommand)]
+pub enum TopicCommand {
+    /// Every output of a running graph: type, rate now, packs sent, consumers.
+    List {
+        /// The run: its graph's name or its id (with one run: that one).
+        run: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints the packs an output sends: header and message, nested fields by name.
+    Echo {
+        run: String,
+        /// `node/output`.
+        topic: String,
+        /// Stop after one pack.
+        #[arg(long)]
+        once: bool,
+        /// Stop after N packs.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Print big arrays in full (by default `[57600 x uint8, 57600 bytes]`).
+        #[arg(long)]
+        full: bool,
+    },
+    /// The rate of an output: packs per second, min/max/std of the period, bandwidth.
+    Hz {
+        run: String,
+        /// `node/output`.
+        topic: String,
+        /// Stop after this long (default: Ctrl-C).
+        #[arg(long = "for", value_parser = quiver_graph::parse_duration)]
+        duration: Option<Duration>,
+    },
+}
+
+fn split_topic(topic: &str) -> Result<(&str, &str), String> {
+    topic
+        .split_once('/')
+        .filter(|(n, o)| !n.is_empty() && !o.is_empty() && !o.contains('/'))
+        .ok_or_else(|| format!("`{topic}` is not `node/output`"))
+}
+
+pub fn main(cmd: TopicCommand) -> ExitCode {
+    let result = match cmd {
+        TopicCommand::List { run, json } => list(run.as_deref(), json),
+        TopicCommand::Echo {
+            run,
+            topic,
+            once,
+            count,
+            json,
+            full,
+        } => echo(&run, &topic, if once { Some(1) } else { count }, json, full),
+        TopicCommand::Hz { run, topic, duration } => hz(&run, &topic, duration),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn list(run: Option<&str>, json: bool) -> Result<(), String> {
+    let c = connect(run)?;
+    let first = c.topics().map_err(|e| e.to_string())?;
+    let began = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let second = c.topics().map_err(|e| e.to_string())?;
+    let secs = began.elapsed().as_secs_f64();
+    let rate = |t: &quiver_control::proto::Topic| {
+        first
+            .iter()
+            .find(|f| f.topic == t.topic)
+            .map_or(0.0, |f| t.sent.saturating_sub(f.sent) as f64 / secs)
+    };
+    if json {
+        let v: Vec<serde_json::Value> = second
+            .iter()
+            .map(|t| {
+                serde_json::json!({"topic": t.topic, "type": t.msg_type, "process": t.process,
+                    "rate_hz": rate(t), "sent": t.sent, "consumers": t.consumers})
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    outln!(
+        "{:<28} {:<28} {:>9} {:>10}  consumers",
+        "topic",
+        "type",
+        "rate Hz",
+        "sent"
+    );
+    for t in &second {
+        let consumers = if t.consumers.is_empty() {
+            "-".to_string()
+        } else {
+            t.consumers.join(", ")
+        };
+        outln!(
+            "{:<28} {:<28} {:>9.1} {:>10}  {consumers}",
+            t.topic,
+            t.msg_type,
+            rate(t),
+            t.sent
+        );
+    }
+    Ok(())
+}
+
+fn echo(run: &str, topic: &str, count: Option<u64>, json: bool, full: bool) -> Result<(), String> {
+    let (node, output) = split_topic(topic)?;
+    let c = connect(Some(run))?;
+    let watch = c.watch(node, output).map_err(|e| e.to_string())?;
+    let mut shown = 0u64;
+    let mut last_seq: Option<u64> = None;
+    let mut lost = 0u64;
+    let mut quiet_since = Instant::now();
+    while count.is_none_or(|n| shown < n) {
+        let Some((_, pack)) = watch.next(Duration::from_millis(500)) else {
+            if quiet_since.elapsed() > Duration::from_secs(2) && quiver_control::runs::find(Some(c.run())).is_err() {
+                return Err(format!("run {} ended", c.run()));
+            }
+            continue;
+        };
+        quiet_since = Instant::now();
+        let pack = pack.map_err(|e| format!("a pack of {topic} does not decode: {e}"))?;
+        let h = &pack.header;
+        if let Some(prev) = last_seq
+            && h.seq > prev + 1
+        {
+            lost += h.seq - prev - 1;
+        }
+        last_seq = Some(h.seq);
+        let value = pack.data.as_ref().map(|a| show::shown(a.as_ref(), 0, full));
+        if json {
+            outln!(
+                "{{\"topic\":{},\"type\":{},\"seq\":{},\"timestamp_ns\":{},\"is_updated\":{},\"data\":{}}}",
+                show::json_string(topic),
+                show::json_string(&pack.id.msg_type),
+                h.seq,
+                h.timestamp_ns,
+                h.is_updated,
+                value.as_ref().map_or("null".into(), show::to_json)
+            );
+        } else {
+            outln!(
+                "--- {topic} ({}) seq={} stamp={}.{:09} updated={}",
+                pack.id.msg_type,
+                h.seq,
+                h.timestamp_ns / 1_000_000_000,
+                h.timestamp_ns % 1_000_000_000,
+                h.is_updated
+            );
+            match &value {
+                Some(v) => out!("{}", show::to_text(v, 0)),
+                None => outln!("(empty DataPack)"),
+            }
+        }
+        shown += 1;
+    }
+    if lost > 0 {
+        eprintln!("quiver: {lost} pack(s) of {topic} not shown: this watcher fell behind (the graph did not wait)");
+    }
+    Ok(())
+}
+
+fn hz(run: &str, topic: &str, duration: Option<Duration>) -> Result<(), String> {
+    let (node, output) = split_topic(topic)?;
+    let c = connect(Some(run))?;
+    let watch = c.watch(node, output).map_err(|e| e.to_string())?;
+    let began = Instant::now();
+    let mut window_began = Instant::now();
+    let mut periods: Vec<f64> = Vec::new();
+    let mut bytes = 0usize;
+    let mut packs = 0u64;
+    let mut last: Option<(u64, u64)> = None;
+    let mut lost = 0u64;
+    let mut printed = false;
+    loop {
+        let done = duration.is_some_and(|d| began.elapsed() >= d);
+        if window_began.elapsed() >= Duration::from_secs(1) || done {
+            let secs = window_began.elapsed().as_secs_f64();
+            if packs == 0 {
+                outln!("{topic}: no packs in {secs:.1} s");
+            } else {
+                let n = periods.len().max(1) as f64;
+                let mean = periods.iter().sum::<f64>() / n;
+                let std = (periods.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / n).sqrt();
+                let min = periods.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = periods.iter().copied().fold(0.0, f64::max);
+                outln!(
+                    "{topic}: rate {:.1} Hz  period min {:.3} ms max {:.3} ms std {:.3} ms  bandwidth {:.1} KiB/s  ({} packs{})",
+                    packs as f64 / secs,
+                    if periods.is_empty() { 0.0 } else { min * 1e3 },
+                    max * 1e3,
+                    std * 1e3,
+                    bytes as f64 / 1024.0 / secs,
+                    packs,
+                    if lost > 0 {
+                        format!(", {lost} lost by this watcher")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            printed = true;
+            if done {
+                return Ok(());
+            }
+            window_began = Instant::now();
+            periods.clear();
+            bytes = 0;
+            packs = 0;
+            lost = 0;
+        }
+        let Some((size, pack)) = watch.next(Duration::from_millis(100)) else {
+            if printed && packs == 0 && quiver_control::runs::find(Some(c.run())).is_err() {
+                return Err(format!("run {} ended", c.run()));
+            }
+            continue;
+        };
+        let Ok(pack) = pack else { continue };
+        let (seq, stamp) = (pack.header.seq, pack.header.timestamp_ns);
+        if let Some((s, t)) = last {
+            if seq == s + 1 {
+                periods.push(stamp.saturating_sub(t) as f64 / 1e9);
+            } else if seq > s + 1 {
+                lost += seq - s - 1;
+            }
+        }
+        last = Some((seq, stamp));
+        bytes += size;
+        packs += 1;
+    }
+}
