@@ -16,6 +16,7 @@ mod machines;
 mod plot;
 mod procs;
 mod ros;
+mod taps;
 
 const SIZES: &[(usize, &str)] = &[
     (8, "8 B"),
@@ -276,6 +277,13 @@ fn main() -> Result<()> {
         let dir = exe_dir()?.join("bench-tmp");
         std::fs::create_dir_all(&dir)?;
         return ros::round_trips(&dir, quick);
+    }
+    if std::env::args().any(|a| a == "--taps") {
+        build_plugins()?;
+        let registry = Registry::new(SearchPath { dirs: vec![exe_dir()?] });
+        let dir = exe_dir()?.join("bench-tmp");
+        std::fs::create_dir_all(&dir)?;
+        return taps::run(&registry, &dir, quick);
     }
     if std::env::args().any(|a| a == "--processes") {
         build_plugins()?;

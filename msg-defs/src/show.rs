@@ -48,7 +48,11 @@ pub fn shown(array: &dyn Array, row: usize, full: bool) -> Shown {
         DataType::UInt16 => Shown::UInt(array.as_primitive::<UInt16Type>().value(row).into()),
         DataType::UInt32 => Shown::UInt(array.as_primitive::<UInt32Type>().value(row).into()),
         DataType::UInt64 => Shown::UInt(array.as_primitive::<UInt64Type>().value(row)),
-        DataType::Float32 => Shown::Float(array.as_primitive::<Float32Type>().value(row).into()),
+        DataType::Float32 => {
+            // Shown as the f32 it is (`0.1`, not `0.10000000149011612`).
+            let v = array.as_primitive::<Float32Type>().value(row);
+            Shown::Float(format!("{v:?}").parse().unwrap_or(f64::from(v)))
+        }
         DataType::Float64 => Shown::Float(array.as_primitive::<Float64Type>().value(row)),
         DataType::Utf8 => Shown::Str(array.as_string::<i32>().value(row).to_string()),
         DataType::LargeUtf8 => Shown::Str(array.as_string::<i64>().value(row).to_string()),

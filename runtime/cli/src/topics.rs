@@ -186,69 +186,39 @@ fn echo(run: &str, topic: &str, count: Option<u64>, json: bool, full: bool) -> R
 fn hz(run: &str, topic: &str, duration: Option<Duration>) -> Result<(), String> {
     let (node, output) = split_topic(topic)?;
     let c = connect(Some(run))?;
-    let watch = c.watch(node, output).map_err(|e| e.to_string())?;
+    let watch = c.watch_stats(node, output).map_err(|e| e.to_string())?;
     let began = Instant::now();
-    let mut window_began = Instant::now();
-    let mut periods: Vec<f64> = Vec::new();
-    let mut bytes = 0usize;
-    let mut packs = 0u64;
-    let mut last: Option<(u64, u64)> = None;
-    let mut lost = 0u64;
-    let mut printed = false;
-    loop {
-        let done = duration.is_some_and(|d| began.elapsed() >= d);
-        if window_began.elapsed() >= Duration::from_secs(1) || done {
-            let secs = window_began.elapsed().as_secs_f64();
-            if packs == 0 {
-                outln!("{topic}: no packs in {secs:.1} s");
-            } else {
-                let n = periods.len().max(1) as f64;
-                let mean = periods.iter().sum::<f64>() / n;
-                let std = (periods.iter().map(|p| (p - mean).powi(2)).sum::<f64>() / n).sqrt();
-                let min = periods.iter().copied().fold(f64::INFINITY, f64::min);
-                let max = periods.iter().copied().fold(0.0, f64::max);
-                outln!(
-                    "{topic}: rate {:.1} Hz  period min {:.3} ms max {:.3} ms std {:.3} ms  bandwidth {:.1} KiB/s  ({} packs{})",
-                    packs as f64 / secs,
-                    if periods.is_empty() { 0.0 } else { min * 1e3 },
-                    max * 1e3,
-                    std * 1e3,
-                    bytes as f64 / 1024.0 / secs,
-                    packs,
-                    if lost > 0 {
-                        format!(", {lost} lost by this watcher")
-                    } else {
-                        String::new()
-                    }
-                );
-            }
-            printed = true;
-            if done {
-                return Ok(());
-            }
-            window_began = Instant::now();
-            periods.clear();
-            bytes = 0;
-            packs = 0;
-            lost = 0;
-        }
-        let Some((size, pack)) = watch.next(Duration::from_millis(100)) else {
-            if printed && packs == 0 && quiver_control::runs::find(Some(c.run())).is_err() {
+    let mut quiet = 0;
+    while duration.is_none_or(|d| began.elapsed() < d) {
+        let Some(s) = watch.next(Duration::from_millis(1500)) else {
+            quiet += 1;
+            if quiet >= 2 && quiver_control::runs::find(Some(c.run())).is_err() {
                 return Err(format!("run {} ended", c.run()));
             }
             continue;
         };
-        let Ok(pack) = pack else { continue };
-        let (seq, stamp) = (pack.header.seq, pack.header.timestamp_ns);
-        if let Some((s, t)) = last {
-            if seq == s + 1 {
-                periods.push(stamp.saturating_sub(t) as f64 / 1e9);
-            } else if seq > s + 1 {
-                lost += seq - s - 1;
-            }
+        quiet = 0;
+        let secs = s.window_ns as f64 / 1e9;
+        if s.packs == 0 {
+            outln!("{topic}: no packs in {secs:.1} s");
+            continue;
         }
-        last = Some((seq, stamp));
-        bytes += size;
-        packs += 1;
+        let ms = |ns: f64| ns / 1e6;
+        let lost = s.packs.saturating_sub(s.seen);
+        outln!(
+            "{topic}: rate {:.1} Hz  period min {:.3} ms max {:.3} ms std {:.3} ms  bandwidth {:.1} KiB/s  ({} packs{})",
+            s.packs as f64 / secs,
+            ms(s.period_min_ns as f64),
+            ms(s.period_max_ns as f64),
+            ms(s.period_std_ns),
+            s.bytes as f64 / 1024.0 / secs,
+            s.packs,
+            if lost > 0 {
+                format!(", periods from {} of them: the tap lost {lost}", s.seen)
+            } else {
+                String::new()
+            }
+        );
     }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use zenoh::Wait;
 
 use crate::ControlError;
-use crate::proto::{self, NodeParams, SetParam, SetReply, TapReply, TapRequest, Topic};
+use crate::proto::{self, NodeParams, SetParam, SetReply, TapReply, TapRequest, TapStats, Topic};
 use crate::runs::Entry;
 
 /// How long one question waits for its answer (a `set` waits for the node's thread too).
@@ -139,6 +139,24 @@ impl Watch {
     }
 }
 
+/// Statistics of a tapped output, one a second (until dropped).
+pub struct StatsWatch {
+    _sub: zenoh::pubsub::Subscriber<()>,
+    rx: std::sync::mpsc::Receiver<TapStats>,
+}
+
+impl std::fmt::Debug for StatsWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsWatch").finish_non_exhaustive()
+    }
+}
+
+impl StatsWatch {
+    pub fn next(&self, wait: Duration) -> Option<TapStats> {
+        self.rx.recv_timeout(wait).ok()
+    }
+}
+
 impl Client {
     /// Every output of the run: type, packs sent, consumers.
     pub fn topics(&self) -> Result<Vec<Topic>, ControlError> {
@@ -157,18 +175,7 @@ impl Client {
     /// Watches output `node/output`: every pack it sends from now on, while the watcher keeps
     /// up (a watcher that falls behind loses packs, the run never waits).
     pub fn watch(&self, node: &str, output: &str) -> Result<Watch, ControlError> {
-        let Some(e) = self.procs.iter().find(|e| e.nodes.iter().any(|n| n == node)) else {
-            let all: Vec<&str> = self
-                .procs
-                .iter()
-                .flat_map(|e| e.nodes.iter().map(String::as_str))
-                .collect();
-            return Err(ControlError::Refused(format!(
-                "run {} has no node `{node}` (its nodes: {})",
-                self.run(),
-                all.join(", ")
-            )));
-        };
+        let e = self.process_of(node)?;
         // Subscribe first, then ask: nothing sent after the answer is missed.
         let key = proto::tap_data_key(&e.run, &e.process, node, output);
         let (tx, rx) = std::sync::mpsc::sync_channel(1024);
@@ -183,6 +190,47 @@ impl Client {
             })
             .wait()
             .map_err(|err| ControlError::Open(err.to_string()))?;
+        self.start_tap(e, node, output)?;
+        Ok(Watch { _sub: sub, rx })
+    }
+
+    /// Each second's statistics of output `node/output`, computed where it runs on every pack.
+    pub fn watch_stats(&self, node: &str, output: &str) -> Result<StatsWatch, ControlError> {
+        let e = self.process_of(node)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let sub = self
+            .session
+            .declare_subscriber(proto::tap_stats_key(&e.run, &e.process, node, output))
+            .callback(move |sample| {
+                if let Ok(s) = serde_json::from_slice::<TapStats>(&sample.payload().to_bytes()) {
+                    let _ = tx.try_send(s);
+                }
+            })
+            .wait()
+            .map_err(|err| ControlError::Open(err.to_string()))?;
+        self.start_tap(e, node, output)?;
+        Ok(StatsWatch { _sub: sub, rx })
+    }
+
+    fn process_of(&self, node: &str) -> Result<&Entry, ControlError> {
+        self.procs
+            .iter()
+            .find(|e| e.nodes.iter().any(|n| n == node))
+            .ok_or_else(|| {
+                let all: Vec<&str> = self
+                    .procs
+                    .iter()
+                    .flat_map(|e| e.nodes.iter().map(String::as_str))
+                    .collect();
+                ControlError::Refused(format!(
+                    "run {} has no node `{node}` (its nodes: {})",
+                    self.run(),
+                    all.join(", ")
+                ))
+            })
+    }
+
+    fn start_tap(&self, e: &Entry, node: &str, output: &str) -> Result<(), ControlError> {
         let req = TapRequest {
             node: node.into(),
             output: output.into(),
@@ -198,7 +246,7 @@ impl Client {
         if let Some(err) = reply.error {
             return Err(ControlError::Refused(err));
         }
-        Ok(Watch { _sub: sub, rx })
+        Ok(())
     }
 }
 

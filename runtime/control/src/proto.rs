@@ -101,3 +101,34 @@ pub struct TapReply {
     pub key: Option<String>,
     pub error: Option<String>,
 }
+
+/// Where a tapped output's statistics are published, once a second (JSON [`TapStats`]).
+pub fn tap_stats_key(run: &str, process: &str, node: &str, output: &str) -> String {
+    format!("quiver/ctl/{run}/{process}/stats/{node}/{output}")
+}
+
+/// One second of an output, as its process saw every pack (not only those forwarded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TapStats {
+    /// How long the window was (ns).
+    pub window_ns: u64,
+    /// Packs the output sent in the window (from its sequence numbers).
+    pub packs: u64,
+    /// Packs the tap saw (the rest it lost: more than its buffer between two drains).
+    pub seen: u64,
+    /// Periods between consecutive packs, on their own timestamps (ns).
+    pub periods: u64,
+    pub period_min_ns: u64,
+    pub period_max_ns: u64,
+    pub period_mean_ns: f64,
+    pub period_std_ns: f64,
+    /// Bytes of the packs forwarded, scaled to every pack seen (an estimate when forwarding
+    /// was capped).
+    pub bytes: u64,
+    /// Packs forwarded to watchers in the window (at most [`FORWARD_MAX_PER_SECOND`]).
+    pub forwarded: u64,
+}
+
+/// A tap forwards at most this many packs a second to its watchers (a person reads far fewer;
+/// the rest are counted, and statistics still see every pack).
+pub const FORWARD_MAX_PER_SECOND: u64 = 2000;

@@ -10,7 +10,7 @@ use zenoh::Wait;
 use zenoh::query::{Query, Queryable};
 
 use crate::ControlError;
-use crate::proto::{self, NodeParams, Param, SetParam, SetReply, TapReply, TapRequest, Topic};
+use crate::proto::{self, NodeParams, Param, SetParam, SetReply, TapReply, TapRequest, TapStats, Topic};
 use crate::runs::{self, Entry, Registered};
 
 /// Serves until dropped (the entry is removed, the session closed).
@@ -180,8 +180,9 @@ impl Drop for Server {
     }
 }
 
-/// How many packs a tap holds for its forwarder before it loses some.
-const TAP_CAPACITY: usize = 64;
+/// How many packs' headers a tap holds for its forwarder (drained every millisecond or so)
+/// before it loses some (for the statistics).
+const TAP_CAPACITY: usize = 4096;
 /// A forwarder with nobody subscribed for this long stops (its tap removed).
 const IDLE_STOP: Duration = Duration::from_secs(3);
 
@@ -215,36 +216,15 @@ impl Forwarders {
             .wait()
             .map_err(|e| e.to_string())?;
         running.insert(topic.clone(), key.clone());
+        let stats_publisher = self
+            .session
+            .declare_publisher(proto::tap_stats_key(&self.run, &self.process, &r.node, &r.output))
+            .congestion_control(zenoh::qos::CongestionControl::Drop)
+            .wait()
+            .map_err(|e| e.to_string())?;
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("q:tap".into()).spawn(move || {
-            let mut last_match = std::time::Instant::now();
-            let mut last_check = std::time::Instant::now();
-            while tap.running() {
-                if let Some(p) = tap.recv_timeout(Duration::from_millis(100)) {
-                    let id = quiver_runtime::PackId {
-                        name: p.name,
-                        msg_type: p.msg_type,
-                        source_node: p.source_node,
-                        source_port: p.source_port,
-                    };
-                    match quiver_runtime::wire::encode(&id, &p.header, p.data.as_ref()) {
-                        Ok(frame) => {
-                            if let Err(e) = publisher.put(frame.to_vec()).wait() {
-                                tracing::debug!("tap {}: {e}", publisher.key_expr());
-                            }
-                        }
-                        Err(e) => tracing::warn!("tap of `{}/{}`: {e}", id.source_node, id.source_port),
-                    }
-                }
-                if last_check.elapsed() >= Duration::from_millis(500) {
-                    last_check = std::time::Instant::now();
-                    if publisher.matching_status().wait().is_ok_and(|m| m.matching()) {
-                        last_match = last_check;
-                    } else if last_match.elapsed() >= IDLE_STOP {
-                        break;
-                    }
-                }
-            }
+            forward(&tap, &publisher, &stats_publisher);
             me.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&topic);
         });
         if let Err(e) = spawned {
@@ -252,6 +232,120 @@ impl Forwarders {
             return Err(format!("cannot start the tap: {e}"));
         }
         Ok(key)
+    }
+}
+
+/// Statistics of every pack a tap sees, over one window.
+#[derive(Default)]
+struct Window {
+    stats: TapStats,
+    /// The last pack seen (seq, stamp): periods chain across windows.
+    last: Option<(u64, u64)>,
+    /// The first pack seen in this window, and the last one of the window before.
+    first_seq: Option<u64>,
+    closed_seq: Option<u64>,
+    sum: f64,
+    sum_sq: f64,
+    forwarded_bytes: u64,
+}
+
+impl Window {
+    fn see(&mut self, seq: u64, stamp: u64) {
+        let s = &mut self.stats;
+        s.seen += 1;
+        self.first_seq.get_or_insert(seq);
+        if let Some((ps, pt)) = self.last
+            && seq == ps + 1
+        {
+            let p = stamp.saturating_sub(pt);
+            s.period_min_ns = if s.periods == 0 { p } else { s.period_min_ns.min(p) };
+            s.period_max_ns = s.period_max_ns.max(p);
+            s.periods += 1;
+            self.sum += p as f64;
+            self.sum_sq += (p as f64) * (p as f64);
+        }
+        self.last = Some((seq, stamp));
+    }
+
+    /// The window's figures.
+    fn close(&mut self, window: Duration) -> TapStats {
+        let mut s = std::mem::take(&mut self.stats);
+        s.window_ns = window.as_nanos() as u64;
+        let last_seq = self.last.map(|(seq, _)| seq);
+        // Packs sent in the window, from their sequence numbers (seen or lost).
+        s.packs = match (self.first_seq, last_seq, self.closed_seq) {
+            (Some(_), Some(l), Some(c)) => l.saturating_sub(c),
+            (Some(f), Some(l), None) => l - f + 1,
+            _ => 0,
+        };
+        if s.periods > 0 {
+            let n = s.periods as f64;
+            s.period_mean_ns = self.sum / n;
+            s.period_std_ns = (self.sum_sq / n - s.period_mean_ns.powi(2)).max(0.0).sqrt();
+        }
+        s.bytes = (self.forwarded_bytes * s.seen).checked_div(s.forwarded).unwrap_or(0);
+        if self.first_seq.is_some() {
+            self.closed_seq = last_seq;
+        }
+        self.first_seq = None;
+        self.sum = 0.0;
+        self.sum_sq = 0.0;
+        self.forwarded_bytes = 0;
+        s
+    }
+}
+
+/// Forwards a tap's packs (at most FORWARD_MAX_PER_SECOND) and each second's statistics of all
+/// of them, until nobody has listened for IDLE_STOP or the run ends.
+fn forward(
+    tap: &quiver_runtime::Tap,
+    publisher: &zenoh::pubsub::Publisher<'_>,
+    stats_publisher: &zenoh::pubsub::Publisher<'_>,
+) {
+    let mut last_match = std::time::Instant::now();
+    let mut window_began = std::time::Instant::now();
+    let mut w = Window::default();
+    let listening = |p: &zenoh::pubsub::Publisher<'_>| p.matching_status().wait().is_ok_and(|m| m.matching());
+    while tap.running() {
+        // At most 64 packs held at a time (images are big), and FORWARD_MAX_PER_SECOND a second.
+        tap.want(proto::FORWARD_MAX_PER_SECOND.saturating_sub(w.stats.forwarded).min(64) as usize);
+        let packs = tap.drain(Duration::from_millis(50), |seq, stamp| w.see(seq, stamp));
+        for t in packs {
+            let p = t.open();
+            let id = quiver_runtime::PackId {
+                name: p.name,
+                msg_type: p.msg_type,
+                source_node: p.source_node,
+                source_port: p.source_port,
+            };
+            match quiver_runtime::wire::encode(&id, &p.header, p.data.as_ref()) {
+                Ok(frame) => {
+                    let bytes = frame.to_vec();
+                    w.forwarded_bytes += bytes.len() as u64;
+                    w.stats.forwarded += 1;
+                    if let Err(e) = publisher.put(bytes).wait() {
+                        tracing::debug!("tap {}: {e}", publisher.key_expr());
+                    }
+                }
+                Err(e) => tracing::warn!("tap of `{}/{}`: {e}", id.source_node, id.source_port),
+            }
+        }
+        let elapsed = window_began.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            window_began = std::time::Instant::now();
+            let stats = w.close(elapsed);
+            if let Err(e) = stats_publisher
+                .put(serde_json::to_vec(&stats).unwrap_or_default())
+                .wait()
+            {
+                tracing::debug!("tap stats: {e}");
+            }
+            if listening(publisher) || listening(stats_publisher) {
+                last_match = window_began;
+            } else if last_match.elapsed() >= IDLE_STOP {
+                return;
+            }
+        }
     }
 }
 

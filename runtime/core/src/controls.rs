@@ -94,11 +94,13 @@ pub struct TappedPack {
     pub data: Option<arrow_array::ArrayRef>,
 }
 
-/// Watches one output until dropped. It holds at most its capacity of packs: when its reader
-/// falls behind it loses packs (counted in [`Tap::dropped`]); the graph never waits for it.
+/// Watches one output until dropped: the header of every pack it sends, and the packs
+/// themselves as many as asked for ([`Tap::want`]). It holds at most its capacity: when its
+/// reader falls behind it loses some (counted in [`Tap::dropped`]); the graph never waits.
 pub struct Tap {
-    rx: mpsc::Receiver<crate::pack::Pack>,
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    buffer: Arc<crate::host::TapBuffer>,
+    /// The header buffer swapped with the emitting side's on each drain (no allocation there).
+    spare: Mutex<std::collections::VecDeque<(u64, u64)>>,
     live: Weak<dyn Live>,
     node: usize,
     port: usize,
@@ -115,27 +117,80 @@ impl std::fmt::Debug for Tap {
 }
 
 impl Tap {
-    /// The next pack, waiting at most `wait`; None on a timeout or when the run has ended.
-    pub fn recv_timeout(&self, wait: Duration) -> Option<TappedPack> {
-        let p = self.rx.recv_timeout(wait).ok()?;
-        Some(TappedPack {
-            name: p.id.name.clone(),
-            msg_type: p.id.msg_type.clone(),
-            source_node: p.id.source_node.clone(),
-            source_port: p.id.source_port.clone(),
-            header: p.header,
-            data: p.data.as_ref().and_then(|d| d.to_arrow().ok()),
-        })
+    /// Asks for up to `n` more packs (besides every header): the emitting thread shares a pack
+    /// with this tap only while some are wanted.
+    pub fn want(&self, n: usize) {
+        self.buffer.state.lock().unwrap_or_else(|p| p.into_inner()).want = n;
+    }
+
+    /// What arrived: calls `header(seq, timestamp)` for every pack in order and returns the
+    /// packs wanted; waits at most `wait` for something (polling every millisecond: the
+    /// emitting thread never wakes a watcher). The emitting side keeps its allocated buffer.
+    pub fn drain(&self, wait: Duration, mut header: impl FnMut(u64, u64)) -> Vec<Tapped> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let packs = {
+                let mut st = self.buffer.state.lock().unwrap_or_else(|p| p.into_inner());
+                std::mem::swap(&mut st.headers, &mut *spare);
+                std::mem::take(&mut st.packs)
+            };
+            let got = !spare.is_empty() || !packs.is_empty();
+            for &(seq, stamp) in spare.iter() {
+                header(seq, stamp);
+            }
+            spare.clear();
+            if got {
+                return packs.into_iter().map(Tapped).collect();
+            }
+            if std::time::Instant::now() >= deadline {
+                return Vec::new();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Packs lost because this tap was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.buffer.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the run this tap watches is still going.
     pub fn running(&self) -> bool {
         self.live.strong_count() > 0
+    }
+}
+
+/// A pack taken from a tap, its data not opened yet.
+pub struct Tapped(crate::pack::Pack);
+
+impl std::fmt::Debug for Tapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tapped")
+            .field("header", &self.0.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tapped {
+    pub fn header(&self) -> &quiver_operator::Header {
+        &self.0.header
+    }
+
+    /// Its data as an arrow array (zero copy).
+    pub fn open(self) -> TappedPack {
+        tapped(self.0)
+    }
+}
+
+fn tapped(p: crate::pack::Pack) -> TappedPack {
+    TappedPack {
+        name: p.id.name.clone(),
+        msg_type: p.id.msg_type.clone(),
+        source_node: p.id.source_node.clone(),
+        source_port: p.id.source_port.clone(),
+        header: p.header,
+        data: p.data.as_ref().and_then(|d| d.to_arrow().ok()),
     }
 }
 
@@ -152,7 +207,7 @@ pub(crate) trait Live: Send + Sync {
     /// The node's outputs: (name, message type, packs sent).
     fn outputs(&self, node: usize) -> Vec<(String, String, u64)>;
     /// Adds a watcher to output `port` of `node`.
-    fn tap(&self, node: usize, port: usize, sink: crate::host::TapSink);
+    fn tap(&self, node: usize, port: usize, sink: Arc<crate::host::TapBuffer>);
     fn untap(&self, node: usize, port: usize, id: u64);
     /// This process's nodes: (index, id, spec).
     fn local_nodes(&self) -> Vec<(usize, String, Arc<OperatorSpec>)>;
@@ -259,21 +314,20 @@ impl Controls {
                 output: output.into(),
                 known: names(spec.outputs.iter().map(|p| p.name.as_str())),
             })?;
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        live.tap(
-            i,
-            port,
-            crate::host::TapSink {
-                id,
-                tx,
-                dropped: dropped.clone(),
-            },
-        );
+        let buffer = Arc::new(crate::host::TapBuffer {
+            id,
+            capacity: capacity.max(1),
+            state: Mutex::new(crate::host::TapState {
+                headers: std::collections::VecDeque::with_capacity(capacity.max(1)),
+                ..Default::default()
+            }),
+            dropped: Default::default(),
+        });
+        live.tap(i, port, buffer.clone());
         Ok(Tap {
-            rx,
-            dropped,
+            spare: Mutex::new(std::collections::VecDeque::with_capacity(capacity.max(1))),
+            buffer,
             live: Arc::downgrade(&live),
             node: i,
             port,

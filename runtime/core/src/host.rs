@@ -58,39 +58,57 @@ pub(crate) struct OutputRoute {
 }
 
 /// Who is watching an output from outside the graph. Costs one relaxed load per pack when
-/// nobody is; a watcher that cannot keep up loses packs (counted), the graph never waits.
+/// nobody is; a watcher that cannot keep up loses packs (counted), the graph never waits. No
+/// watcher is woken from the emit path (no system call there): watchers poll their buffers.
 #[derive(Default)]
 pub(crate) struct Taps {
     any: AtomicBool,
-    sinks: Mutex<Vec<TapSink>>,
+    sinks: Mutex<Vec<Arc<TapBuffer>>>,
 }
 
-pub(crate) struct TapSink {
+/// One watcher: the (seq, timestamp) of every pack (bounded: a watcher that falls behind loses
+/// some, counted), and the packs themselves only as many as it asked for (`want`): sharing a
+/// pack is an atomic increment on buffers the graph's consumers also touch, so a watcher that
+/// forwards 2000 packs a second costs that, not one per pack sent.
+pub(crate) struct TapBuffer {
     pub id: u64,
-    pub tx: std::sync::mpsc::SyncSender<Pack>,
-    pub dropped: Arc<AtomicU64>,
+    pub capacity: usize,
+    pub state: Mutex<TapState>,
+    pub dropped: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct TapState {
+    pub headers: std::collections::VecDeque<(u64, u64)>,
+    pub packs: std::collections::VecDeque<Pack>,
+    /// Packs the watcher still wants.
+    pub want: usize,
 }
 
 impl Taps {
-    /// Hands `pack` (a reference, no copy) to every watcher with room.
+    /// Hands `pack`'s header, and the pack itself (a reference, no copy) when wanted, to every
+    /// watcher with room.
     #[inline]
     pub fn offer(&self, pack: &Pack) {
         if !self.any.load(Ordering::Relaxed) {
             return;
         }
-        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-        sinks.retain(|s| match s.tx.try_send(pack.clone()) {
-            Ok(()) => true,
-            Err(std::sync::mpsc::TrySendError::Full(_)) => {
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for s in sinks.iter() {
+            let mut st = s.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.headers.len() < s.capacity {
+                st.headers.push_back((pack.header.seq, pack.header.timestamp_ns));
+            } else {
                 s.dropped.fetch_add(1, Ordering::Relaxed);
-                true
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
-        });
-        self.any.store(!sinks.is_empty(), Ordering::Relaxed);
+            if st.want > 0 && st.packs.len() < s.capacity {
+                st.want -= 1;
+                st.packs.push_back(pack.clone());
+            }
+        }
     }
 
-    pub fn add(&self, sink: TapSink) {
+    pub fn add(&self, sink: Arc<TapBuffer>) {
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
         sinks.push(sink);
         self.any.store(true, Ordering::Relaxed);

@@ -35,7 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-pub use controls::{ControlError, Controls, NodeParams, OutputState, ParamState, SET_PARAM_WAIT, Tap, TappedPack};
+pub use controls::{
+    ControlError, Controls, NodeParams, OutputState, ParamState, SET_PARAM_WAIT, Tap, Tapped, TappedPack,
+};
 pub use crash::{install as install_crash_handler, set_last_summary as set_crash_summary};
 pub use error::{LoadError, RunError};
 pub use host::CallFailure;

@@ -365,7 +365,7 @@ impl crate::controls::Live for Shared {
             .collect()
     }
 
-    fn tap(&self, node: usize, port: usize, sink: crate::host::TapSink) {
+    fn tap(&self, node: usize, port: usize, sink: Arc<crate::host::TapBuffer>) {
         if let Some(r) = self.plan.nodes[node].shared.routes.get(port) {
             r.taps.add(sink);
         }
