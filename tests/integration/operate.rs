@@ -125,6 +125,21 @@ fn parameters_and_topics_of_a_running_graph() {
         graph(&dir, &name, deploy);
         let run = start(&dir, &["run", "g.yaml"]);
         let listed = wait_listed(&dir, &name, 3);
+        // `quiver ps`: the run, its graph and its processes.
+        let o = q(&dir, &["ps", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ps: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("ps --json is JSON");
+        assert_eq!(ps.as_array().map(Vec::len), Some(1), "{ps:#}");
+        assert_eq!(ps[0]["graph"], name.as_str());
+        assert_eq!(ps[0]["nodes"], 3);
+        let procs: Vec<&str> = ps[0]["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let want: &[&str] = if variant == "split" { &["main", "w"] } else { &["main"] };
+        assert_eq!(procs, want, "{ps:#}");
         let place = if variant == "split" { ", process `w`" } else { "" };
         assert!(listed.contains(&format!("triple (scale{place}):")), "{listed}");
         assert!(

@@ -109,7 +109,8 @@ enum Command {
         #[command(subcommand)]
         action: topics::TopicCommand,
     },
-    /// List the detached runs the daemons supervise.
+    /// List the graphs running on this machine (their processes, nodes, start time); with
+    /// --connect, the detached runs the daemons supervise.
     Ps {
         #[command(flatten)]
         reach: Reach,
@@ -294,7 +295,14 @@ fn main() -> ExitCode {
         Command::Param { action } => params::main(action),
         Command::Topic { action } => topics::main(action),
         Command::Machines { reach, json } => reach.then(|connect, tls| report::machines(connect, json, tls)),
-        Command::Ps { reach, json } => reach.then(|connect, tls| procs::detach::ps(connect, json, tls)),
+        Command::Ps { reach, json } => reach.then(|connect, tls| {
+            if connect.is_empty() {
+                // No daemons named: the graphs running on this machine.
+                params::ps_local(json)
+            } else {
+                procs::detach::ps(connect, json, tls)
+            }
+        }),
         Command::Attach { run, reach } => reach.then(|connect, tls| procs::detach::attach(connect, &run, tls)),
         Command::Stop {
             run,

@@ -196,3 +196,67 @@ fn yaml_value(text: &str, kind: &str) -> String {
         _ => text.to_string(),
     }
 }
+
+/// `quiver ps` without daemons: the runs on this machine, from the registry of runs.
+pub fn ps_local(json: bool) -> ExitCode {
+    let entries = runs::list();
+    let mut ids: Vec<&str> = Vec::new();
+    for e in &entries {
+        if !ids.contains(&e.run.as_str()) {
+            ids.push(&e.run);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let rows: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| {
+            let procs: Vec<&runs::Entry> = entries.iter().filter(|e| e.run == *id).collect();
+            serde_json::json!({
+                "run": id,
+                "graph": procs[0].graph,
+                "started": procs.iter().map(|p| p.started).min().unwrap_or(0),
+                "uptime_s": now.saturating_sub(procs.iter().map(|p| p.started).min().unwrap_or(now)),
+                "processes": procs.iter().map(|p| serde_json::json!({
+                    "name": p.process, "pid": p.pid, "nodes": p.nodes,
+                })).collect::<Vec<_>>(),
+                "nodes": procs.iter().map(|p| p.nodes.len()).sum::<usize>(),
+            })
+        })
+        .collect();
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    if rows.is_empty() {
+        outln!("no graph is running on this machine ({})", runs::dir().display());
+        return ExitCode::SUCCESS;
+    }
+    outln!(
+        "{:<28} {:<28} {:>8} {:>6}  processes (pid)",
+        "run",
+        "graph",
+        "uptime",
+        "nodes"
+    );
+    for r in &rows {
+        let procs: Vec<String> = r["processes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| format!("{} ({})", p["name"].as_str().unwrap_or("?"), p["pid"]))
+                    .collect()
+            })
+            .unwrap_or_default();
+        outln!(
+            "{:<28} {:<28} {:>7}s {:>6}  {}",
+            r["run"].as_str().unwrap_or("?"),
+            r["graph"].as_str().unwrap_or("?"),
+            r["uptime_s"],
+            r["nodes"],
+            procs.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
