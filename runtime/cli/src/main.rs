@@ -449,8 +449,8 @@ fn main() -> ExitCode {
                 Some((hook, Duration::from_secs(1)))
             } else if std::io::stderr().is_terminal() {
                 let hook: quiver_runtime::StatusHook = Arc::new(|s: &quiver_runtime::Summary| {
-                    let mut line = s.status_line();
-                    line.truncate(200);
+                    // One line that fits: a line that wraps cannot be redrawn in place.
+                    let line = report::fit(&s.status_line(), report::terminal_width());
                     eprint!("\r\x1b[2K{line}");
                 });
                 Some((hook, Duration::from_millis(500)))

@@ -294,3 +294,46 @@ pub fn machines(connect: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>)
     }
     ExitCode::SUCCESS
 }
+
+/// The terminal's width in columns (stderr's; else `COLUMNS`; else 120).
+pub fn terminal_width() -> usize {
+    if let Some((terminal_size::Width(w), _)) = terminal_size::terminal_size_of(std::io::stderr()) {
+        return usize::from(w);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &usize| c > 0)
+        .unwrap_or(120)
+}
+
+/// `line` cut to at most `width - 1` characters (never inside a character; `…` marks a cut),
+/// control characters replaced: it fits one terminal line and can be redrawn in place.
+pub fn fit(line: &str, width: usize) -> String {
+    let max = width.saturating_sub(1).max(1);
+    let mut out: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if line.chars().count() > max {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn status_lines_fit_the_terminal_without_splitting_characters() {
+        assert_eq!(fit("short", 80), "short");
+        assert_eq!(fit("abcdef", 5), "abc…");
+        // Multi-byte characters at the cut: counted as characters, never split.
+        assert_eq!(fit("ééééé", 4), "éé…");
+        assert_eq!(fit("a\nb\x1b[2Kc", 80), "a b [2Kc");
+        assert_eq!(fit("x", 0), "x");
+    }
+}

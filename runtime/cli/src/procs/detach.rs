@@ -214,8 +214,7 @@ pub fn ps(connect_to: &[String], json: bool, tls: Option<&quiver_zenoh::Tls>) ->
         "uptime"
     );
     for r in &runs {
-        let mut status = r.status.clone();
-        status.truncate(100);
+        let status = crate::report::fit(&r.status, 100);
         outln!(
             "{:<28} {:<28} {:<14} {:<20} {:>8}  {}",
             r.run,
@@ -353,8 +352,7 @@ fn follow(client: &Client, run: &str) -> ExitCode {
             Out::Log(l) => eprintln!("{l}"),
             Out::Status(s) => {
                 if terminal {
-                    let mut s = s.clone();
-                    s.truncate(200);
+                    let s = crate::report::fit(s, crate::report::terminal_width());
                     eprint!("\r\x1b[2K{s}");
                     *status_shown = true;
                 } else {
