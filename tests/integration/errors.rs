@@ -1012,6 +1012,17 @@ fn hostile_libraries_and_paths() {
         );
     }
 
+    // An empty required path is refused here, not passed to the operator as "" (which then
+    // failed with `: No such file or directory` and no name).
+    let yaml = "name: t\nnodes:\n  - id: w\n    operator: sim-world\n    params: { map: \"\" }\n    inputs: { tick: { timer: 10ms } }\n";
+    assert!(
+        check_fails("empty-required-path", yaml).starts_with(
+            "error: node `w`: parameter `map`: an empty path: this parameter is required, give a file or a folder\n  --> g.yaml:5:20\n"
+        ),
+        "{}",
+        check_fails("empty-required-path", yaml)
+    );
+
     let yaml = "name: t\nnodes:\n  - id: x\n    operator: ../../tmp/evil\n";
     assert_eq!(
         check_fails("climbing-operator", yaml),

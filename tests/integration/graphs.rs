@@ -336,7 +336,8 @@ fn an_operator_that_fails_to_start_stops_the_run_with_its_reason() {
 ",
     );
     let o = quiver(&dir, &["run", "g.yaml", "--for", "5s"]);
-    assert_eq!(o.status.code(), Some(1));
+    // The run did not start: exit 2, as README says and as for a node in a worker process.
+    assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o).trim(),
         "error: node `broken`: asked to fail (fail_create: true)"

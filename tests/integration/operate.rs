@@ -159,6 +159,11 @@ fn parameters_and_topics_of_a_running_graph() {
         // Refused by the manifest before the operator sees it.
         for (value, says) in [
             ("5000000", "node `triple`: parameter `factor`: "),
+            // A negative value is a value, not a flag.
+            (
+                "-5000000",
+                "node `triple`: parameter `factor`: -5000000 is out of range",
+            ),
             ("abc", "node `triple`: parameter `factor`: expected an int, got `abc`"),
         ] {
             let o = set(&dir, &name, "triple", "factor", value);
@@ -302,6 +307,16 @@ fn bad_parameter_files_are_located() {
             "- 1\n",
             "error: expected a mapping for a parameter file (node: { param: value }), found a list",
             "1:1",
+        ),
+        (
+            "triple: { factor: 2, factor: 3 }\n",
+            "error: node `triple`: key `factor` appears twice in node `triple`'s parameters",
+            "1:22",
+        ),
+        (
+            "triple: { factor: 2 }\ntriple: { offset: 1 }\n",
+            "error: key `triple` appears twice in the parameter file",
+            "2:1",
         ),
     ] {
         std::fs::write(dir.join("params.yaml"), text).unwrap();

@@ -94,14 +94,15 @@ nodes:
     );
     let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--for", "2s"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    // Refused before anything runs: exit 2 (README: a run that could not be prepared).
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("2000000000 steps of 1ns: more than 100000000; set a coarser --step"),
         "{err}"
     );
     let o = quiver(&dir, &["run", "g.yaml", "--stepped", "--step", "1ms", "--steps", "3"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("--step 1ms is 1000000 periods of timer `tick` of node `ticker` (1ns): at most 1000 ticks fire in one step; use --step 1us or less"),
         "{err}"

@@ -4,7 +4,9 @@
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            crate::stdout_failed(e);
+        }
     }};
 }
 
@@ -12,8 +14,35 @@ macro_rules! out {
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            crate::stdout_failed(e);
+        }
     }};
+}
+
+/// The first error writing stdout (a closed pipe, a full disk): commands that stream output
+/// stop on it and say so.
+static STDOUT_ERROR: std::sync::Mutex<Option<std::io::Error>> = std::sync::Mutex::new(None);
+
+fn stdout_failed(e: std::io::Error) {
+    let mut first = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if first.is_none() {
+        *first = Some(e);
+    }
+}
+
+/// Flushes stdout; the first write error so far, if any: `Err(None)` for a closed pipe (the
+/// reader has what it wanted: not an error to report), `Err(Some(message))` otherwise.
+fn stdout_status() -> Result<(), Option<String>> {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().flush() {
+        stdout_failed(e);
+    }
+    match STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        None => Ok(()),
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(None),
+        Some(e) => Err(Some(format!("writing to stdout: {e}"))),
+    }
 }
 
 mod params;
@@ -554,6 +583,17 @@ fn main() -> ExitCode {
                     eprintln!("error: {e:#}");
                     if e.downcast_ref::<procs::supervisor::PrepareFailed>().is_some() {
                         eprintln!("error: the run did not start; nothing is left running on any machine");
+                        ExitCode::from(2)
+                    } else if matches!(
+                        e.downcast_ref::<quiver_runtime::RunError>(),
+                        Some(
+                            quiver_runtime::RunError::Create { .. }
+                                | quiver_runtime::RunError::Graph(_)
+                                | quiver_runtime::RunError::Options(_)
+                        )
+                    ) {
+                        // Nothing ran (a node's `new` failed, a bad option): like a process's
+                        // node failing to start, exit 2.
                         ExitCode::from(2)
                     } else {
                         ExitCode::from(1)

@@ -26,7 +26,8 @@ pub enum ParamCommand {
         run: String,
         node: String,
         name: String,
-        /// As a graph file writes it: 0.5, 20ms, true, "text".
+        /// As a graph file writes it: 0.5, -2, 20ms, true, "text".
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Every node's parameters as a parameter file (`quiver run --params FILE` reads it).
@@ -179,6 +180,11 @@ pub fn main(cmd: ParamCommand) -> ExitCode {
             Ok(())
         }),
     };
+    // A reader that closed the pipe (`| head`) has what it wanted; a full disk is an error.
+    let result = result.and_then(|()| match crate::stdout_status() {
+        Ok(()) | Err(None) => Ok(()),
+        Err(Some(e)) => Err(e),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -250,11 +256,11 @@ pub fn ps_local(json: bool) -> ExitCode {
             })
             .unwrap_or_default();
         outln!(
-            "{:<28} {:<28} {:>7}s {:>6}  {}",
+            "{:<28} {:<28} {:>8} {:>6}  {}",
             r["run"].as_str().unwrap_or("?"),
             r["graph"].as_str().unwrap_or("?"),
-            r["uptime_s"],
-            r["nodes"],
+            format!("{}s", r["uptime_s"]),
+            r["nodes"].to_string(),
             procs.join(", ")
         );
     }

@@ -26,15 +26,16 @@ pub enum TopicCommand {
         /// `node/output`.
         topic: String,
         /// Stop after one pack.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "count")]
         once: bool,
         /// Stop after N packs.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        /// Print big arrays in full (by default `[57600 x uint8, 57600 bytes]`).
+        /// Print big arrays in full (by default summarised: `[360 x float32, 1440 bytes]`, an
+        /// image's data `[160x120 rgb8, 57600 bytes]`).
         #[arg(long)]
         full: bool,
     },
@@ -69,6 +70,11 @@ pub fn main(cmd: TopicCommand) -> ExitCode {
         } => echo(&run, &topic, if once { Some(1) } else { count }, json, full),
         TopicCommand::Hz { run, topic, duration } => hz(&run, &topic, duration),
     };
+    // A reader that closed the pipe (`| head`) has what it wanted; a full disk is an error.
+    let result = result.and_then(|()| match crate::stdout_status() {
+        Ok(()) | Err(None) => Ok(()),
+        Err(Some(e)) => Err(e),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -134,7 +140,13 @@ fn echo(run: &str, topic: &str, count: Option<u64>, json: bool, full: bool) -> R
     let mut last_seq: Option<u64> = None;
     let mut lost = 0u64;
     let mut quiet_since = Instant::now();
-    while count.is_none_or(|n| shown < n) {
+    // Ctrl-C ends the echo after the pack being printed, with the count of packs not shown.
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = interrupted.clone();
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
+        tracing::debug!("no Ctrl-C handler: {e}");
+    }
+    while count.is_none_or(|n| shown < n) && !interrupted.load(std::sync::atomic::Ordering::Relaxed) {
         let Some((_, pack)) = watch.next(Duration::from_millis(500)) else {
             if quiet_since.elapsed() > Duration::from_secs(2) && quiver_control::runs::find(Some(c.run())).is_err() {
                 return Err(format!("run {} ended", c.run()));
@@ -176,6 +188,14 @@ fn echo(run: &str, topic: &str, count: Option<u64>, json: bool, full: bool) -> R
             }
         }
         shown += 1;
+        match crate::stdout_status() {
+            Ok(()) => {}
+            Err(None) => break,
+            Err(Some(e)) => return Err(e),
+        }
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
     }
     if lost > 0 {
         eprintln!("quiver: {lost} pack(s) of {topic} not shown: this watcher fell behind (the graph did not wait)");
@@ -198,6 +218,11 @@ fn hz(run: &str, topic: &str, duration: Option<Duration>) -> Result<(), String> 
             continue;
         };
         quiet = 0;
+        match crate::stdout_status() {
+            Ok(()) => {}
+            Err(None) => return Ok(()),
+            Err(Some(e)) => return Err(e),
+        }
         let secs = s.window_ns as f64 / 1e9;
         if s.packs == 0 {
             outln!("{topic}: no packs in {secs:.1} s");

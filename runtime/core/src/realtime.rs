@@ -384,7 +384,9 @@ const ERROR_LOG_EVERY: u64 = 1000;
 
 fn report(shared: &Shared, node: usize, what: &str, failure: CallFailure) {
     let id = &shared.plan.nodes[node].shared.id;
-    let message = format!("{what}: {failure}");
+    // An operator's message can be huge (a 10 MB value echoed back): logs and the summary get
+    // its beginning.
+    let message = crate::stats::bounded(format!("{what}: {failure}"));
     let stats = &shared.plan.nodes[node].shared.stats;
     let n = stats.errors.load(Ordering::Relaxed) + 1;
     // A node failing on every tick must not flood the log: the first few, then every 1000th.

@@ -76,11 +76,23 @@ impl NodeStats {
     }
 
     pub fn record_error(&self, message: String) {
+        let message = bounded(message);
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
         if first.is_none() {
             *first = Some(message);
         }
+    }
+}
+
+/// Error messages are kept to this many characters (the rest is said to be cut).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `message` cut to [`MAX_MESSAGE_CHARS`] characters (never inside a character).
+pub fn bounded(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message,
+        Some((at, _)) => format!("{}… ({} more bytes)", &message[..at], message.len() - at),
     }
 }
 

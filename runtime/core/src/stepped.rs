@@ -119,7 +119,7 @@ pub(crate) fn check_bounds(graph: &Graph, dt: Duration, steps: Option<u64>) -> R
 
 fn report(plan: &Plan, node: usize, what: &str, failure: CallFailure) {
     let id = &plan.nodes[node].shared.id;
-    let message = format!("{what}: {failure}");
+    let message = crate::stats::bounded(format!("{what}: {failure}"));
     tracing::error!(node = %id, "{message}");
     plan.nodes[node].shared.stats.record_error(message);
 }

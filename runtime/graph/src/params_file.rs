@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::error::{ErrorKind, Errors, Sink};
 use crate::graph::Graph;
 use crate::raw::{MAX_FILE_BYTES, RawScalar, Spanned, read_text};
-use crate::validate::{convert, resolve_path};
+use crate::validate::{a_kind, convert, required_path, resolve_path};
 use crate::yaml::{self, Span, Value};
 
 /// Reads `file` and sets the parameters it names on `graph`'s nodes.
@@ -57,11 +57,25 @@ fn apply(graph: &mut Graph, file: &Path, text: &str, sink: &mut Sink) {
             root.kind(),
         );
     };
+    let mut seen_nodes: Vec<&str> = Vec::new();
     for (k, v) in nodes {
         let Value::Scalar { text: id, .. } = &k.value else {
             shape(sink, k.span, None, "a node id".into(), k.kind());
             continue;
         };
+        if seen_nodes.contains(&id.as_str()) {
+            sink.push(
+                k.span,
+                None,
+                None,
+                ErrorKind::DuplicateKey {
+                    key: id.clone(),
+                    what: "the parameter file".into(),
+                },
+            );
+            continue;
+        }
+        seen_nodes.push(id);
         let Some(ni) = graph.node_index(id) else {
             let known: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
             sink.push(
@@ -79,11 +93,25 @@ fn apply(graph: &mut Graph, file: &Path, text: &str, sink: &mut Sink) {
             shape(sink, v.span, Some(id), format!("node `{id}`'s parameters"), v.kind());
             continue;
         };
+        let mut seen_params: Vec<&str> = Vec::new();
         for (pk, pv) in params {
             let Value::Scalar { text: name, .. } = &pk.value else {
                 shape(sink, pk.span, Some(id), "a parameter name".into(), pk.kind());
                 continue;
             };
+            if seen_params.contains(&name.as_str()) {
+                sink.push(
+                    pk.span,
+                    Some(id),
+                    None,
+                    ErrorKind::DuplicateKey {
+                        key: name.clone(),
+                        what: format!("node `{id}`'s parameters"),
+                    },
+                );
+                continue;
+            }
+            seen_params.push(name);
             let node = &graph.nodes[ni];
             let Some(spec) = node.spec.params.iter().find(|p| p.name == *name) else {
                 let known: Vec<&str> = node.spec.params.iter().map(|p| p.name.as_str()).collect();
@@ -119,7 +147,7 @@ fn apply(graph: &mut Graph, file: &Path, text: &str, sink: &mut Sink) {
                         None,
                         ErrorKind::BadValue {
                             what: format!("parameter `{name}`"),
-                            reason: format!("expected a {}, found {}", spec.kind, pv.kind()),
+                            reason: format!("expected {}, found {}", a_kind(spec.kind), pv.kind()),
                         },
                     );
                     continue;
@@ -133,7 +161,8 @@ fn apply(graph: &mut Graph, file: &Path, text: &str, sink: &mut Sink) {
                 spec.kind,
             )
             .and_then(|v| spec.check(&v).map(|()| v))
-            .and_then(|v| resolve_path(v, dir));
+            .and_then(|v| required_path(spec, v))
+            .and_then(|v| resolve_path(v, dir, "the parameter file's folder"));
             match value {
                 Ok(v) => {
                     let node = &mut graph.nodes[ni];

@@ -564,7 +564,8 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
             continue;
         };
         let typed = convert(value, p.kind)
-            .and_then(|v| resolve_path(v, dir))
+            .and_then(|v| required_path(p, v))
+            .and_then(|v| resolve_path(v, dir, "the graph's folder"))
             .and_then(|v| p.check(&v).map(|()| v));
         match typed {
             Ok(v) => {
@@ -587,7 +588,7 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
             out.push((p.name.clone(), v));
         } else if let Some(d) = &p.default {
             // A default path is relative to the graph's folder too.
-            match resolve_path(d.clone(), dir) {
+            match resolve_path(d.clone(), dir, "the graph's folder") {
                 Ok(v) => out.push((p.name.clone(), v)),
                 Err(reason) => sink.push(
                     n.id.span,
@@ -615,8 +616,28 @@ fn check_params(sink: &mut Sink, n: &RawNode, spec: &OperatorSpec, dir: &Path) -
     out
 }
 
-/// Makes a path parameter absolute (relative to the graph's folder) and checks the file exists.
-pub(crate) fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, String> {
+/// An empty path is "left out": allowed for an optional path only (a required one would reach
+/// the operator as "" and fail there without a name).
+pub(crate) fn required_path(p: &crate::spec::ParamSpec, v: ParamValue) -> Result<ParamValue, String> {
+    match &v {
+        ParamValue::Path(s) if s.is_empty() && p.default.is_none() => {
+            Err("an empty path: this parameter is required, give a file or a folder".into())
+        }
+        _ => Ok(v),
+    }
+}
+
+/// "a bool", "an int".
+pub(crate) fn a_kind(kind: ParamKind) -> String {
+    match kind {
+        ParamKind::Int => "an int".into(),
+        k => format!("a {k}"),
+    }
+}
+
+/// Makes a path parameter absolute (relative to `dir`, which `base` names in messages) and
+/// checks the file exists.
+pub(crate) fn resolve_path(v: ParamValue, dir: &Path, base: &str) -> Result<ParamValue, String> {
     let ParamValue::Path(p) = v else { return Ok(v) };
     if p.is_empty() {
         return Ok(ParamValue::Path(p)); // an optional path left out
@@ -630,7 +651,7 @@ pub(crate) fn resolve_path(v: ParamValue, dir: &Path) -> Result<ParamValue, Stri
     match std::fs::metadata(&full) {
         Err(_) if !full.exists() => {
             return Err(format!(
-                "no such file: {p} (looked for {}; relative paths start at the graph's folder)",
+                "no such file: {p} (looked for {}; relative paths start at {base})",
                 full.display()
             ));
         }
@@ -668,7 +689,7 @@ pub fn param_from_text(text: &str, kind: ParamKind) -> Result<ParamValue, String
 /// Reads a YAML scalar as a value of `kind`.
 pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue, String> {
     let (text, quoted) = match &value.value {
-        RawScalar::Null => return Err(format!("expected a {kind}, got nothing")),
+        RawScalar::Null => return Err(format!("expected {}, got nothing", a_kind(kind))),
         RawScalar::Text { text, quoted } => (text.as_str(), *quoted),
     };
     let shown = if quoted {
@@ -680,7 +701,7 @@ pub fn convert(value: &Spanned<RawScalar>, kind: ParamKind) -> Result<ParamValue
     match kind {
         ParamKind::String => Ok(ParamValue::String(text.into())),
         ParamKind::Path => Ok(ParamValue::Path(text.into())),
-        _ if quoted && kind != ParamKind::Duration => Err(format!("expected a {kind}, got {shown}")),
+        _ if quoted && kind != ParamKind::Duration => Err(format!("expected {}, got {shown}", a_kind(kind))),
         ParamKind::Bool => match text {
             "true" | "True" | "TRUE" => Ok(ParamValue::Bool(true)),
             "false" | "False" | "FALSE" => Ok(ParamValue::Bool(false)),

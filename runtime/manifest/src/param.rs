@@ -168,12 +168,19 @@ impl ParamSpec {
     /// Checks kind and range; the error names the allowed range.
     pub fn check(&self, value: &ParamValue) -> Result<(), String> {
         if value.kind() != self.kind {
-            return Err(format!("expected a {}, got {} `{value}`", self.kind, value.kind()));
+            let a = if self.kind == ParamKind::Int { "an" } else { "a" };
+            return Err(format!("expected {a} {}, got {} `{value}`", self.kind, value.kind()));
         }
         if let Some(v) = value.as_f64() {
             let below = self.min.as_ref().and_then(ParamValue::as_f64).is_some_and(|lo| v < lo);
             let above = self.max.as_ref().and_then(ParamValue::as_f64).is_some_and(|hi| v > hi);
-            if below || above || v.is_nan() {
+            if v.is_nan() {
+                return Err(format!(
+                    "NaN (not a number) is outside every range ({})",
+                    self.range_text()
+                ));
+            }
+            if below || above {
                 return Err(format!("{value} is out of range {}", self.range_text()));
             }
         }
@@ -191,7 +198,7 @@ mod tests {
         assert_eq!(p.check(&ParamValue::Int(0)).unwrap_err(), "0 is out of range [1, 10]");
         assert_eq!(
             p.check(&ParamValue::Float(2.0)).unwrap_err(),
-            "expected a int, got float `2`"
+            "expected an int, got float `2`"
         );
         assert!(p.check(&ParamValue::Int(10)).is_ok());
         let d = ParamSpec::duration("delay", Duration::ZERO).range_duration(Duration::ZERO, Duration::from_secs(1));

@@ -660,7 +660,7 @@ mod tests {
         );
         assert_eq!(
             err(Harness::<Sloppy>::new(&[("gain", ParamValue::Float(3.0))])),
-            "parameter `gain`: expected a int, got float `3`"
+            "parameter `gain`: expected an int, got float `3`"
         );
         let mut h = Harness::<Sloppy>::new(&[]).unwrap();
         assert_eq!(
