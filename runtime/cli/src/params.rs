@@ -180,7 +180,12 @@ pub fn main(cmd: ParamCommand) -> ExitCode {
             Ok(())
         }),
     };
-    // A reader that closed the pipe (`| head`) has what it wanted; a full disk is an error.
+    finish(result)
+}
+
+/// How a `param`/`topic` command ends: its error, or stdout's (a reader that closed the pipe,
+/// `| head`, has what it wanted; a full disk is an error), as exit 1.
+pub fn finish(result: Result<(), String>) -> ExitCode {
     let result = result.and_then(|()| match crate::stdout_status() {
         Ok(()) | Err(None) => Ok(()),
         Err(Some(e)) => Err(e),

@@ -70,18 +70,7 @@ pub fn main(cmd: TopicCommand) -> ExitCode {
         } => echo(&run, &topic, if once { Some(1) } else { count }, json, full),
         TopicCommand::Hz { run, topic, duration } => hz(&run, &topic, duration),
     };
-    // A reader that closed the pipe (`| head`) has what it wanted; a full disk is an error.
-    let result = result.and_then(|()| match crate::stdout_status() {
-        Ok(()) | Err(None) => Ok(()),
-        Err(Some(e)) => Err(e),
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
+    crate::params::finish(result)
 }
 
 fn list(run: Option<&str>, json: bool) -> Result<(), String> {

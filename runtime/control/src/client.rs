@@ -69,15 +69,25 @@ impl Client {
         }
     }
 
+    /// Asks process `e` on `key` and reads its JSON answer.
+    fn ask_json<T: serde::de::DeserializeOwned>(
+        &self,
+        e: &Entry,
+        key: &str,
+        payload: Option<Vec<u8>>,
+    ) -> Result<T, ControlError> {
+        let body = self.ask(key, payload)?;
+        serde_json::from_slice(&body).map_err(|err| ControlError::Query {
+            what: format!("process `{}`", e.process),
+            reason: format!("its answer does not read: {err}"),
+        })
+    }
+
     /// Every node of the run with its parameters, in process then graph order.
     pub fn params(&self) -> Result<Vec<NodeParams>, ControlError> {
         let mut out = Vec::new();
         for e in &self.procs {
-            let body = self.ask(&proto::params_key(&e.run, &e.process), None)?;
-            let nodes: Vec<NodeParams> = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
-                what: format!("process `{}`", e.process),
-                reason: format!("its answer does not read: {err}"),
-            })?;
+            let nodes: Vec<NodeParams> = self.ask_json(e, &proto::params_key(&e.run, &e.process), None)?;
             out.extend(nodes);
         }
         Ok(out)
@@ -86,31 +96,17 @@ impl Client {
     /// Sets `node`'s parameter `name` to `value` (written as in a graph file); the value in
     /// force after it.
     pub fn set(&self, node: &str, name: &str, value: &str) -> Result<String, ControlError> {
-        let Some(e) = self.procs.iter().find(|e| e.nodes.iter().any(|n| n == node)) else {
-            let all: Vec<&str> = self
-                .procs
-                .iter()
-                .flat_map(|e| e.nodes.iter().map(String::as_str))
-                .collect();
-            return Err(ControlError::Refused(format!(
-                "run {} has no node `{node}` (its nodes: {})",
-                self.run(),
-                all.join(", ")
-            )));
-        };
+        let e = self.process_of(node)?;
         let req = SetParam {
             node: node.into(),
             name: name.into(),
             value: value.into(),
         };
-        let body = self.ask(
+        let reply: SetReply = self.ask_json(
+            e,
             &proto::set_key(&e.run, &e.process),
             Some(serde_json::to_vec(&req).unwrap_or_default()),
         )?;
-        let reply: SetReply = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
-            what: format!("process `{}`", e.process),
-            reason: format!("its answer does not read: {err}"),
-        })?;
         match (reply.value, reply.error) {
             (_, Some(e)) => Err(ControlError::Refused(e)),
             (Some(v), None) => Ok(v),
@@ -162,11 +158,7 @@ impl Client {
     pub fn topics(&self) -> Result<Vec<Topic>, ControlError> {
         let mut out = Vec::new();
         for e in &self.procs {
-            let body = self.ask(&proto::topics_key(&e.run, &e.process), None)?;
-            let topics: Vec<Topic> = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
-                what: format!("process `{}`", e.process),
-                reason: format!("its answer does not read: {err}"),
-            })?;
+            let topics: Vec<Topic> = self.ask_json(e, &proto::topics_key(&e.run, &e.process), None)?;
             out.extend(topics);
         }
         Ok(out)
@@ -235,14 +227,11 @@ impl Client {
             node: node.into(),
             output: output.into(),
         };
-        let body = self.ask(
+        let reply: TapReply = self.ask_json(
+            e,
             &proto::tap_key(&e.run, &e.process),
             Some(serde_json::to_vec(&req).unwrap_or_default()),
         )?;
-        let reply: TapReply = serde_json::from_slice(&body).map_err(|err| ControlError::Query {
-            what: format!("process `{}`", e.process),
-            reason: format!("its answer does not read: {err}"),
-        })?;
         if let Some(err) = reply.error {
             return Err(ControlError::Refused(err));
         }
